@@ -1,0 +1,22 @@
+import type { LastFlush } from './flush/flush-report.interface.js';
+
+/** A snapshot of the buffer, from `BufferService.stats()`. */
+export interface BufferStats {
+  /** Entries waiting for a flush. */
+  pending: {
+    /** (row, column) counters with a delta. */
+    counters: number;
+    /** Rows with columns to set. */
+    updates: number;
+    /** Rows to insert. */
+    inserts: number;
+  };
+  /** Claimed batches not yet acknowledged (being applied, or left by a failed flush). */
+  inFlightBatches: number;
+  /** Counters and updates dropped so far because their row did not exist. */
+  missingRows: number;
+  /** Flushes that failed in a row; 0 after a success. */
+  consecutiveFailures: number;
+  /** The latest flush, if any ran in this process. */
+  lastFlush?: LastFlush;
+}

@@ -1,0 +1,239 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import { getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource, EntityTarget, ObjectLiteral } from 'typeorm';
+import type { BufferStats } from './buffer-stats.interface.js';
+import { WriteBufferConfigError } from './errors.js';
+import { Flusher } from './flush/flusher.js';
+import {
+  emptyReport,
+  mergeReport,
+  type FlushReport,
+  type LastFlush,
+} from './flush/flush-report.interface.js';
+import { EntityCatalog } from './metadata/entity-catalog.js';
+import { createDialect } from './sql/create-dialect.js';
+import type { SqlDialect } from './sql/sql-dialect.js';
+import { BufferStorage } from './storage/buffer-storage.interface.js';
+import type { WriteBufferModuleOptions } from './write-buffer-options.interface.js';
+import { WRITE_BUFFER_MODULE_OPTIONS } from './write-buffer.module-definition.js';
+import {
+  DEFAULT_LEDGER_RETENTION_MS,
+  DEFAULT_LEDGER_TABLE,
+  DEFAULT_MAX_BATCH_ROWS,
+  DEFAULT_MAX_PENDING,
+} from './write-buffer.constants.js';
+
+/** How often `get` re-reads when a claim raced with its database read. */
+const MAX_READ_ATTEMPTS = 50;
+
+/**
+ * Buffers counter increments, column updates and inserts, and flushes
+ * them to the database in a few batched statements.
+ */
+@Injectable()
+export class BufferService implements OnModuleInit, OnApplicationBootstrap {
+  private readonly logger = new Logger('WriteBuffer');
+  private readonly dataSources = new Map<string, DataSource>();
+  private readonly dialects = new Map<string, SqlDialect>();
+  private readonly flushers = new Map<string, Flusher>();
+  private catalog!: EntityCatalog;
+  private readonly ledgerTable: string;
+  private readonly maxPending: number;
+  private writesSinceFlush = 0;
+  private sizeTriggered = false;
+  private missingRows = 0;
+  private consecutiveFailures = 0;
+  private lastFlush?: LastFlush;
+
+  constructor(
+    @Inject(WRITE_BUFFER_MODULE_OPTIONS) private readonly options: WriteBufferModuleOptions,
+    @Inject(BufferStorage) private readonly storage: BufferStorage,
+    private readonly moduleRef: ModuleRef,
+  ) {
+    this.ledgerTable = options.ledger?.table ?? DEFAULT_LEDGER_TABLE;
+    this.maxPending = options.flush?.maxPending ?? DEFAULT_MAX_PENDING;
+  }
+
+  async onModuleInit(): Promise<void> {
+    const names = [this.options.dataSource ?? 'default'].flat();
+    for (const name of names) {
+      let dataSource: DataSource;
+      try {
+        dataSource = this.moduleRef.get<DataSource>(getDataSourceToken(name) as string, { strict: false });
+      } catch {
+        throw new WriteBufferConfigError(
+          `WriteBufferModule could not find the TypeORM data source '${name}'. ` +
+            `Import TypeOrmModule.forRoot(${name === 'default' ? '' : `{ name: '${name}', ... }`}) in your application, ` +
+            `or fix WriteBufferModule's "dataSource" option.`,
+        );
+      }
+      const dialect = createDialect(name, dataSource);
+      this.dataSources.set(name, dataSource);
+      this.dialects.set(name, dialect);
+    }
+    this.catalog = new EntityCatalog(this.dataSources);
+    for (const [name, dataSource] of this.dataSources) {
+      const flusher = new Flusher(name, dataSource, this.dialects.get(name)!, this.storage, this.catalog, {
+        maxBatchRows: this.options.flush?.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS,
+        ledgerTable: this.ledgerTable,
+        ledgerRetention: this.options.ledger?.retention ?? DEFAULT_LEDGER_RETENTION_MS,
+      });
+      await flusher.prepare();
+      this.flushers.set(name, flusher);
+    }
+  }
+
+  /** Applies batches a previous run left in flight before the app serves requests. */
+  async onApplicationBootstrap(): Promise<void> {
+    let recovered = 0;
+    for (const name of this.flushers.keys()) {
+      recovered += (await this.storage.inFlight(name)).length;
+    }
+    if (recovered === 0) return;
+    const report = await this.flush();
+    this.logger.log(
+      `Recovered ${recovered} in-flight batch(es): ${report.batches} applied, ${report.skippedBatches} already in the database.`,
+    );
+  }
+
+  /**
+   * Adds `by` to `column` of the row `id`. N increments between two
+   * flushes become one `column = column + sum`.
+   * @param entity entity class, `EntitySchema` or entity name
+   * @param id primary key value, or an object naming every primary column
+   * @param column numeric column (property name)
+   * @param by finite number, an integer for integer columns (default 1)
+   */
+  async increment<T extends ObjectLiteral>(
+    entity: EntityTarget<T>,
+    id: unknown,
+    column: keyof T & string,
+    by = 1,
+  ): Promise<void> {
+    const buffered = this.catalog.get(entity);
+    const counter = buffered.counter(column);
+    const delta = buffered.delta(counter, by);
+    const key = buffered.key(id);
+    await this.storage.increment(buffered.target, key, column, delta);
+    this.wrote(1);
+  }
+
+  /**
+   * The column's current value: the database value plus everything
+   * buffered and not yet applied. Exact even while a flush commits.
+   */
+  async get<T extends ObjectLiteral>(entity: EntityTarget<T>, id: unknown, column: keyof T & string): Promise<number> {
+    const buffered = this.catalog.get(entity);
+    buffered.counter(column);
+    const key = buffered.key(id);
+    const dialect = this.dialects.get(buffered.target.dataSource)!;
+    for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
+      const before = await this.storage.read(buffered.target, key, column);
+      const batchIds = before.layers.flatMap((layer) => (layer.batchId ? [layer.batchId] : []));
+      const statement = dialect.readCell(buffered, key, column, this.ledgerTable, batchIds);
+      const records: Array<{ kind: number | string; value: string | null }> = await buffered.dataSource.query(
+        statement.sql,
+        statement.params,
+      );
+      const after = await this.storage.read(buffered.target, key, column);
+      // A claim between the two reads may have moved pending deltas into a
+      // batch that committed before the database read: read again.
+      if (after.epoch !== before.epoch) continue;
+      const applied = new Set(records.filter((r) => Number(r.kind) === 1).map((r) => r.value));
+      const cell = records.find((r) => Number(r.kind) === 0);
+      let value = cell?.value == null ? 0 : Number(cell.value);
+      for (const layer of before.layers) {
+        if (layer.batchId && applied.has(layer.batchId)) continue;
+        if (layer.isSet) value = layer.value == null ? 0 : Number(layer.value);
+        value += layer.delta;
+      }
+      return value;
+    }
+    throw new Error(`Could not read a consistent value of ${buffered.name}.${column}: flushes kept racing the read.`);
+  }
+
+  /**
+   * Sets columns of the row `id`. Patches to one row merge per column,
+   * the last write wins; a set drops the column's pending delta.
+   */
+  async update<T extends ObjectLiteral>(
+    entity: EntityTarget<T>,
+    id: unknown,
+    patch: Partial<T>,
+  ): Promise<void> {
+    const buffered = this.catalog.get(entity);
+    const values = buffered.patch(patch);
+    const key = buffered.key(id);
+    await this.storage.update(buffered.target, key, values);
+    this.wrote(1);
+  }
+
+  /** Buffers one row or many; they are inserted in order with multi-row INSERTs. */
+  async insert<T extends ObjectLiteral>(entity: EntityTarget<T>, rowOrRows: Partial<T> | Partial<T>[]): Promise<void> {
+    const buffered = this.catalog.get(entity);
+    const rows = (Array.isArray(rowOrRows) ? rowOrRows : [rowOrRows]).map((row) => buffered.row(row));
+    if (rows.length === 0) return;
+    await this.storage.insert(buffered.target, rows);
+    this.wrote(rows.length);
+  }
+
+  /**
+   * Applies everything buffered at call time (for one entity's table, when
+   * given). If a flush is running, waits for it and then flushes what is
+   * still pending.
+   */
+  async flush<T extends ObjectLiteral>(entity?: EntityTarget<T>): Promise<FlushReport> {
+    const started = Date.now();
+    this.writesSinceFlush = 0;
+    const targets = entity
+      ? [[this.catalog.get(entity).target.dataSource, [this.catalog.get(entity).target.table]] as const]
+      : [...this.flushers.keys()].map((name) => [name, undefined] as const);
+    try {
+      const reports = await Promise.all(targets.map(([name, tables]) => this.flushers.get(name)!.flush(tables)));
+      const report = reports.reduce(mergeReport, emptyReport());
+      report.durationMs = Date.now() - started;
+      this.missingRows += report.missing.length;
+      this.consecutiveFailures = 0;
+      this.lastFlush = { at: new Date(), ok: true, durationMs: report.durationMs };
+      return report;
+    } catch (error) {
+      this.consecutiveFailures++;
+      this.lastFlush = {
+        at: new Date(),
+        ok: false,
+        durationMs: Date.now() - started,
+        error: error instanceof Error ? error.message : String(error),
+      };
+      throw error;
+    }
+  }
+
+  /** Counts of what is buffered, and how flushing goes. */
+  async stats(): Promise<BufferStats> {
+    const storage = await this.storage.stats();
+    return {
+      pending: storage.pending,
+      inFlightBatches: storage.inFlightBatches,
+      missingRows: this.missingRows,
+      consecutiveFailures: this.consecutiveFailures,
+      lastFlush: this.lastFlush,
+    };
+  }
+
+  private wrote(count: number) {
+    this.writesSinceFlush += count;
+    if (this.maxPending > 0 && this.writesSinceFlush >= this.maxPending && !this.sizeTriggered) {
+      this.sizeTriggered = true;
+      this.flush()
+        .catch((error: unknown) => this.logger.error(`Size-triggered flush failed: ${(error as Error).message}`))
+        .finally(() => (this.sizeTriggered = false));
+    }
+  }
+}

@@ -1,0 +1,149 @@
+/**
+ * Base class of every error the write buffer throws. Catch this to handle
+ * them all; each subclass names what was wrong and how to fix it.
+ */
+export class WriteBufferError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** The entity is not registered with any data source the buffer serves. */
+export class UnknownEntityError extends WriteBufferError {
+  static of(entity: unknown, dataSources: string[]): UnknownEntityError {
+    return new UnknownEntityError(
+      `${describe(entity)} is not an entity of the TypeORM data source(s) ${list(dataSources)}. ` +
+        `Add it to the "entities" of TypeOrmModule.forRoot(), or list its data source in WriteBufferModule's "dataSource" option.`,
+    );
+  }
+}
+
+/** The column does not exist, or cannot be used the way it was asked to. */
+export class UnknownColumnError extends WriteBufferError {
+  static notAColumn(entity: string, column: string, known: string[]) {
+    return new UnknownColumnError(
+      `Column '${column}' is not a column of entity ${entity}. Known columns: ${list(known)}.`,
+    );
+  }
+  static notNumeric(entity: string, column: string, numeric: string[]) {
+    return new UnknownColumnError(
+      `Column '${column}' of entity ${entity} is not numeric, so it cannot be incremented. ` +
+        `Known numeric columns: ${list(numeric)}.`,
+    );
+  }
+  static primary(entity: string, column: string) {
+    return new UnknownColumnError(
+      `Column '${column}' is part of the primary key of entity ${entity} and cannot be updated through the buffer. ` +
+        `Pass the key as the "id" argument instead.`,
+    );
+  }
+}
+
+/** The id does not name exactly one row of the entity. */
+export class InvalidIdError extends WriteBufferError {
+  static missing(entity: string, columns: string[]) {
+    return new InvalidIdError(
+      `An id is required for entity ${entity}: pass ${
+        columns.length === 1
+          ? `the value of its primary column '${columns[0]}'`
+          : `an object naming every primary column (${list(columns)})`
+      }.`,
+    );
+  }
+  static composite(entity: string, columns: string[], missing: string[], extra: string[]) {
+    return new InvalidIdError(
+      `The id of entity ${entity} must be an object naming exactly its primary columns ${list(columns)}` +
+        (missing.length ? `; missing: ${list(missing)}` : '') +
+        (extra.length ? `; not primary columns: ${list(extra)}` : '') +
+        '.',
+    );
+  }
+  static type(entity: string, column: string, type: string, value: unknown) {
+    return new InvalidIdError(
+      `Primary column '${column}' of entity ${entity} is ${type}, and ${show(value)} is not a valid ${type} value. ` +
+        (type === 'an integer'
+          ? 'Pass an integer or a string of digits (route params arrive as strings; "42" is accepted).'
+          : 'Pass a value of that type.'),
+    );
+  }
+}
+
+/** A delta, patch, row or value that could never be written to the database. */
+export class InvalidValueError extends WriteBufferError {
+  static delta(entity: string, column: string, delta: unknown, integer: boolean) {
+    return new InvalidValueError(
+      `Cannot increment ${entity}.${column} by ${show(delta)}: ` +
+        (integer
+          ? `the column holds integers, so the delta must be a finite integer (use Math.round() or make the column a float/decimal).`
+          : `the delta must be a finite number.`),
+    );
+  }
+  static notAnObject(entity: string, what: 'patch' | 'row', value: unknown) {
+    return new InvalidValueError(
+      `The ${what} for entity ${entity} must be a plain object mapping column names to values, not ${show(value)}.`,
+    );
+  }
+  static emptyPatch(entity: string) {
+    return new InvalidValueError(
+      `The patch for entity ${entity} is empty: name at least one column to update.`,
+    );
+  }
+  static column(entity: string, column: string, expected: string, value: unknown) {
+    return new InvalidValueError(
+      `Column ${entity}.${column} expects ${expected}, not ${show(value)}.`,
+    );
+  }
+  static notNullable(entity: string, column: string) {
+    return new InvalidValueError(
+      `Column ${entity}.${column} is not nullable: give it a value, or mark the column { nullable: true }.`,
+    );
+  }
+  static required(entity: string, columns: string[]) {
+    return new InvalidValueError(
+      `Insert rows for entity ${entity} need a value for ${list(columns)}: these columns are not nullable and have no default.`,
+    );
+  }
+}
+
+/** The module configuration cannot work; the message names the option to fix. */
+export class WriteBufferConfigError extends WriteBufferError {}
+
+/** A flush could not apply a batch; the batch stays buffered and is retried. */
+export class FlushError extends WriteBufferError {
+  constructor(
+    message: string,
+    override readonly cause: unknown,
+  ) {
+    super(message);
+  }
+  static failed(dataSource: string, cause: unknown) {
+    return new FlushError(
+      `Flushing data source '${dataSource}' failed: ${cause instanceof Error ? cause.message : String(cause)}. ` +
+        `Nothing was lost: the batch stays buffered and the next flush applies it.`,
+      cause,
+    );
+  }
+}
+
+function list(values: string[]): string {
+  return values.length ? values.map((v) => `'${v}'`).join(', ') : '(none)';
+}
+
+function describe(entity: unknown): string {
+  if (typeof entity === 'function') return `Class ${entity.name || '(anonymous)'}`;
+  if (typeof entity === 'string') return `'${entity}'`;
+  if (entity && typeof entity === 'object' && 'options' in entity) {
+    return `EntitySchema '${(entity as { options: { name: string } }).options.name}'`;
+  }
+  return show(entity);
+}
+
+function show(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value instanceof Date) return `Date(${value.toString()})`;
+  if (Array.isArray(value)) return 'an array';
+  if (value && typeof value === 'object') return 'an object';
+  return String(value);
+}

@@ -1,0 +1,36 @@
+export { BufferService } from './buffer.service.js';
+export type { BufferStats } from './buffer-stats.interface.js';
+export {
+  BufferedCounter,
+  type BufferedCounterOptions,
+  type BufferedCounterMetadata,
+} from './decorators/buffered-counter.decorator.js';
+export {
+  WriteBufferError,
+  UnknownEntityError,
+  UnknownColumnError,
+  InvalidIdError,
+  InvalidValueError,
+  WriteBufferConfigError,
+  FlushError,
+} from './errors.js';
+export type { FlushReport, MissingRow, LastFlush } from './flush/flush-report.interface.js';
+export { BufferedCounterInterceptor } from './interceptors/buffered-counter.interceptor.js';
+export { BufferStorage } from './storage/buffer-storage.interface.js';
+export type {
+  BatchTable,
+  BufferTarget,
+  CellLayer,
+  CellSnapshot,
+  ClaimedBatch,
+  FlushLease,
+  RowKey,
+  StorageStats,
+  StoredRow,
+  StoredValue,
+} from './storage/buffer-batch.interface.js';
+export { MemoryStorage } from './storage/memory.storage.js';
+export type * from './write-buffer-options.interface.js';
+export { WRITE_BUFFER_MODULE_OPTIONS } from './write-buffer.module-definition.js';
+export { WriteBufferModule } from './write-buffer.module.js';
+export { WRITE_BUFFER_FLUSH_JOB, BUFFERED_COUNTER_METADATA } from './write-buffer.constants.js';

@@ -1,0 +1,27 @@
+import type { DataSource } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+
+/** What kind of JavaScript value a column takes, judged from its database type. */
+export type ColumnKind =
+  | 'integer'
+  | 'number'
+  | 'boolean'
+  | 'date'
+  | 'string'
+  | 'json'
+  | 'binary'
+  | 'other';
+
+/** Classifies a column from the type its driver normalizes it to. */
+export function columnKind(dataSource: DataSource, column: ColumnMetadata): ColumnKind {
+  if (column.type === 'simple-json') return 'json';
+  const type = dataSource.driver.normalizeType(column).toLowerCase();
+  if (/^(tiny|small|medium|big)?int(eger)?\d*( unsigned)?$|serial/.test(type)) return 'integer';
+  if (/float|real|double|decimal|numeric|number|money/.test(type)) return 'number';
+  if (/^bool/.test(type)) return 'boolean';
+  if (/date|time/.test(type)) return 'date';
+  if (/json/.test(type)) return 'json';
+  if (/char|text|uuid|clob|enum|string/.test(type)) return 'string';
+  if (/blob|binary|bytea/.test(type)) return 'binary';
+  return 'other';
+}

@@ -1,0 +1,20 @@
+import type { DataSource } from 'typeorm';
+import { WriteBufferConfigError } from '../errors.js';
+import { PostgresDialect } from './postgres.dialect.js';
+import type { SqlDialect } from './sql-dialect.js';
+import { SqliteDialect } from './sqlite.dialect.js';
+
+/** The SQL dialect of a data source's driver. */
+export function createDialect(name: string, dataSource: DataSource): SqlDialect {
+  switch (dataSource.options.type) {
+    case 'postgres':
+      return new PostgresDialect(dataSource);
+    case 'better-sqlite3':
+      return new SqliteDialect(dataSource);
+    default:
+      throw new WriteBufferConfigError(
+        `Data source '${name}' uses the '${dataSource.options.type}' driver, which the write buffer does not support. ` +
+          `Supported: 'postgres', 'better-sqlite3'.`,
+      );
+  }
+}

@@ -1,0 +1,214 @@
+import type { DataSource } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+import type { BufferedEntity } from '../metadata/buffered-entity.js';
+import type { RowKey, StoredRow, StoredValue } from '../storage/buffer-batch.interface.js';
+
+/** One SQL statement with its bound parameters. */
+export interface Statement {
+  sql: string;
+  params: unknown[];
+}
+
+/** A derived table of bound rows, with the names of its columns. */
+export interface RowSource {
+  sql: string;
+  names: string[];
+}
+
+/**
+ * Builds the batched statements of a flush. Each statement covers many
+ * rows of one table (bound as a derived table `v`), so a flush costs
+ * O(tables + rows / chunk) statements. Identifiers come from TypeORM
+ * metadata and are escaped by the driver; values are always bound.
+ */
+export abstract class SqlDialect {
+  constructor(protected readonly dataSource: DataSource) {}
+
+  /** Most rows one statement binds, for rows of `width` columns. */
+  protected abstract maxRows(width: number): number;
+  /** Placeholder of the parameter at `index` (0-based) in `params`. */
+  protected abstract placeholder(index: number): string;
+  /** A derived table `v` of `rows`, typed after `columns`; appends to `params`. */
+  protected abstract rowSource(columns: ColumnMetadata[], rows: unknown[][], params: unknown[]): RowSource;
+  /** SQL type of the ledger's `applied_at` (milliseconds since the epoch). */
+  protected abstract readonly epochType: string;
+
+  ledgerSchema(table: string): string {
+    return (
+      `CREATE TABLE IF NOT EXISTS ${this.escape(table)} (` +
+      `${this.escape('batch_id')} varchar(64) NOT NULL PRIMARY KEY, ` +
+      `${this.escape('applied_at')} ${this.epochType} NOT NULL)`
+    );
+  }
+
+  /** Records a batch id; returns a row only if it was not recorded before. */
+  ledgerClaim(table: string, batchId: string, at: number): Statement {
+    return {
+      sql:
+        `INSERT INTO ${this.escape(table)} (${this.escape('batch_id')}, ${this.escape('applied_at')}) ` +
+        `VALUES (${this.placeholder(0)}, ${this.placeholder(1)}) ON CONFLICT (${this.escape('batch_id')}) DO NOTHING ` +
+        `RETURNING ${this.escape('batch_id')}`,
+      params: [batchId, at],
+    };
+  }
+
+  ledgerPrune(table: string, before: number): Statement {
+    return {
+      sql: `DELETE FROM ${this.escape(table)} WHERE ${this.escape('applied_at')} < ${this.placeholder(0)}`,
+      params: [before],
+    };
+  }
+
+  /** Multi-row INSERTs, in order; consecutive rows naming the same columns share a statement. */
+  inserts(entity: BufferedEntity, rows: StoredRow[]): Statement[] {
+    const statements: Statement[] = [];
+    const table = this.table(entity);
+    for (const run of runsOfSameColumns(rows)) {
+      const columns = run.names.map((name) => entity.column(name).metadata);
+      if (columns.length === 0) {
+        for (let i = 0; i < run.rows.length; i++) {
+          statements.push({ sql: `INSERT INTO ${table} DEFAULT VALUES`, params: [] });
+        }
+        continue;
+      }
+      const list = columns.map((c) => this.escape(c.databaseName)).join(', ');
+      for (const chunk of chunks(run.rows, this.maxRows(columns.length))) {
+        const params: unknown[] = [];
+        const source = this.rowSource(columns, chunk.map((row) => run.names.map((name) => row[name])), params);
+        statements.push({ sql: `INSERT INTO ${table} (${list}) SELECT * FROM ${source.sql}`, params });
+      }
+    }
+    return statements;
+  }
+
+  /** UPDATEs setting columns; rows setting the same columns share a statement. */
+  updates(entity: BufferedEntity, rows: Array<[RowKey, StoredRow]>): Statement[] {
+    const groups = new Map<string, { names: string[]; rows: Array<[RowKey, StoredRow]> }>();
+    for (const row of rows) {
+      const names = Object.keys(row[1]).sort();
+      const id = JSON.stringify(names);
+      let group = groups.get(id);
+      if (!group) groups.set(id, (group = { names, rows: [] }));
+      group.rows.push(row);
+    }
+    const statements: Statement[] = [];
+    for (const group of groups.values()) {
+      statements.push(
+        ...this.keyedUpdates(entity, group.names, group.rows, (column, value) => value),
+      );
+    }
+    return statements;
+  }
+
+  /** UPDATEs adding deltas (`NULL` counts as 0), one per table and chunk. */
+  counters(entity: BufferedEntity, rows: Array<[RowKey, Record<string, number>]>): Statement[] {
+    const names = [...new Set(rows.flatMap(([, deltas]) => Object.keys(deltas)))].sort();
+    const filled = rows.map(([key, deltas]): [RowKey, StoredRow] => [
+      key,
+      Object.fromEntries(names.map((name) => [name, deltas[name] ?? 0])),
+    ]);
+    return this.keyedUpdates(
+      entity,
+      names,
+      filled,
+      (column, value) => `COALESCE(${this.escape('t')}.${column}, 0) + ${value}`,
+    );
+  }
+
+  /**
+   * Reads one cell together with which of `batchIds` the ledger holds, in
+   * one statement, so both come from the same snapshot. Rows:
+   * `{ kind: 0, value }` for the cell, `{ kind: 1, value: batchId }` per
+   * applied batch.
+   */
+  readCell(
+    entity: BufferedEntity,
+    key: RowKey,
+    column: string,
+    ledger: string,
+    batchIds: string[],
+  ): Statement {
+    const t = this.escape('t');
+    const params: unknown[] = [];
+    const bind = (value: unknown) => this.placeholder(params.push(value) - 1);
+    const where = entity.primary
+      .map((c, i) => `${t}.${this.escape(c.metadata.databaseName)} = ${bind(entity.keyValues(key)[i])}`)
+      .join(' AND ');
+    let sql =
+      `SELECT 0 AS ${this.escape('kind')}, CAST(${t}.${this.escape(entity.column(column).metadata.databaseName)} AS TEXT) AS ${this.escape('value')} ` +
+      `FROM ${this.table(entity)} ${t} WHERE ${where}`;
+    if (batchIds.length) {
+      sql +=
+        ` UNION ALL SELECT 1, ${this.escape('batch_id')} FROM ${this.escape(ledger)} ` +
+        `WHERE ${this.escape('batch_id')} IN (${batchIds.map(bind).join(', ')})`;
+    }
+    return { sql, params };
+  }
+
+  protected escape(name: string): string {
+    return this.dataSource.driver.escape(name);
+  }
+
+  protected table(entity: BufferedEntity): string {
+    const { schema, tableName } = entity.metadata;
+    return (schema ? `${this.escape(schema)}.` : '') + this.escape(tableName);
+  }
+
+  /** The SQL type name TypeORM gives a column, for casts. */
+  protected typeOf(column: ColumnMetadata): string {
+    return this.dataSource.driver.normalizeType(column);
+  }
+
+  private keyedUpdates(
+    entity: BufferedEntity,
+    names: string[],
+    rows: Array<[RowKey, StoredRow]>,
+    assign: (column: string, value: string) => string,
+  ): Statement[] {
+    const keys = entity.primary.map((c) => c.metadata);
+    const columns = names.map((name) => entity.column(name).metadata);
+    const t = this.escape('t');
+    const statements: Statement[] = [];
+    for (const chunk of chunks(rows, this.maxRows(keys.length + columns.length))) {
+      const params: unknown[] = [];
+      const source = this.rowSource(
+        [...keys, ...columns],
+        chunk.map(([key, values]) => [
+          ...entity.keyValues(key),
+          ...names.map((name): StoredValue => values[name]),
+        ]),
+        params,
+      );
+      const v = (i: number) => `${this.escape('v')}.${source.names[i]}`;
+      const set = columns
+        .map((c, i) => `${this.escape(c.databaseName)} = ${assign(this.escape(c.databaseName), v(keys.length + i))}`)
+        .join(', ');
+      const where = keys.map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v(i)}`).join(' AND ');
+      // Unqualified: SQLite's RETURNING may not name the table's alias.
+      const returning = keys.map((c) => this.escape(c.databaseName)).join(', ');
+      statements.push({
+        sql: `UPDATE ${this.table(entity)} AS ${t} SET ${set} FROM ${source.sql} WHERE ${where} RETURNING ${returning}`,
+        params,
+      });
+    }
+    return statements;
+  }
+}
+
+function runsOfSameColumns(rows: StoredRow[]): Array<{ names: string[]; rows: StoredRow[] }> {
+  const runs: Array<{ id: string; names: string[]; rows: StoredRow[] }> = [];
+  for (const row of rows) {
+    const names = Object.keys(row).sort();
+    const id = names.join('\u0000');
+    const last = runs[runs.length - 1];
+    if (last && last.id === id) last.rows.push(row);
+    else runs.push({ id, names, rows: [row] });
+  }
+  return runs;
+}
+
+function chunks<T>(items: T[], size: number): T[][] {
+  const result: T[][] = [];
+  for (let i = 0; i < items.length; i += size) result.push(items.slice(i, i + size));
+  return result;
+}

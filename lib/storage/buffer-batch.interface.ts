@@ -1,0 +1,84 @@
+/**
+ * A value as it goes into the database: already converted by the TypeORM
+ * driver (`preparePersistentValue`), so JSON columns hold their JSON text.
+ * Storages must give back exactly what they were given: `Date` and
+ * `Buffer` included.
+ */
+export type StoredValue = string | number | boolean | null | Date | Buffer;
+
+/** Column (property path) → prepared value. */
+export type StoredRow = Record<string, StoredValue>;
+
+/**
+ * Identifies the table a buffered write belongs to. `table` is the
+ * entity's table path; `dataSource` the TypeORM data source name.
+ */
+export interface BufferTarget {
+  readonly dataSource: string;
+  readonly table: string;
+}
+
+/**
+ * A row key, encoded structurally: the JSON array of the row's primary
+ * column values, in primary-column order (`[42]`, `["eu",7]`).
+ */
+export type RowKey = string;
+
+/** The part of a claimed batch that belongs to one table. */
+export interface BatchTable {
+  table: string;
+  /** Rows to insert, in the order they were buffered. */
+  inserts: StoredRow[];
+  /** Column values to set on existing rows, merged per column. */
+  updates: Array<[key: RowKey, values: StoredRow]>;
+  /** Deltas to add to existing rows' columns. */
+  counters: Array<[key: RowKey, deltas: Record<string, number>]>;
+}
+
+/**
+ * Entries moved out of pending state by `claim`. Immutable once claimed:
+ * a crashed flush applies the very same batch again, and the ledger
+ * recognises it by `id`.
+ */
+export interface ClaimedBatch {
+  /** Unique id, written to the ledger in the transaction that applies it. */
+  id: string;
+  dataSource: string;
+  tables: BatchTable[];
+}
+
+/** What a storage holds, unapplied, for one (row, column). */
+export interface CellLayer {
+  /** Set when the layer is an in-flight batch; absent for pending state. */
+  batchId?: string;
+  /** Whether an update in this layer sets the column (to `value`). */
+  isSet: boolean;
+  value?: StoredValue;
+  /** Sum of the increments after the set (or all of them, without a set). */
+  delta: number;
+}
+
+/**
+ * Unapplied state of one cell, oldest layer first, together with the
+ * storage's claim epoch (how many batches were ever claimed) at read time.
+ */
+export interface CellSnapshot {
+  epoch: number;
+  layers: CellLayer[];
+}
+
+/** Counts a storage reports in `BufferService.stats()`. */
+export interface StorageStats {
+  pending: { counters: number; updates: number; inserts: number };
+  inFlightBatches: number;
+}
+
+/** Permission to flush one data source; see `BufferStorage.lease`. */
+export interface FlushLease {
+  /** Random token; checked by `ack` as a fencing value. */
+  readonly token: string;
+  /** Extends the lease; resolves `false` if it was lost. */
+  renew(): Promise<boolean>;
+  /** Gives the lease up (only if still held by this token). */
+  release(): Promise<void>;
+}

@@ -1,0 +1,61 @@
+import type {
+  BufferTarget,
+  CellSnapshot,
+  ClaimedBatch,
+  FlushLease,
+  RowKey,
+  StorageStats,
+  StoredRow,
+} from './buffer-batch.interface.js';
+
+/**
+ * Where buffered writes wait for a flush. Every method resolves only once
+ * the write has the durability the storage promises.
+ *
+ * The flush protocol (claim → apply with ledger → ack) relies on:
+ * - `claim` moving pending entries into a new, immutable in-flight batch
+ *   atomically, so writes that arrive later start fresh pending entries;
+ * - in-flight batches staying visible (`inFlight`) until `ack`;
+ * - `epoch` changing on every claim, so `BufferService.get()` can detect a
+ *   claim that raced with its database read.
+ */
+export interface BufferStorage {
+  /** Adds `delta` to the pending counter of (row, column). */
+  increment(target: BufferTarget, key: RowKey, column: string, delta: number): Promise<void>;
+  /**
+   * Merges `values` into the row's pending update (last write wins per
+   * column) and drops pending deltas of the columns it sets.
+   */
+  update(target: BufferTarget, key: RowKey, values: StoredRow): Promise<void>;
+  /** Appends rows to the table's pending inserts, in order. */
+  insert(target: BufferTarget, rows: StoredRow[]): Promise<void>;
+  /** Unapplied layers of one cell (in-flight batches, then pending). */
+  read(target: BufferTarget, key: RowKey, column: string): Promise<CellSnapshot>;
+  /**
+   * Moves up to `maxRows` pending entries of the data source (only of
+   * `tables`, when given) into a new in-flight batch. Resolves `null` when
+   * nothing is pending.
+   */
+  claim(
+    dataSource: string,
+    options: { maxRows: number; tables?: readonly string[] },
+  ): Promise<ClaimedBatch | null>;
+  /** In-flight batches of the data source, oldest first. */
+  inFlight(dataSource: string): Promise<ClaimedBatch[]>;
+  /**
+   * Deletes an applied in-flight batch. Rejects, deleting nothing, if
+   * `lease` is no longer the data source's current lease.
+   */
+  ack(batch: ClaimedBatch, lease: FlushLease): Promise<void>;
+  /**
+   * Takes the data source's flush lease for `ttl` milliseconds, or
+   * resolves `null` if another flusher holds it.
+   */
+  lease(dataSource: string, ttl: number): Promise<FlushLease | null>;
+  stats(): Promise<StorageStats>;
+  /** Releases resources the storage created. */
+  close(): Promise<void>;
+}
+
+/** Injection token of the {@link BufferStorage} in use. */
+export const BufferStorage = Symbol('BufferStorage');

@@ -1,0 +1,86 @@
+import type { BufferStorage } from './storage/buffer-storage.interface.js';
+
+/**
+ * Keep buffered state in this process's memory.
+ *
+ * Without a journal, whatever is pending is lost if the process crashes
+ * (a graceful shutdown still flushes it).
+ */
+export interface MemoryStorageOptions {
+  type: 'memory';
+}
+
+/** Use a storage of your own that implements {@link BufferStorage}. */
+export interface CustomStorageOptions {
+  type: 'custom';
+  /** The storage instance. The module calls its `close()` on shutdown. */
+  instance: BufferStorage;
+}
+
+/** Where buffered writes are kept until they are flushed. */
+export type WriteBufferStorageOptions = MemoryStorageOptions | CustomStorageOptions;
+
+/** When and how much is flushed. */
+export interface WriteBufferFlushOptions {
+  /**
+   * `@nestjs/schedule` (cron) expression of the periodic flush, with seconds.
+   * `false` disables the periodic flush (call `BufferService.flush()` yourself).
+   * @default '*\/5 * * * * *' (every 5 seconds)
+   */
+  cron?: string | false;
+  /**
+   * A flush starts early once this many writes were buffered since the
+   * last flush started. `0` disables the size trigger.
+   * @default 10_000 (writes)
+   */
+  maxPending?: number;
+  /**
+   * Most entries (insert rows, updated rows, counted rows) one batch
+   * claims; a flush keeps claiming batches until nothing that was pending
+   * when it started is left. Each batch is one database transaction.
+   * @default 10_000 (entries)
+   */
+  maxBatchRows?: number;
+  /**
+   * Flush everything pending when the application shuts down
+   * (`beforeApplicationShutdown`).
+   * @default true
+   */
+  onShutdown?: boolean;
+}
+
+/** The table that makes a batch apply at most once. */
+export interface WriteBufferLedgerOptions {
+  /**
+   * Name of the ledger table, created in each data source if missing.
+   * @default 'write_buffer_ledger'
+   */
+  table?: string;
+  /**
+   * How long a batch id is remembered after it was applied, in
+   * milliseconds. Must be far longer than any batch can stay in flight.
+   * @default 604_800_000 (7 days)
+   */
+  retention?: number;
+}
+
+/** Options of `WriteBufferModule.forRoot()` / `forRootAsync()`. */
+export interface WriteBufferModuleOptions {
+  /**
+   * Where writes are buffered.
+   * @default { type: 'memory' }
+   */
+  storage?: WriteBufferStorageOptions;
+  /**
+   * Name(s) of the TypeORM data sources (as given to
+   * `TypeOrmModule.forRoot({ name })`) whose entities can be buffered. Each
+   * entity goes to the data source that registers it; each data source is
+   * flushed in its own transactions with its own ledger.
+   * @default 'default'
+   */
+  dataSource?: string | string[];
+  /** Flush schedule and batch sizes. */
+  flush?: WriteBufferFlushOptions;
+  /** The exactly-once ledger. */
+  ledger?: WriteBufferLedgerOptions;
+}

@@ -1,0 +1,16 @@
+/**
+ * Name of the periodic flush job. When `ScheduleModule.forRoot()` is
+ * imported, the job is registered in its `SchedulerRegistry` under this
+ * name, so `schedulerRegistry.getCronJob(WRITE_BUFFER_FLUSH_JOB)` can stop,
+ * start or inspect it.
+ */
+export const WRITE_BUFFER_FLUSH_JOB = 'write-buffer:flush';
+
+/** Metadata key of `@BufferedCounter()`. */
+export const BUFFERED_COUNTER_METADATA = 'write_buffer:buffered_counter';
+
+export const DEFAULT_FLUSH_CRON = '*/5 * * * * *';
+export const DEFAULT_MAX_PENDING = 10_000;
+export const DEFAULT_MAX_BATCH_ROWS = 10_000;
+export const DEFAULT_LEDGER_TABLE = 'write_buffer_ledger';
+export const DEFAULT_LEDGER_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;

@@ -1,0 +1,58 @@
+import type { INestApplication, Type } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import { BufferService, WriteBufferModule, type WriteBufferModuleOptions } from '../../lib/index.js';
+import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
+import { ENTITIES } from './entities.js';
+import { QueryCounter } from './query-counter.js';
+import { QueryGate } from './query-gate.js';
+
+export interface TestApp {
+  app: INestApplication;
+  buffer: BufferService;
+  dataSource: DataSource;
+  queries: QueryCounter;
+  database: TestDatabase;
+  close(): Promise<void>;
+}
+
+/**
+ * A Nest app with TypeORM on a fresh database and the write buffer (no
+ * periodic flush unless the options ask for one).
+ */
+export async function createTestApp(
+  kind: DatabaseKind,
+  options: WriteBufferModuleOptions = {},
+  extra: { controllers?: Type[]; database?: TestDatabase } = {},
+): Promise<TestApp> {
+  const database = extra.database ?? (await createTestDatabase(kind));
+  const queries = new QueryCounter();
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      TypeOrmModule.forRoot({
+        ...database.options({ entities: ENTITIES, subscribers: [QueryGate] }),
+        logger: queries,
+        logging: true,
+      }),
+      WriteBufferModule.forRoot({ ...options, flush: { cron: false, ...options.flush } }),
+    ],
+    controllers: extra.controllers ?? [],
+  }).compile();
+  const app = moduleRef.createNestApplication({ logger: ['error', 'warn'] });
+  await app.init();
+  let closed = false;
+  return {
+    app,
+    buffer: app.get(BufferService),
+    dataSource: app.get<DataSource>(getDataSourceToken()),
+    queries,
+    database,
+    close: async () => {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      if (!extra.database) await database.drop();
+    },
+  };
+}

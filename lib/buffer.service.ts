@@ -66,7 +66,9 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     for (const name of names) {
       let dataSource: DataSource;
       try {
-        dataSource = this.moduleRef.get<DataSource>(getDataSourceToken(name) as string, { strict: false });
+        dataSource = this.moduleRef.get<DataSource>(getDataSourceToken(name) as string, {
+          strict: false,
+        });
       } catch {
         throw new WriteBufferConfigError(
           `WriteBufferModule could not find the TypeORM data source '${name}'. ` +
@@ -80,11 +82,18 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     }
     this.catalog = new EntityCatalog(this.dataSources);
     for (const [name, dataSource] of this.dataSources) {
-      const flusher = new Flusher(name, dataSource, this.dialects.get(name)!, this.storage, this.catalog, {
-        maxBatchRows: this.options.flush?.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS,
-        ledgerTable: this.ledgerTable,
-        ledgerRetention: this.options.ledger?.retention ?? DEFAULT_LEDGER_RETENTION_MS,
-      });
+      const flusher = new Flusher(
+        name,
+        dataSource,
+        this.dialects.get(name)!,
+        this.storage,
+        this.catalog,
+        {
+          maxBatchRows: this.options.flush?.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS,
+          ledgerTable: this.ledgerTable,
+          ledgerRetention: this.options.ledger?.retention ?? DEFAULT_LEDGER_RETENTION_MS,
+        },
+      );
       await flusher.prepare();
       this.flushers.set(name, flusher);
     }
@@ -129,7 +138,11 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
    * The column's current value: the database value plus everything
    * buffered and not yet applied. Exact even while a flush commits.
    */
-  async get<T extends ObjectLiteral>(entity: EntityTarget<T>, id: unknown, column: keyof T & string): Promise<number> {
+  async get<T extends ObjectLiteral>(
+    entity: EntityTarget<T>,
+    id: unknown,
+    column: keyof T & string,
+  ): Promise<number> {
     const buffered = this.catalog.get(entity);
     buffered.counter(column);
     const key = buffered.key(id);
@@ -138,10 +151,8 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
       const before = await this.storage.read(buffered.target, key, column);
       const batchIds = before.layers.flatMap((layer) => (layer.batchId ? [layer.batchId] : []));
       const statement = dialect.readCell(buffered, key, column, this.ledgerTable, batchIds);
-      const records: Array<{ kind: number | string; value: string | null }> = await buffered.dataSource.query(
-        statement.sql,
-        statement.params,
-      );
+      const records: Array<{ kind: number | string; value: string | null }> =
+        await buffered.dataSource.query(statement.sql, statement.params);
       const after = await this.storage.read(buffered.target, key, column);
       // A claim between the two reads may have moved pending deltas into a
       // batch that committed before the database read: read again.
@@ -156,7 +167,9 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
       }
       return value;
     }
-    throw new Error(`Could not read a consistent value of ${buffered.name}.${column}: flushes kept racing the read.`);
+    throw new Error(
+      `Could not read a consistent value of ${buffered.name}.${column}: flushes kept racing the read.`,
+    );
   }
 
   /**
@@ -176,9 +189,14 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
   }
 
   /** Buffers one row or many; they are inserted in order with multi-row INSERTs. */
-  async insert<T extends ObjectLiteral>(entity: EntityTarget<T>, rowOrRows: Partial<T> | Partial<T>[]): Promise<void> {
+  async insert<T extends ObjectLiteral>(
+    entity: EntityTarget<T>,
+    rowOrRows: Partial<T> | Partial<T>[],
+  ): Promise<void> {
     const buffered = this.catalog.get(entity);
-    const rows = (Array.isArray(rowOrRows) ? rowOrRows : [rowOrRows]).map((row) => buffered.row(row));
+    const rows = (Array.isArray(rowOrRows) ? rowOrRows : [rowOrRows]).map((row) =>
+      buffered.row(row),
+    );
     if (rows.length === 0) return;
     await this.storage.insert(buffered.target, rows);
     this.wrote(rows.length);
@@ -193,10 +211,17 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     const started = Date.now();
     this.writesSinceFlush = 0;
     const targets = entity
-      ? [[this.catalog.get(entity).target.dataSource, [this.catalog.get(entity).target.table]] as const]
+      ? [
+          [
+            this.catalog.get(entity).target.dataSource,
+            [this.catalog.get(entity).target.table],
+          ] as const,
+        ]
       : [...this.flushers.keys()].map((name) => [name, undefined] as const);
     try {
-      const reports = await Promise.all(targets.map(([name, tables]) => this.flushers.get(name)!.flush(tables)));
+      const reports = await Promise.all(
+        targets.map(([name, tables]) => this.flushers.get(name)!.flush(tables)),
+      );
       const report = reports.reduce(mergeReport, emptyReport());
       report.durationMs = Date.now() - started;
       this.missingRows += report.missing.length;
@@ -232,7 +257,9 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     if (this.maxPending > 0 && this.writesSinceFlush >= this.maxPending && !this.sizeTriggered) {
       this.sizeTriggered = true;
       this.flush()
-        .catch((error: unknown) => this.logger.error(`Size-triggered flush failed: ${(error as Error).message}`))
+        .catch((error: unknown) =>
+          this.logger.error(`Size-triggered flush failed: ${(error as Error).message}`),
+        )
         .finally(() => (this.sizeTriggered = false));
     }
   }

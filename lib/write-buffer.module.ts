@@ -5,7 +5,10 @@ import { BufferedCounterInterceptor } from './interceptors/buffered-counter.inte
 import { BufferStorage } from './storage/buffer-storage.interface.js';
 import { createStorage } from './storage/create-storage.js';
 import type { WriteBufferModuleOptions } from './write-buffer-options.interface.js';
-import { ConfigurableModuleClass, WRITE_BUFFER_MODULE_OPTIONS } from './write-buffer.module-definition.js';
+import {
+  ConfigurableModuleClass,
+  WRITE_BUFFER_MODULE_OPTIONS,
+} from './write-buffer.module-definition.js';
 
 /**
  * Buffers hot writes and flushes them through TypeORM.

@@ -21,7 +21,12 @@ export function databaseOptions(env = process.env): TypeOrmModuleOptions {
   }
   const dataDir = env.DATA_DIR ?? join('sample-app', 'data');
   mkdirSync(dataDir, { recursive: true });
-  return { type: 'better-sqlite3', database: join(dataDir, 'sample.sqlite'), entities, synchronize: true };
+  return {
+    type: 'better-sqlite3',
+    database: join(dataDir, 'sample.sqlite'),
+    entities,
+    synchronize: true,
+  };
 }
 
 @Module({

@@ -11,7 +11,9 @@ export class SeedService implements OnModuleInit {
   async onModuleInit() {
     if ((await this.dataSource.getRepository(Post).count()) > 0) return;
     const ids = Array.from({ length: 100 }, (_, i) => i + 1);
-    await this.dataSource.getRepository(Post).insert(ids.map((id) => ({ id, title: `Post ${id}` })));
+    await this.dataSource
+      .getRepository(Post)
+      .insert(ids.map((id) => ({ id, title: `Post ${id}` })));
     await this.dataSource.getRepository(User).insert(ids.map((id) => ({ id, lastSeenAt: null })));
     new Logger('Seed').log('Seeded posts 1-100 and users 1-100');
   }

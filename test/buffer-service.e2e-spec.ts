@@ -20,7 +20,8 @@ describe.each(kinds)('BufferService on %s', (kind) => {
   });
   afterEach(() => t.close());
 
-  const views = async (id: number) => (await t.dataSource.getRepository(Post).findOneByOrFail({ id })).views;
+  const views = async (id: number) =>
+    (await t.dataSource.getRepository(Post).findOneByOrFail({ id })).views;
 
   describe('counters', () => {
     it('turns N increments of one row into one UPDATE and keeps get() exact', async () => {
@@ -57,7 +58,9 @@ describe.each(kinds)('BufferService on %s', (kind) => {
       await t.buffer.increment(Post, 1, 'score', 0.5);
       await t.buffer.increment(Post, 1, 'score', 0.25);
       await t.buffer.flush();
-      expect((await t.dataSource.getRepository(Post).findOneByOrFail({ id: 1 })).score).toBeCloseTo(0.75);
+      expect((await t.dataSource.getRepository(Post).findOneByOrFail({ id: 1 })).score).toBeCloseTo(
+        0.75,
+      );
     });
 
     it('reports counters and updates whose row does not exist instead of counting them as applied', async () => {
@@ -69,8 +72,18 @@ describe.each(kinds)('BufferService on %s', (kind) => {
       expect(report.updated).toBe(0);
       expect(report.missing).toEqual(
         expect.arrayContaining([
-          expect.objectContaining({ entity: 'Post', id: { id: 999 }, kind: 'counter', values: { views: 2 } }),
-          expect.objectContaining({ entity: 'User', id: { id: 404 }, kind: 'update', values: { name: 'ghost' } }),
+          expect.objectContaining({
+            entity: 'Post',
+            id: { id: 999 },
+            kind: 'counter',
+            values: { views: 2 },
+          }),
+          expect.objectContaining({
+            entity: 'User',
+            id: { id: 404 },
+            kind: 'update',
+            values: { name: 'ghost' },
+          }),
         ]),
       );
       expect((await t.buffer.stats()).missingRows).toBe(2);
@@ -83,7 +96,9 @@ describe.each(kinds)('BufferService on %s', (kind) => {
       await t.buffer.increment('Download', 7, 'count', 3);
       expect(await t.buffer.get('Download', 7, 'count')).toBe(6);
       await t.buffer.flush();
-      expect((await t.dataSource.getRepository(DownloadSchema).findOneByOrFail({ id: 7 })).count).toBe(6);
+      expect(
+        (await t.dataSource.getRepository(DownloadSchema).findOneByOrFail({ id: 7 })).count,
+      ).toBe(6);
     });
   });
 
@@ -101,13 +116,26 @@ describe.each(kinds)('BufferService on %s', (kind) => {
 
     it('round-trips Date, null, booleans and JSON', async () => {
       const profile = { tags: ['a', 'b'], nested: { n: 1, quote: `it's "x"` }, none: null };
-      await t.buffer.update(User, 1, { lastSeenAt: new Date('2026-05-06T07:08:09.010Z'), profile, active: true });
-      await t.buffer.update(User, 2, { lastSeenAt: null, name: null, profile: null, active: false });
+      await t.buffer.update(User, 1, {
+        lastSeenAt: new Date('2026-05-06T07:08:09.010Z'),
+        profile,
+        active: true,
+      });
+      await t.buffer.update(User, 2, {
+        lastSeenAt: null,
+        name: null,
+        profile: null,
+        active: false,
+      });
       profile.nested.n = 2; // mutating after the call must not change what was buffered
       await t.buffer.flush();
       const [one, two] = await t.dataSource.getRepository(User).find({ order: { id: 'ASC' } });
       expect(one.lastSeenAt?.toISOString()).toBe('2026-05-06T07:08:09.010Z');
-      expect(one.profile).toEqual({ tags: ['a', 'b'], nested: { n: 1, quote: `it's "x"` }, none: null });
+      expect(one.profile).toEqual({
+        tags: ['a', 'b'],
+        nested: { n: 1, quote: `it's "x"` },
+        none: null,
+      });
       expect(one.active).toBe(true);
       expect(two).toMatchObject({ lastSeenAt: null, name: null, profile: null, active: false });
     });
@@ -121,7 +149,9 @@ describe.each(kinds)('BufferService on %s', (kind) => {
       await t.buffer.update(User, 2, { name: 'during' });
       gate.release();
       await flushing;
-      expect((await t.dataSource.getRepository(User).findOneByOrFail({ id: 1 })).name).toBe('before');
+      expect((await t.dataSource.getRepository(User).findOneByOrFail({ id: 1 })).name).toBe(
+        'before',
+      );
       await t.buffer.flush();
       const users = await t.dataSource.getRepository(User).find({ order: { id: 'ASC' } });
       expect(users.map((u) => u.name)).toEqual(['during', 'during']);
@@ -176,7 +206,11 @@ describe.each(kinds)('BufferService on %s', (kind) => {
   describe('inserts', () => {
     it('keeps order and chunks above the bind-parameter limit', async () => {
       const at = new Date('2026-03-04T05:06:07.000Z');
-      const rows = Array.from({ length: 40_000 }, (_, i) => ({ postId: i, at, ip: i % 2 ? null : `10.0.0.${i % 250}` }));
+      const rows = Array.from({ length: 40_000 }, (_, i) => ({
+        postId: i,
+        at,
+        ip: i % 2 ? null : `10.0.0.${i % 250}`,
+      }));
       await t.buffer.insert(ActivityLog, rows.slice(0, 1));
       await t.buffer.insert(ActivityLog, rows.slice(1));
       // (The size trigger may already have started this flush; flush() joins it.)
@@ -197,8 +231,12 @@ describe.each(kinds)('BufferService on %s', (kind) => {
 
   describe('flush', () => {
     it('flushes 1,000 distinct rows over 2 tables in a handful of statements', async () => {
-      await t.dataSource.getRepository(Post).insert(Array.from({ length: 490 }, (_, i) => ({ id: 11 + i })));
-      await t.dataSource.getRepository(User).insert(Array.from({ length: 498 }, (_, i) => ({ id: 3 + i })));
+      await t.dataSource
+        .getRepository(Post)
+        .insert(Array.from({ length: 490 }, (_, i) => ({ id: 11 + i })));
+      await t.dataSource
+        .getRepository(User)
+        .insert(Array.from({ length: 498 }, (_, i) => ({ id: 3 + i })));
       for (let id = 1; id <= 500; id++) await t.buffer.increment(Post, id, 'views', id);
       for (let id = 1; id <= 500; id++) await t.buffer.update(User, id, { name: `u${id}` });
       t.queries.reset();
@@ -239,6 +277,16 @@ describe.each(kinds)('BufferService on %s', (kind) => {
       expect(await t.buffer.get(Post, 1, 'views')).toBe(7);
     });
 
+    it('get() re-reads when a whole flush happens between its storage read and its database read', async () => {
+      await t.buffer.increment(Post, 1, 'views', 5);
+      const gate = holdAt('query', /^SELECT 0 AS/);
+      const reading = t.buffer.get(Post, 1, 'views');
+      await gate.reached;
+      await t.buffer.flush();
+      gate.release();
+      expect(await reading).toBe(5);
+    });
+
     it('flush(entity) flushes only that entity', async () => {
       await t.buffer.increment(Post, 1, 'views');
       await t.buffer.update(User, 1, { name: 'later' });
@@ -251,7 +299,9 @@ describe.each(kinds)('BufferService on %s', (kind) => {
     it('claims at most maxBatchRows per batch and still flushes everything', async () => {
       await t.close();
       t = await createTestApp(kind, { flush: { maxBatchRows: 3 } });
-      await t.dataSource.getRepository(Post).insert(Array.from({ length: 10 }, (_, i) => ({ id: i + 1 })));
+      await t.dataSource
+        .getRepository(Post)
+        .insert(Array.from({ length: 10 }, (_, i) => ({ id: i + 1 })));
       for (let id = 1; id <= 10; id++) await t.buffer.increment(Post, id, 'views', id);
       const report = await t.buffer.flush();
       expect(report.batches).toBe(4);

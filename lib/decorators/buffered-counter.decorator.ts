@@ -1,4 +1,9 @@
-import { applyDecorators, SetMetadata, UseInterceptors, type ExecutionContext } from '@nestjs/common';
+import {
+  applyDecorators,
+  SetMetadata,
+  UseInterceptors,
+  type ExecutionContext,
+} from '@nestjs/common';
 import type { EntityTarget, ObjectLiteral } from 'typeorm';
 import { BufferedCounterInterceptor } from '../interceptors/buffered-counter.interceptor.js';
 import { BUFFERED_COUNTER_METADATA } from '../write-buffer.constants.js';
@@ -43,7 +48,11 @@ export function BufferedCounter<T extends ObjectLiteral>(
   options: BufferedCounterOptions = {},
 ) {
   return applyDecorators(
-    SetMetadata<string, BufferedCounterMetadata>(BUFFERED_COUNTER_METADATA, { ...options, entity, column }),
+    SetMetadata<string, BufferedCounterMetadata>(BUFFERED_COUNTER_METADATA, {
+      ...options,
+      entity,
+      column,
+    }),
     UseInterceptors(BufferedCounterInterceptor),
   );
 }

@@ -21,7 +21,9 @@ import { DEFAULT_FLUSH_CRON, WRITE_BUFFER_FLUSH_JOB } from '../write-buffer.cons
  * imports `ScheduleModule.forRoot()`; without it, the job runs all the same.
  */
 @Injectable()
-export class FlushScheduler implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown {
+export class FlushScheduler
+  implements OnApplicationBootstrap, BeforeApplicationShutdown, OnApplicationShutdown
+{
   private readonly logger = new Logger('WriteBuffer');
   private job?: CronJob;
   private running = false;

@@ -46,7 +46,8 @@ export class Flusher {
       await this.dataSource.query(this.dialect.ledgerSchema(this.options.ledgerTable));
     } catch (error) {
       // Another process may have created it at the same moment.
-      if (!(await this.dataSource.createQueryRunner().hasTable(this.options.ledgerTable))) throw error;
+      if (!(await this.dataSource.createQueryRunner().hasTable(this.options.ledgerTable)))
+        throw error;
     }
   }
 
@@ -88,7 +89,10 @@ export class Flusher {
         await this.applyAndAck(batch, lease, report);
       }
       for (;;) {
-        const batch = await this.storage.claim(this.name, { maxRows: this.options.maxBatchRows, tables });
+        const batch = await this.storage.claim(this.name, {
+          maxRows: this.options.maxBatchRows,
+          tables,
+        });
         if (!batch) break;
         await this.applyAndAck(batch, lease, report);
         if (batchSize(batch) < this.options.maxBatchRows) break;
@@ -140,7 +144,13 @@ export class Flusher {
    */
   private async apply(batch: ClaimedBatch) {
     const runner = this.dataSource.createQueryRunner();
-    const result = { inserted: 0, updated: 0, incremented: 0, statements: 0, missing: [] as MissingRow[] };
+    const result = {
+      inserted: 0,
+      updated: 0,
+      incremented: 0,
+      statements: 0,
+      missing: [] as MissingRow[],
+    };
     await runner.connect();
     try {
       await runner.startTransaction();
@@ -159,12 +169,34 @@ export class Flusher {
         result.inserted += part.inserts.length;
       }
       for (const { part, entity } of parts) {
-        const matched = await this.runUpdates(runner, this.dialect.updates(entity, part.updates), entity, result);
-        result.updated += this.collectMissing(entity, 'update', part.updates, matched, result.missing);
+        const matched = await this.runUpdates(
+          runner,
+          this.dialect.updates(entity, part.updates),
+          entity,
+          result,
+        );
+        result.updated += this.collectMissing(
+          entity,
+          'update',
+          part.updates,
+          matched,
+          result.missing,
+        );
       }
       for (const { part, entity } of parts) {
-        const matched = await this.runUpdates(runner, this.dialect.counters(entity, part.counters), entity, result);
-        result.incremented += this.collectMissing(entity, 'counter', part.counters, matched, result.missing);
+        const matched = await this.runUpdates(
+          runner,
+          this.dialect.counters(entity, part.counters),
+          entity,
+          result,
+        );
+        result.incremented += this.collectMissing(
+          entity,
+          'counter',
+          part.counters,
+          matched,
+          result.missing,
+        );
       }
       await runner.commitTransaction();
       return result;
@@ -210,7 +242,9 @@ export class Flusher {
       missing.push({
         dataSource: this.name,
         entity: entity.name,
-        id: Object.fromEntries(entity.primary.map((c, i) => [c.metadata.propertyPath, keyValues[i]])),
+        id: Object.fromEntries(
+          entity.primary.map((c, i) => [c.metadata.propertyPath, keyValues[i]]),
+        ),
         kind,
         values,
       });
@@ -234,12 +268,18 @@ export class Flusher {
     const now = Date.now();
     if (now - this.lastPrune < PRUNE_EVERY_MS) return;
     this.lastPrune = now;
-    const prune = this.dialect.ledgerPrune(this.options.ledgerTable, now - this.options.ledgerRetention);
+    const prune = this.dialect.ledgerPrune(
+      this.options.ledgerTable,
+      now - this.options.ledgerRetention,
+    );
     await this.dataSource.query(prune.sql, prune.params);
   }
 }
 
-async function query(runner: QueryRunner, statement: Statement): Promise<Record<string, unknown>[]> {
+async function query(
+  runner: QueryRunner,
+  statement: Statement,
+): Promise<Record<string, unknown>[]> {
   const result = await runner.query(statement.sql, statement.params, true);
   return (result.records ?? []) as Record<string, unknown>[];
 }
@@ -247,7 +287,10 @@ async function query(runner: QueryRunner, statement: Statement): Promise<Record<
 function batchSize(batch: ClaimedBatch): number {
   let size = 0;
   for (const part of batch.tables) {
-    const rows = new Set([...part.updates.map(([key]) => key), ...part.counters.map(([key]) => key)]);
+    const rows = new Set([
+      ...part.updates.map(([key]) => key),
+      ...part.counters.map(([key]) => key),
+    ]);
     size += part.inserts.length + rows.size;
   }
   return size;

@@ -1,4 +1,9 @@
-import { Injectable, type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import {
+  Injectable,
+  type CallHandler,
+  type ExecutionContext,
+  type NestInterceptor,
+} from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { mergeMap, type Observable } from 'rxjs';
 import { BufferService } from '../buffer.service.js';
@@ -14,14 +19,18 @@ export class BufferedCounterInterceptor implements NestInterceptor {
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const meta = this.reflector.get<BufferedCounterMetadata | undefined>(BUFFERED_COUNTER_METADATA, context.getHandler());
+    const meta = this.reflector.get<BufferedCounterMetadata | undefined>(
+      BUFFERED_COUNTER_METADATA,
+      context.getHandler(),
+    );
     if (!meta) return next.handle();
     let counted = false;
     return next.handle().pipe(
       mergeMap(async (result) => {
         if (!counted) {
           counted = true;
-          const id = typeof meta.id === 'function' ? meta.id(context) : routeParam(context, meta.id ?? 'id');
+          const id =
+            typeof meta.id === 'function' ? meta.id(context) : routeParam(context, meta.id ?? 'id');
           const by = typeof meta.by === 'function' ? meta.by(context, result) : (meta.by ?? 1);
           await this.buffer.increment(meta.entity, id, meta.column, by);
         }

@@ -137,7 +137,9 @@ export class BufferedEntity {
     if (missing.length || extra.length) {
       throw InvalidIdError.composite(this.name, names, missing, extra);
     }
-    return JSON.stringify(this.primary.map((column) => this.keyPart(column, id[column.metadata.propertyPath])));
+    return JSON.stringify(
+      this.primary.map((column) => this.keyPart(column, id[column.metadata.propertyPath])),
+    );
   }
 
   private keyPart(column: BufferedColumn, value: unknown): string | number {
@@ -191,12 +193,20 @@ function checkKind(entity: string, column: BufferedColumn, value: unknown) {
   switch (column.kind) {
     case 'integer':
       if (typeof value === 'bigint') return;
-      if (typeof value === 'number' ? !Number.isInteger(value) : !(typeof value === 'string' && INTEGER_KEY.test(value))) {
+      if (
+        typeof value === 'number'
+          ? !Number.isInteger(value)
+          : !(typeof value === 'string' && INTEGER_KEY.test(value))
+      ) {
         fail('an integer');
       }
       return;
     case 'number':
-      if (typeof value === 'number' ? !Number.isFinite(value) : !(typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)))) {
+      if (
+        typeof value === 'number'
+          ? !Number.isFinite(value)
+          : !(typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)))
+      ) {
         fail('a finite number');
       }
       return;
@@ -244,5 +254,10 @@ function isRequired(column: ColumnMetadata): boolean {
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return false;
   // Entity instances are fine; containers and scalars wrapped in objects are not.
-  return !(value instanceof Date || value instanceof Map || value instanceof Set || Buffer.isBuffer(value));
+  return !(
+    value instanceof Date ||
+    value instanceof Map ||
+    value instanceof Set ||
+    Buffer.isBuffer(value)
+  );
 }

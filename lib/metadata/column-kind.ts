@@ -3,14 +3,7 @@ import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 
 /** What kind of JavaScript value a column takes, judged from its database type. */
 export type ColumnKind =
-  | 'integer'
-  | 'number'
-  | 'boolean'
-  | 'date'
-  | 'string'
-  | 'json'
-  | 'binary'
-  | 'other';
+  'integer' | 'number' | 'boolean' | 'date' | 'string' | 'json' | 'binary' | 'other';
 
 /** Classifies a column from the type its driver normalizes it to. */
 export function columnKind(dataSource: DataSource, column: ColumnMetadata): ColumnKind {

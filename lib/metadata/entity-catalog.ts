@@ -18,7 +18,8 @@ export class EntityCatalog {
     for (const [name, dataSource] of this.dataSources) {
       if (entity === undefined || entity === null || !dataSource.hasMetadata(entity)) continue;
       const metadata = dataSource.getMetadata(entity);
-      const buffered = this.table(name, metadata.tablePath) ?? new BufferedEntity(dataSource, name, metadata);
+      const buffered =
+        this.table(name, metadata.tablePath) ?? new BufferedEntity(dataSource, name, metadata);
       this.remember(buffered);
       this.byTarget.set(entity, buffered);
       return buffered;

@@ -23,6 +23,9 @@ export class PostgresDialect extends SqlDialect {
       params.push(rows.map((row) => row[i]));
       return `${this.placeholder(params.length - 1)}::${this.typeOf(column)}[]`;
     });
-    return { sql: `unnest(${arrays.join(', ')}) AS ${this.escape('v')}(${names.join(', ')})`, names };
+    return {
+      sql: `unnest(${arrays.join(', ')}) AS ${this.escape('v')}(${names.join(', ')})`,
+      names,
+    };
   }
 }

@@ -29,7 +29,11 @@ export abstract class SqlDialect {
   /** Placeholder of the parameter at `index` (0-based) in `params`. */
   protected abstract placeholder(index: number): string;
   /** A derived table `v` of `rows`, typed after `columns`; appends to `params`. */
-  protected abstract rowSource(columns: ColumnMetadata[], rows: unknown[][], params: unknown[]): RowSource;
+  protected abstract rowSource(
+    columns: ColumnMetadata[],
+    rows: unknown[][],
+    params: unknown[],
+  ): RowSource;
   /** SQL type of the ledger's `applied_at` (milliseconds since the epoch). */
   protected abstract readonly epochType: string;
 
@@ -74,8 +78,15 @@ export abstract class SqlDialect {
       const list = columns.map((c) => this.escape(c.databaseName)).join(', ');
       for (const chunk of chunks(run.rows, this.maxRows(columns.length))) {
         const params: unknown[] = [];
-        const source = this.rowSource(columns, chunk.map((row) => run.names.map((name) => row[name])), params);
-        statements.push({ sql: `INSERT INTO ${table} (${list}) SELECT * FROM ${source.sql}`, params });
+        const source = this.rowSource(
+          columns,
+          chunk.map((row) => run.names.map((name) => row[name])),
+          params,
+        );
+        statements.push({
+          sql: `INSERT INTO ${table} (${list}) SELECT * FROM ${source.sql}`,
+          params,
+        });
       }
     }
     return statements;
@@ -132,7 +143,10 @@ export abstract class SqlDialect {
     const params: unknown[] = [];
     const bind = (value: unknown) => this.placeholder(params.push(value) - 1);
     const where = entity.primary
-      .map((c, i) => `${t}.${this.escape(c.metadata.databaseName)} = ${bind(entity.keyValues(key)[i])}`)
+      .map(
+        (c, i) =>
+          `${t}.${this.escape(c.metadata.databaseName)} = ${bind(entity.keyValues(key)[i])}`,
+      )
       .join(' AND ');
     let sql =
       `SELECT 0 AS ${this.escape('kind')}, CAST(${t}.${this.escape(entity.column(column).metadata.databaseName)} AS TEXT) AS ${this.escape('value')} ` +
@@ -181,9 +195,14 @@ export abstract class SqlDialect {
       );
       const v = (i: number) => `${this.escape('v')}.${source.names[i]}`;
       const set = columns
-        .map((c, i) => `${this.escape(c.databaseName)} = ${assign(this.escape(c.databaseName), v(keys.length + i))}`)
+        .map(
+          (c, i) =>
+            `${this.escape(c.databaseName)} = ${assign(this.escape(c.databaseName), v(keys.length + i))}`,
+        )
         .join(', ');
-      const where = keys.map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v(i)}`).join(' AND ');
+      const where = keys
+        .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v(i)}`)
+        .join(' AND ');
       // Unqualified: SQLite's RETURNING may not name the table's alias.
       const returning = keys.map((c) => this.escape(c.databaseName)).join(', ');
       statements.push({

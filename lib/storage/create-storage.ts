@@ -4,7 +4,9 @@ import { MemoryStorage } from './memory.storage.js';
 import { WriteBufferConfigError } from '../errors.js';
 
 /** The storage `storage` options describe. */
-export function createStorage(options: WriteBufferStorageOptions = { type: 'memory' }): BufferStorage {
+export function createStorage(
+  options: WriteBufferStorageOptions = { type: 'memory' },
+): BufferStorage {
   switch (options.type) {
     case 'memory':
       return new MemoryStorage();

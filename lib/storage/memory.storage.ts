@@ -141,7 +141,9 @@ export class MemoryStorage implements BufferStorage {
 
   async ack(batch: ClaimedBatch, lease: FlushLease) {
     if (this.leases.get(batch.dataSource) !== lease.token) {
-      throw new Error(`The flush lease of data source '${batch.dataSource}' was lost; not acknowledging batch ${batch.id}.`);
+      throw new Error(
+        `The flush lease of data source '${batch.dataSource}' was lost; not acknowledging batch ${batch.id}.`,
+      );
     }
     const list = this.claimed.get(batch.dataSource) ?? [];
     const index = list.findIndex((entry) => entry.batch.id === batch.id);

@@ -1,4 +1,12 @@
-import { Controller, Get, HttpCode, NotFoundException, Param, ParseIntPipe, Post as HttpPost } from '@nestjs/common';
+import {
+  Controller,
+  Get,
+  HttpCode,
+  NotFoundException,
+  Param,
+  ParseIntPipe,
+  Post as HttpPost,
+} from '@nestjs/common';
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { BufferedCounter, BufferService } from '../../lib/index.js';

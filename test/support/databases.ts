@@ -8,7 +8,8 @@ import type { DataSourceOptions } from 'typeorm';
 export type DatabaseKind = 'sqlite' | 'postgres';
 
 /** PostgreSQL server the tests use (test/servers.sh starts one on this port). */
-export const POSTGRES_URL = process.env.WB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres';
+export const POSTGRES_URL =
+  process.env.WB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres';
 
 let postgresUp: Promise<boolean> | undefined;
 
@@ -22,7 +23,9 @@ export function postgresAvailable(): Promise<boolean> {
       return true;
     } catch (error) {
       if (process.env.CI) {
-        throw new Error(`PostgreSQL is required in CI but ${POSTGRES_URL} is unreachable: ${(error as Error).message}`);
+        throw new Error(
+          `PostgreSQL is required in CI but ${POSTGRES_URL} is unreachable: ${(error as Error).message}`,
+        );
       }
       console.warn(
         `\n*** SKIPPING PostgreSQL tests: ${POSTGRES_URL} is unreachable (${(error as Error).message}).\n` +
@@ -42,7 +45,9 @@ export async function databaseKinds(): Promise<DatabaseKind[]> {
 /** A fresh, empty database of one kind; `drop()` removes it. */
 export interface TestDatabase {
   kind: DatabaseKind;
-  options(extra: Partial<DataSourceOptions> & { entities: NonNullable<DataSourceOptions['entities']> }): DataSourceOptions;
+  options(
+    extra: Partial<DataSourceOptions> & { entities: NonNullable<DataSourceOptions['entities']> },
+  ): DataSourceOptions;
   drop(): Promise<void>;
 }
 
@@ -52,7 +57,12 @@ export async function createTestDatabase(kind: DatabaseKind): Promise<TestDataba
     return {
       kind,
       options: (extra) =>
-        ({ type: 'better-sqlite3', database: join(dir, 'test.sqlite'), synchronize: true, ...extra }) as DataSourceOptions,
+        ({
+          type: 'better-sqlite3',
+          database: join(dir, 'test.sqlite'),
+          synchronize: true,
+          ...extra,
+        }) as DataSourceOptions,
       drop: async () => rmSync(dir, { recursive: true, force: true }),
     };
   }
@@ -62,7 +72,8 @@ export async function createTestDatabase(kind: DatabaseKind): Promise<TestDataba
   url.pathname = `/${name}`;
   return {
     kind,
-    options: (extra) => ({ type: 'postgres', url: url.toString(), synchronize: true, ...extra }) as DataSourceOptions,
+    options: (extra) =>
+      ({ type: 'postgres', url: url.toString(), synchronize: true, ...extra }) as DataSourceOptions,
     drop: () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };
 }

@@ -19,6 +19,8 @@ export class QueryCounter implements TypeOrmLogger {
 
   /** Statements that write data (INSERT/UPDATE) to tables other than the ledger. */
   writes(): string[] {
-    return this.queries.filter((q) => /^\s*(INSERT|UPDATE)\b/i.test(q) && !/write_buffer_ledger/.test(q));
+    return this.queries.filter(
+      (q) => /^\s*(INSERT|UPDATE)\b/i.test(q) && !/write_buffer_ledger/.test(q),
+    );
   }
 }

@@ -2,7 +2,11 @@ import type { INestApplication, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
-import { BufferService, WriteBufferModule, type WriteBufferModuleOptions } from '../../lib/index.js';
+import {
+  BufferService,
+  WriteBufferModule,
+  type WriteBufferModuleOptions,
+} from '../../lib/index.js';
 import { createTestDatabase, type DatabaseKind, type TestDatabase } from './databases.js';
 import { ENTITIES } from './entities.js';
 import { QueryCounter } from './query-counter.js';

@@ -1,0 +1,207 @@
+import 'reflect-metadata';
+import { afterEach, describe, expect, it, jest } from '@jest/globals';
+import { Injectable, Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ScheduleModule, SchedulerRegistry } from '@nestjs/schedule';
+import { Test } from '@nestjs/testing';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import type { DataSource } from 'typeorm';
+import {
+  BufferService,
+  WRITE_BUFFER_FLUSH_JOB,
+  WriteBufferConfigError,
+  WriteBufferModule,
+  type WriteBufferModuleOptions,
+} from '../lib/index.js';
+import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.js';
+import { ENTITIES, Post, User } from './support/entities.js';
+
+const [kind] = await databaseKinds();
+const databases: TestDatabase[] = [];
+const fresh = async () => {
+  const database = await createTestDatabase(kind);
+  databases.push(database);
+  return database;
+};
+afterEach(async () => {
+  jest.useRealTimers();
+  while (databases.length) await databases.pop()!.drop();
+});
+
+async function seededPost(dataSource: DataSource) {
+  await dataSource.getRepository(Post).insert({ id: 1 });
+}
+
+describe('WriteBufferModule', () => {
+  it('forRootAsync with ConfigService (useFactory)', async () => {
+    const database = await fresh();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ConfigModule.forRoot({ ignoreEnvFile: true, load: [() => ({ LEDGER: 'my_ledger' })] }),
+        TypeOrmModule.forRoot(database.options({ entities: ENTITIES })),
+        WriteBufferModule.forRootAsync({
+          imports: [ConfigModule],
+          inject: [ConfigService],
+          useFactory: (config: ConfigService): WriteBufferModuleOptions => ({
+            flush: { cron: false },
+            ledger: { table: config.getOrThrow<string>('LEDGER') },
+          }),
+        }),
+      ],
+    }).compile();
+    const app = await moduleRef.createNestApplication({ logger: false }).init();
+    const dataSource = app.get<DataSource>(getDataSourceToken());
+    await seededPost(dataSource);
+    await app.get(BufferService).increment(Post, 1, 'views');
+    await app.get(BufferService).flush();
+    const [{ count }] = await dataSource.query('SELECT COUNT(*) AS count FROM my_ledger');
+    expect(Number(count)).toBe(1);
+    await app.close();
+  });
+
+  it('forRootAsync with useClass and isGlobal', async () => {
+    const database = await fresh();
+    @Injectable()
+    class Options {
+      createWriteBufferOptions(): WriteBufferModuleOptions {
+        return { flush: { cron: false } };
+      }
+    }
+    @Injectable()
+    class Consumer {
+      constructor(readonly buffer: BufferService) {}
+    }
+    @Module({ providers: [Consumer] })
+    class FeatureModule {}
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot(database.options({ entities: ENTITIES })),
+        WriteBufferModule.forRootAsync({ useClass: Options, isGlobal: true }),
+        FeatureModule,
+      ],
+    }).compile();
+    const app = await moduleRef.createNestApplication({ logger: false }).init();
+    expect(app.get(Consumer).buffer).toBe(app.get(BufferService));
+    await app.close();
+  });
+
+  it('forRootAsync with useExisting', async () => {
+    const database = await fresh();
+    @Injectable()
+    class Options {
+      createWriteBufferOptions(): WriteBufferModuleOptions {
+        return { flush: { cron: false } };
+      }
+    }
+    @Module({ providers: [Options], exports: [Options] })
+    class OptionsModule {}
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot(database.options({ entities: ENTITIES })),
+        WriteBufferModule.forRootAsync({ imports: [OptionsModule], useExisting: Options }),
+      ],
+    }).compile();
+    const app = await moduleRef.createNestApplication({ logger: false }).init();
+    expect(app.get(BufferService)).toBeInstanceOf(BufferService);
+    await app.close();
+  });
+
+  it('routes each entity to its own data source', async () => {
+    const [main, analytics] = [await fresh(), await fresh()];
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot(main.options({ entities: [Post] })),
+        TypeOrmModule.forRoot({ ...analytics.options({ entities: [User] }), name: 'analytics' }),
+        WriteBufferModule.forRoot({ dataSource: ['default', 'analytics'], flush: { cron: false } }),
+      ],
+    }).compile();
+    const app = await moduleRef.createNestApplication({ logger: false }).init();
+    const mainSource = app.get<DataSource>(getDataSourceToken());
+    const analyticsSource = app.get<DataSource>(getDataSourceToken('analytics'));
+    await seededPost(mainSource);
+    await analyticsSource.getRepository(User).insert({ id: 1 });
+    const buffer = app.get(BufferService);
+    await buffer.increment(Post, 1, 'views', 2);
+    await buffer.increment(User, 1, 'logins', 3);
+    const report = await buffer.flush();
+    expect(report.batches).toBe(2);
+    expect((await mainSource.getRepository(Post).findOneByOrFail({ id: 1 })).views).toBe(2);
+    expect((await analyticsSource.getRepository(User).findOneByOrFail({ id: 1 })).logins).toBe(3);
+    await app.close();
+  });
+
+  it('names the missing data source', async () => {
+    const database = await fresh();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot(database.options({ entities: ENTITIES })),
+        WriteBufferModule.forRoot({ dataSource: 'analytics' }),
+      ],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    await expect(app.init()).rejects.toThrow(WriteBufferConfigError);
+    await expect(app.init()).rejects.toThrow(/could not find the TypeORM data source 'analytics'/);
+    await app.close().catch(() => undefined);
+  });
+
+  it('flushes what is pending on app.close()', async () => {
+    const database = await fresh();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot(database.options({ entities: ENTITIES })),
+        WriteBufferModule.forRoot({ flush: { cron: false } }),
+      ],
+    }).compile();
+    const app = await moduleRef.createNestApplication({ logger: false }).init();
+    await seededPost(app.get<DataSource>(getDataSourceToken()));
+    await app.get(BufferService).increment(Post, 1, 'views', 4);
+    await app.close();
+    const check = await createDataSource(database);
+    expect((await check.getRepository(Post).findOneByOrFail({ id: 1 })).views).toBe(4);
+    await check.destroy();
+  });
+
+  it('flushes on its cron schedule and registers the job in SchedulerRegistry', async () => {
+    const database = await fresh();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        ScheduleModule.forRoot(),
+        TypeOrmModule.forRoot(database.options({ entities: ENTITIES })),
+        WriteBufferModule.forRoot({ flush: { cron: '*/5 * * * * *', onShutdown: false } }),
+      ],
+    }).compile();
+    const app = await moduleRef.createNestApplication({ logger: false }).init();
+    const dataSource = app.get<DataSource>(getDataSourceToken());
+    await seededPost(dataSource);
+    const registry = app.get(SchedulerRegistry);
+    expect(registry.getCronJob(WRITE_BUFFER_FLUSH_JOB)).toBeDefined();
+
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    // The job was started on real timers; restart it on the fake clock.
+    const job = registry.getCronJob(WRITE_BUFFER_FLUSH_JOB);
+    await job.stop();
+    job.start();
+    await app.get(BufferService).increment(Post, 1, 'views', 3);
+    expect((await dataSource.getRepository(Post).findOneByOrFail({ id: 1 })).views).toBe(0);
+    await jest.advanceTimersByTimeAsync(5_100);
+    jest.useRealTimers();
+    await waitFor(
+      async () => (await dataSource.getRepository(Post).findOneByOrFail({ id: 1 })).views === 3,
+    );
+    await app.close();
+    expect(registry.doesExist('cron', WRITE_BUFFER_FLUSH_JOB)).toBe(false);
+  });
+});
+
+async function createDataSource(database: TestDatabase): Promise<DataSource> {
+  const { DataSource } = await import('typeorm');
+  return new DataSource(database.options({ entities: ENTITIES, synchronize: false })).initialize();
+}
+
+async function waitFor(check: () => Promise<boolean>, timeout = 5000) {
+  const until = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}

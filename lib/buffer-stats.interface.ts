@@ -13,6 +13,8 @@ export interface BufferStats {
   };
   /** Claimed batches not yet acknowledged (being applied, or left by a failed flush). */
   inFlightBatches: number;
+  /** Journal entries and bytes in use (memory storage with a journal). */
+  journal?: { entries: number; bytes: number };
   /** Counters and updates dropped so far because their row did not exist. */
   missingRows: number;
   /** Flushes that failed in a row; 0 after a success. */

@@ -99,17 +99,32 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     }
   }
 
-  /** Applies batches a previous run left in flight before the app serves requests. */
+  /**
+   * Applies batches a previous run left in flight (journal or shared
+   * storage) before the app serves requests. A database that is down does
+   * not stop the app: the batches stay buffered for the next flush.
+   */
   async onApplicationBootstrap(): Promise<void> {
-    let recovered = 0;
-    for (const name of this.flushers.keys()) {
-      recovered += (await this.storage.inFlight(name)).length;
+    const stats = await this.storage.stats();
+    const { counters, updates, inserts } = stats.pending;
+    if (!stats.inFlightBatches && !(stats.journal && counters + updates + inserts)) return;
+    const found =
+      `${counters} counter(s), ${updates} updated row(s), ${inserts} insert(s) pending and ` +
+      `${stats.inFlightBatches} in-flight batch(es)`;
+    if (!stats.inFlightBatches) {
+      this.logger.log(`Recovered ${found}; they are applied by the next flush.`);
+      return;
     }
-    if (recovered === 0) return;
-    const report = await this.flush();
-    this.logger.log(
-      `Recovered ${recovered} in-flight batch(es): ${report.batches} applied, ${report.skippedBatches} already in the database.`,
-    );
+    try {
+      const report = await this.flush();
+      this.logger.log(
+        `Recovered ${found}: flushed ${report.batches} batch(es), ${report.skippedBatches} were already in the database.`,
+      );
+    } catch (error) {
+      this.logger.error(
+        `Recovered ${found}, but applying them failed: ${(error as Error).message} They stay buffered.`,
+      );
+    }
   }
 
   /**
@@ -246,6 +261,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     return {
       pending: storage.pending,
       inFlightBatches: storage.inFlightBatches,
+      ...(storage.journal && { journal: storage.journal }),
       missingRows: this.missingRows,
       consecutiveFailures: this.consecutiveFailures,
       lastFlush: this.lastFlush,

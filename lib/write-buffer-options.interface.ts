@@ -8,6 +8,29 @@ import type { BufferStorage } from './storage/buffer-storage.interface.js';
  */
 export interface MemoryStorageOptions {
   type: 'memory';
+  /** Mirror the state in an LMDB environment so a crash loses nothing acknowledged. */
+  journal?: MemoryJournalOptions;
+}
+
+/** The LMDB journal of the memory storage (needs the `lmdb` package). */
+export interface MemoryJournalOptions {
+  /** File path of the LMDB environment (created if missing, with a `-lock` file beside it). */
+  path: string;
+  /**
+   * When a buffered write's promise resolves:
+   * - `'sync'`: after its LMDB commit is flushed to disk. Survives a
+   *   process crash and a power loss. Concurrent writes share one commit.
+   * - `'relaxed'`: at once, before the commit. A crash within the commit
+   *   window (until lmdb-js commits the batch, normally the next event-loop
+   *   turn, a few milliseconds) loses those writes.
+   * @default 'sync'
+   */
+  durability?: 'sync' | 'relaxed';
+  /**
+   * Initial LMDB map size in bytes; lmdb-js grows it when needed.
+   * @default lmdb-js's default
+   */
+  mapSize?: number;
 }
 
 /** Use a storage of your own that implements {@link BufferStorage}. */

@@ -34,7 +34,7 @@ export function databaseOptions(env = process.env): TypeOrmModuleOptions {
     TypeOrmModule.forRoot(databaseOptions()),
     TypeOrmModule.forFeature([Post]),
     WriteBufferModule.forRoot({
-      storage: { type: 'memory' },
+      storage: { type: 'memory', journal: { path: join(dataDir(), 'journal.mdb') } },
       flush: { cron: process.env.FLUSH_CRON ?? '*/5 * * * * *' },
     }),
   ],

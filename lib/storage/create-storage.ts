@@ -1,15 +1,28 @@
+import { WriteBufferConfigError } from '../errors.js';
 import type { WriteBufferStorageOptions } from '../write-buffer-options.interface.js';
 import type { BufferStorage } from './buffer-storage.interface.js';
 import { MemoryStorage } from './memory.storage.js';
-import { WriteBufferConfigError } from '../errors.js';
 
 /** The storage `storage` options describe. */
-export function createStorage(
+export async function createStorage(
   options: WriteBufferStorageOptions = { type: 'memory' },
-): BufferStorage {
+): Promise<BufferStorage> {
   switch (options.type) {
-    case 'memory':
-      return new MemoryStorage();
+    case 'memory': {
+      if (!options.journal) return new MemoryStorage();
+      if (!options.journal.path) {
+        throw new WriteBufferConfigError(
+          `storage.journal.path is required: give the file path of the LMDB journal, e.g. { path: '.write-buffer/journal.mdb' }.`,
+        );
+      }
+      // lmdb is an optional dependency: load it only when a journal is asked for.
+      const { LmdbJournal } = await import('./lmdb-journal.js').catch((error: unknown) => {
+        throw new WriteBufferConfigError(
+          `storage.journal needs the 'lmdb' package: npm install lmdb (${(error as Error).message}).`,
+        );
+      });
+      return new MemoryStorage(new LmdbJournal(options.journal));
+    }
     case 'custom':
       return options.instance;
     default:

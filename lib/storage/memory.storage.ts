@@ -11,33 +11,38 @@ import type {
   StorageStats,
   StoredRow,
 } from './buffer-batch.interface.js';
-
-/** Pending or claimed state of one row: columns set, then deltas on top. */
-interface RowState {
-  set?: StoredRow;
-  deltas?: Record<string, number>;
-}
+import type { JournalContents, LmdbJournal, RowState } from './lmdb-journal.js';
 
 class TableState {
   readonly rows = new Map<RowKey, RowState>();
   inserts: StoredRow[] = [];
+  /** Journal sequence number of `inserts[0]`. */
+  headSeq = 0;
 }
 
 interface InFlightBatch {
   batch: ClaimedBatch;
+  /** Journal key of the batch. */
+  seq: number;
   rows: Map<string, Map<RowKey, RowState>>;
 }
 
 /**
- * Buffers in this process's memory. Nothing survives a crash; the
- * journaled variant adds that.
+ * Buffers in this process's memory. With a journal, every write is also
+ * in LMDB before its promise resolves, and the state is rebuilt from it on
+ * start; without one, a crash loses what is pending.
  */
 export class MemoryStorage implements BufferStorage {
   private readonly pending = new Map<string, Map<string, TableState>>();
   private readonly claimed = new Map<string, InFlightBatch[]>();
   private readonly leases = new Map<string, string>();
   private epoch = 0;
+  private batchSeq = 0;
   private counts = { counters: 0, updates: 0, inserts: 0 };
+
+  constructor(private readonly journal?: LmdbJournal) {
+    if (journal) this.restore(journal.load());
+  }
 
   async increment(target: BufferTarget, key: RowKey, column: string, delta: number) {
     const row = this.row(target, key);
@@ -48,6 +53,7 @@ export class MemoryStorage implements BufferStorage {
     } else {
       deltas[column] += delta;
     }
+    if (this.journal) await this.journal.putRow(target, key, row);
   }
 
   async update(target: BufferTarget, key: RowKey, values: StoredRow) {
@@ -64,12 +70,15 @@ export class MemoryStorage implements BufferStorage {
         this.counts.counters--;
       }
     }
+    if (this.journal) await this.journal.putRow(target, key, row);
   }
 
   async insert(target: BufferTarget, rows: StoredRow[]) {
     const table = this.table(target);
+    const firstSeq = table.headSeq + table.inserts.length;
     for (const row of rows) table.inserts.push(row);
     this.counts.inserts += rows.length;
+    if (this.journal) await this.journal.putInserts(target, firstSeq, rows);
   }
 
   async read(target: BufferTarget, key: RowKey, column: string): Promise<CellSnapshot> {
@@ -92,6 +101,8 @@ export class MemoryStorage implements BufferStorage {
     let budget = options.maxRows;
     const claimedTables: BatchTable[] = [];
     const claimedRows = new Map<string, Map<RowKey, RowState>>();
+    const journalRows: Array<[string, RowKey]> = [];
+    const journalInserts: Array<[string, number, number]> = [];
     for (const [name, state] of tables) {
       if (budget <= 0) break;
       if (options.tables && !options.tables.includes(name)) continue;
@@ -99,6 +110,8 @@ export class MemoryStorage implements BufferStorage {
       part.inserts = state.inserts.splice(0, budget);
       budget -= part.inserts.length;
       this.counts.inserts -= part.inserts.length;
+      if (part.inserts.length) journalInserts.push([name, state.headSeq, part.inserts.length]);
+      state.headSeq += part.inserts.length;
       // Rows wait until the table's inserts are all claimed, so an increment
       // never reaches the database before the insert of its row.
       if (state.inserts.length === 0) {
@@ -116,11 +129,13 @@ export class MemoryStorage implements BufferStorage {
           }
           rows.set(key, row);
           state.rows.delete(key);
+          journalRows.push([name, key]);
           budget--;
         }
         claimedRows.set(name, rows);
       }
-      if (state.inserts.length === 0 && state.rows.size === 0) tables.delete(name);
+      // An emptied table is kept while journaled, so insert sequence numbers keep growing.
+      if (!this.journal && state.inserts.length === 0 && state.rows.size === 0) tables.delete(name);
       if (part.inserts.length || part.updates.length || part.counters.length) {
         claimedTables.push(part);
       }
@@ -128,10 +143,12 @@ export class MemoryStorage implements BufferStorage {
     if (tables.size === 0) this.pending.delete(dataSource);
     if (claimedTables.length === 0) return null;
     const batch: ClaimedBatch = { id: randomUUID(), dataSource, tables: claimedTables };
+    const seq = ++this.batchSeq;
     this.epoch++;
     let list = this.claimed.get(dataSource);
     if (!list) this.claimed.set(dataSource, (list = []));
-    list.push({ batch, rows: claimedRows });
+    list.push({ batch, seq, rows: claimedRows });
+    if (this.journal) await this.journal.claim(seq, batch, journalRows, journalInserts);
     return batch;
   }
 
@@ -147,8 +164,10 @@ export class MemoryStorage implements BufferStorage {
     }
     const list = this.claimed.get(batch.dataSource) ?? [];
     const index = list.findIndex((entry) => entry.batch.id === batch.id);
-    if (index >= 0) list.splice(index, 1);
+    if (index < 0) return;
+    const [entry] = list.splice(index, 1);
     if (list.length === 0) this.claimed.delete(batch.dataSource);
+    if (this.journal) await this.journal.ack(entry.seq, batch.dataSource);
   }
 
   async lease(dataSource: string): Promise<FlushLease | null> {
@@ -167,10 +186,42 @@ export class MemoryStorage implements BufferStorage {
   async stats(): Promise<StorageStats> {
     let inFlightBatches = 0;
     for (const list of this.claimed.values()) inFlightBatches += list.length;
-    return { pending: { ...this.counts }, inFlightBatches };
+    return { pending: { ...this.counts }, inFlightBatches, journal: this.journal?.size() };
   }
 
-  async close() {}
+  async close() {
+    await this.journal?.close();
+  }
+
+  /** Rebuilds pending state and in-flight batches from the journal. */
+  private restore(contents: JournalContents) {
+    for (const { dataSource, table, key, state } of contents.rows) {
+      const row = this.row({ dataSource, table }, key);
+      row.set = state.set;
+      row.deltas = state.deltas;
+      if (state.set) this.counts.updates++;
+      this.counts.counters += Object.keys(state.deltas ?? {}).length;
+    }
+    for (const { dataSource, table, seq, row } of contents.inserts) {
+      const state = this.table({ dataSource, table });
+      if (state.inserts.length === 0) state.headSeq = seq;
+      state.inserts.push(row);
+      this.counts.inserts++;
+    }
+    for (const { seq, batch } of contents.batches.sort((a, b) => a.seq - b.seq)) {
+      const rows = new Map<string, Map<RowKey, RowState>>();
+      for (const part of batch.tables) {
+        const byKey = new Map<RowKey, RowState>();
+        for (const [key, set] of part.updates) byKey.set(key, { set });
+        for (const [key, deltas] of part.counters) byKey.set(key, { ...byKey.get(key), deltas });
+        rows.set(part.table, byKey);
+      }
+      let list = this.claimed.get(batch.dataSource);
+      if (!list) this.claimed.set(batch.dataSource, (list = []));
+      list.push({ batch, seq, rows });
+      this.batchSeq = Math.max(this.batchSeq, seq);
+    }
+  }
 
   private table(target: BufferTarget): TableState {
     let tables = this.pending.get(target.dataSource);

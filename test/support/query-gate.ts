@@ -21,7 +21,7 @@ const holds: Hold[] = [];
  */
 @EventSubscriber()
 export class QueryGate implements EntitySubscriberInterface {
-  async beforeQuery(event: BeforeQueryEvent<unknown>) {
+  async beforeQuery(event: BeforeQueryEvent) {
     const hold = holds.find((h) => h.when === 'query' && h.pattern!.test(event.query));
     if (hold) await pass(hold);
   }

@@ -1,0 +1,145 @@
+import { open, type RootDatabase } from 'lmdb';
+import type { BufferTarget, ClaimedBatch, RowKey, StoredRow } from './buffer-batch.interface.js';
+
+/** Pending or claimed state of one row: columns set, then deltas on top. */
+export interface RowState {
+  set?: StoredRow;
+  deltas?: Record<string, number>;
+}
+
+/** How long a journaled write waits before its promise resolves. */
+export type JournalDurability = 'sync' | 'relaxed';
+
+export interface LmdbJournalOptions {
+  path: string;
+  durability?: JournalDurability;
+  mapSize?: number;
+}
+
+/** What a journal held when it was opened. */
+export interface JournalContents {
+  rows: Array<{ dataSource: string; table: string; key: RowKey; state: RowState }>;
+  inserts: Array<{ dataSource: string; table: string; seq: number; row: StoredRow }>;
+  batches: Array<{ seq: number; batch: ClaimedBatch }>;
+}
+
+type Key =
+  | [kind: 'p', dataSource: string, table: string, key: RowKey]
+  | [kind: 'i', dataSource: string, table: string, seq: number]
+  | [kind: 'b', dataSource: string, seq: number];
+
+/**
+ * The memory storage's state, mirrored in an LMDB environment: one entry
+ * per pending row (its whole current state), per pending insert, and per
+ * in-flight batch. Entries are deleted when they are claimed or acked, so
+ * the journal's size tracks what is buffered, not how much was written.
+ *
+ * lmdb-js commits all writes of one event turn in one transaction, so
+ * concurrent writers share a commit (and its fsync).
+ */
+export class LmdbJournal {
+  private readonly db: RootDatabase<unknown, Key>;
+  private readonly durability: JournalDurability;
+
+  constructor(options: LmdbJournalOptions) {
+    this.durability = options.durability ?? 'sync';
+    this.db = open<unknown, Key>({
+      path: options.path,
+      mapSize: options.mapSize,
+      compression: false,
+      // A claim (one transaction) must land in order with the row writes before it.
+      strictAsyncOrder: true,
+    });
+  }
+
+  /** Everything the journal holds, for rebuilding memory state after a restart. */
+  load(): JournalContents {
+    const contents: JournalContents = { rows: [], inserts: [], batches: [] };
+    for (const { key, value } of this.db.getRange()) {
+      if (key[0] === 'p') {
+        contents.rows.push({
+          dataSource: key[1],
+          table: key[2],
+          key: key[3],
+          state: value as RowState,
+        });
+      } else if (key[0] === 'i') {
+        contents.inserts.push({
+          dataSource: key[1],
+          table: key[2],
+          seq: key[3],
+          row: value as StoredRow,
+        });
+      } else if (key[0] === 'b') {
+        contents.batches.push({ seq: key[2], batch: value as ClaimedBatch });
+      }
+    }
+    // Keys sort by kind, data source, table, then sequence: inserts and
+    // batches come back in the order they were written.
+    return contents;
+  }
+
+  putRow(target: BufferTarget, key: RowKey, state: RowState): Promise<void> {
+    return this.settle(this.db.put(['p', target.dataSource, target.table, key], state));
+  }
+
+  putInserts(target: BufferTarget, firstSeq: number, rows: StoredRow[]): Promise<void> {
+    let last!: Promise<boolean>;
+    rows.forEach((row, i) => {
+      last = this.db.put(['i', target.dataSource, target.table, firstSeq + i], row);
+    });
+    return this.settle(last);
+  }
+
+  /**
+   * Records a claim in one transaction: the batch goes in, the entries it
+   * took go out. Always durable before it resolves: a batch must never be
+   * applied while the journal could still bring its entries back as pending.
+   */
+  async claim(
+    seq: number,
+    batch: ClaimedBatch,
+    rows: Array<[table: string, key: RowKey]>,
+    inserts: Array<[table: string, from: number, count: number]>,
+  ): Promise<void> {
+    await this.db.transaction(() => {
+      void this.db.put(['b', batch.dataSource, seq], batch);
+      for (const [table, key] of rows) void this.db.remove(['p', batch.dataSource, table, key]);
+      for (const [table, from, count] of inserts) {
+        for (let i = 0; i < count; i++)
+          void this.db.remove(['i', batch.dataSource, table, from + i]);
+      }
+    });
+    await this.db.flushed;
+  }
+
+  /** Forgets an applied batch (a lost ack only means a no-op re-apply). */
+  async ack(seq: number, dataSource: string): Promise<void> {
+    await this.db.remove(['b', dataSource, seq]);
+  }
+
+  /** Entries held and bytes of pages in use. */
+  size(): { entries: number; bytes: number } {
+    const stats = this.db.getStats() as Record<string, number>;
+    const pages =
+      (stats.treeBranchPageCount ?? 0) +
+      (stats.treeLeafPageCount ?? 0) +
+      (stats.overflowPages ?? 0);
+    return { entries: stats.entryCount ?? 0, bytes: pages * (stats.pageSize ?? 4096) };
+  }
+
+  async close(): Promise<void> {
+    await this.db.flushed;
+    await this.db.close();
+  }
+
+  private async settle(write: Promise<boolean>): Promise<void> {
+    if (this.durability === 'relaxed') {
+      // Acknowledged before the commit; a failure can only be logged.
+      write.catch(() => undefined);
+      return;
+    }
+    await write;
+    await this.db.flushed;
+  }
+}

@@ -14,19 +14,20 @@ import { SeedService } from './seed.service.js';
 
 const entities = [Post, User, ActivityLog];
 
+/** Holds the SQLite file and the write-buffer journal. */
+function dataDir(env = process.env): string {
+  const dir = env.DATA_DIR ?? join('sample-app', 'data');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+}
+
 /** SQLite under DATA_DIR by default; PostgreSQL when DATABASE_URL is set. */
 export function databaseOptions(env = process.env): TypeOrmModuleOptions {
   if (env.DATABASE_URL) {
     return { type: 'postgres', url: env.DATABASE_URL, entities, synchronize: true };
   }
-  const dataDir = env.DATA_DIR ?? join('sample-app', 'data');
-  mkdirSync(dataDir, { recursive: true });
-  return {
-    type: 'better-sqlite3',
-    database: join(dataDir, 'sample.sqlite'),
-    entities,
-    synchronize: true,
-  };
+  const database = join(dataDir(env), 'sample.sqlite');
+  return { type: 'better-sqlite3', database, entities, synchronize: true };
 }
 
 @Module({

@@ -1,0 +1,150 @@
+/**
+ * A small app for the crash harness: counters, settings and events buffered
+ * through a journaled memory storage. With CRASH_DELAY_MS set it announces
+ * and stretches the flush's statements and its commit ("HOOK statement",
+ * "HOOK commit" on stdout) so the harness can kill it exactly there.
+ */
+import 'reflect-metadata';
+import { join } from 'node:path';
+import {
+  Controller,
+  HttpCode,
+  Injectable,
+  Module,
+  Param,
+  ParseIntPipe,
+  Post,
+  type OnModuleInit,
+} from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
+import {
+  Column,
+  DataSource,
+  Entity,
+  EventSubscriber,
+  PrimaryColumn,
+  PrimaryGeneratedColumn,
+  type BeforeQueryEvent,
+  type EntitySubscriberInterface,
+} from 'typeorm';
+import { BufferService, WriteBufferModule } from '../../lib/index.js';
+
+@Entity('crash_counter')
+export class CrashCounter {
+  @PrimaryColumn('int') id!: number;
+  @Column('int', { default: 0 }) n!: number;
+}
+
+@Entity('crash_setting')
+export class CrashSetting {
+  @PrimaryColumn('int') id!: number;
+  @Column('int', { default: 0 }) v!: number;
+}
+
+@Entity('crash_event')
+export class CrashEvent {
+  @PrimaryGeneratedColumn() id!: number;
+  @Column('varchar', { length: 40 }) uid!: string;
+}
+
+export const CRASH_ENTITIES = [CrashCounter, CrashSetting, CrashEvent];
+export const COUNTER_ROWS = 20;
+export const SETTING_ROWS = 64;
+
+const delay = Number(process.env.CRASH_DELAY_MS ?? 0);
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+@EventSubscriber()
+class FlushHooks implements EntitySubscriberInterface {
+  private inFlush = false;
+
+  async beforeQuery(event: BeforeQueryEvent) {
+    if (!delay) return;
+    if (/write_buffer_ledger/.test(event.query) && /^INSERT/.test(event.query)) this.inFlush = true;
+    if (this.inFlush && /^(UPDATE|INSERT INTO "crash_)/.test(event.query)) {
+      console.log('HOOK statement');
+      await sleep(delay);
+    }
+  }
+
+  async afterTransactionCommit() {
+    if (!this.inFlush) return;
+    this.inFlush = false;
+    console.log('HOOK commit');
+    await sleep(delay);
+  }
+}
+
+@Injectable()
+class Seed implements OnModuleInit {
+  constructor(private readonly dataSource: DataSource) {}
+
+  async onModuleInit() {
+    if (await this.dataSource.getRepository(CrashCounter).count()) return;
+    const ids = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i + 1 }));
+    await this.dataSource.getRepository(CrashCounter).insert(ids(COUNTER_ROWS));
+    await this.dataSource.getRepository(CrashSetting).insert(ids(SETTING_ROWS));
+  }
+}
+
+@Controller()
+class CrashController {
+  constructor(private readonly buffer: BufferService) {}
+
+  @Post('c/:id/:by')
+  @HttpCode(204)
+  count(@Param('id', ParseIntPipe) id: number, @Param('by', ParseIntPipe) by: number) {
+    return this.buffer.increment(CrashCounter, id, 'n', by);
+  }
+
+  @Post('s/:id/:v')
+  @HttpCode(204)
+  set(@Param('id', ParseIntPipe) id: number, @Param('v', ParseIntPipe) v: number) {
+    return this.buffer.update(CrashSetting, id, { v });
+  }
+
+  @Post('e/:uid')
+  @HttpCode(204)
+  event(@Param('uid') uid: string) {
+    return this.buffer.insert(CrashEvent, { uid });
+  }
+
+  @Post('flush')
+  flush() {
+    return this.buffer.flush();
+  }
+}
+
+const dataDir = process.env.DATA_DIR!;
+const database: TypeOrmModuleOptions = process.env.DATABASE_URL
+  ? { type: 'postgres', url: process.env.DATABASE_URL }
+  : { type: 'better-sqlite3', database: join(dataDir, 'crash.sqlite') };
+
+@Module({
+  imports: [
+    TypeOrmModule.forRoot({
+      ...database,
+      entities: CRASH_ENTITIES,
+      subscribers: [FlushHooks],
+      synchronize: true,
+    } as TypeOrmModuleOptions),
+    WriteBufferModule.forRoot({
+      storage: { type: 'memory', journal: { path: join(dataDir, 'journal.mdb') } },
+      flush: { cron: '* * * * * *', maxBatchRows: 300, maxPending: 1000 },
+    }),
+  ],
+  controllers: [CrashController],
+  providers: [Seed],
+})
+class CrashAppModule {}
+
+async function main() {
+  const app = await NestFactory.create(CrashAppModule, { logger: ['error', 'warn', 'log'] });
+  app.enableShutdownHooks();
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address() as { port: number };
+  console.log(`READY ${address.port}`);
+}
+
+void main();

@@ -1,0 +1,384 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import Database from 'better-sqlite3';
+import pg from 'pg';
+
+/**
+ * Crash harness: runs test/crash/crash-app.ts as a child process, drives
+ * concurrent HTTP load at it, SIGKILLs it (at random, in the middle of a
+ * flush statement, between a flush's commit and its ack, and during
+ * start-up recovery), restarts it on the same journal and database, and
+ * finally checks the database against what was acknowledged.
+ */
+export interface CrashOptions {
+  kills: number;
+  /** PostgreSQL server URL (a fresh database is created on it); SQLite when absent. */
+  postgresUrl?: string;
+  /** Concurrent HTTP clients. */
+  workers?: number;
+  /** Compiled crash app to run; compiled from source when absent. */
+  entry?: string;
+  log?: (line: string) => void;
+}
+
+export interface CrashResult {
+  kills: number;
+  /** Kills per kind of moment. */
+  killedAt: Record<KillPoint, number>;
+  acked: number;
+  lost: number;
+  doubled: number;
+}
+
+type KillPoint = 'random' | 'statement' | 'commit' | 'recovery';
+const PLAN: KillPoint[] = ['random', 'statement', 'commit', 'recovery'];
+const COUNTER_ROWS = 20;
+const SETTING_ROWS = 64;
+/** The repository root: npm scripts and jest run there. */
+const ROOT = process.cwd();
+
+/** Compiles the project (the child runs plain JavaScript); returns the app's entry file. */
+export function buildCrashApp(): string {
+  const outDir = join(ROOT, '.crash-build');
+  const tsc = spawnSync(
+    process.execPath,
+    [
+      join(ROOT, 'node_modules/typescript/bin/tsc'),
+      '-p',
+      join(ROOT, 'tsconfig.json'),
+      '--outDir',
+      outDir,
+      '--sourceMap',
+      'false',
+      '--declaration',
+      'false',
+    ],
+    { stdio: 'inherit' },
+  );
+  if (tsc.status !== 0) throw new Error('compiling the crash app failed');
+  return join(outDir, 'test', 'crash', 'crash-app.js');
+}
+
+class App {
+  readonly child: ChildProcess;
+  readonly lines: string[] = [];
+  port?: number;
+  private waiters: Array<{ test: (line: string) => boolean; resolve: (line: string) => void }> = [];
+  readonly exited: Promise<number | null>;
+
+  constructor(entry: string, env: Record<string, string>, log: (line: string) => void) {
+    this.child = spawn(process.execPath, [entry], {
+      env: { ...process.env, ...env, NODE_OPTIONS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.exited = new Promise((resolve) => this.child.once('exit', (code) => resolve(code)));
+    for (const stream of [this.child.stdout!, this.child.stderr!]) {
+      createInterface({ input: stream }).on('line', (line) => {
+        if (line.startsWith('READY ')) this.port = Number(line.slice(6));
+        if (/ERROR|Recovered/.test(line)) log(`    app: ${line.replace(/\x1b\[[0-9;]*m/g, '')}`);
+        this.lines.push(line);
+        this.waiters = this.waiters.filter((w) => !(w.test(line) && (w.resolve(line), true)));
+      });
+    }
+  }
+
+  /** Resolves with the first line (from now on) passing `test`, or `null` after `timeout` ms. */
+  next(test: (line: string) => boolean, timeout: number): Promise<string | null> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(null), timeout);
+      this.waiters.push({ test, resolve: (line) => (clearTimeout(timer), resolve(line)) });
+    });
+  }
+
+  async kill(signal: NodeJS.Signals = 'SIGKILL') {
+    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
+    await this.exited;
+  }
+}
+
+/** What the clients sent and which of it was acknowledged (2xx received). */
+class Ledger {
+  counters = new Map<number, { acked: number; unacked: number }>();
+  settings = new Map<number, { acked?: number; unacked: Set<number> }>();
+  events = new Map<string, boolean>();
+  acked = 0;
+  private nextSetting = new Map<number, number>();
+
+  constructor() {
+    for (let id = 1; id <= COUNTER_ROWS; id++) this.counters.set(id, { acked: 0, unacked: 0 });
+    for (let id = 1; id <= SETTING_ROWS; id++) this.settings.set(id, { unacked: new Set() });
+  }
+
+  /** One random write for worker `w`: its path and what to record once acknowledged. */
+  write(w: number, workers: number, seq: string): { path: string; ack: () => void } {
+    const pick = Math.random();
+    if (pick < 0.5) {
+      const id = 1 + Math.floor(Math.random() * COUNTER_ROWS);
+      const by = 1 + Math.floor(Math.random() * 3);
+      const entry = this.counters.get(id)!;
+      entry.unacked += by;
+      return {
+        path: `/c/${id}/${by}`,
+        ack: () => ((entry.unacked -= by), (entry.acked += by), this.acked++),
+      };
+    }
+    if (pick < 0.75) {
+      // Each worker owns its own setting rows, so "last acknowledged" is well defined.
+      const owned = Math.floor(SETTING_ROWS / workers);
+      const id = 1 + w * owned + Math.floor(Math.random() * owned);
+      const v = (this.nextSetting.get(id) ?? 0) + 1;
+      this.nextSetting.set(id, v);
+      const entry = this.settings.get(id)!;
+      entry.unacked.add(v);
+      return {
+        path: `/s/${id}/${v}`,
+        ack: () => {
+          entry.unacked.delete(v);
+          entry.acked = v;
+          this.acked++;
+        },
+      };
+    }
+    const uid = `${seq}-${randomBytes(4).toString('hex')}`;
+    this.events.set(uid, false);
+    return { path: `/e/${uid}`, ack: () => (this.events.set(uid, true), this.acked++) };
+  }
+}
+
+async function load(
+  app: App,
+  ledger: Ledger,
+  workers: number,
+  stop: { stopped: boolean },
+  round: number,
+) {
+  let seq = 0;
+  await Promise.all(
+    Array.from({ length: workers }, async (_, w) => {
+      while (!stop.stopped) {
+        const write = ledger.write(w, workers, `${round}-${w}-${seq++}`);
+        try {
+          const response = await fetch(`http://127.0.0.1:${app.port}${write.path}`, {
+            method: 'POST',
+            signal: AbortSignal.timeout(15_000),
+          });
+          if (response.status >= 200 && response.status < 300) write.ack();
+          else if (!stop.stopped)
+            throw new Error(`${write.path} answered ${response.status}: ${await response.text()}`);
+        } catch (error) {
+          if (!stop.stopped && app.child.exitCode === null && app.child.signalCode === null)
+            throw error;
+          return; // the process died: this write stays unacknowledged
+        }
+      }
+    }),
+  );
+}
+
+export async function runCrashHarness(options: CrashOptions): Promise<CrashResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const workers = options.workers ?? 8;
+  const entry = options.entry ?? buildCrashApp();
+  const dataDir = mkdtempSync(join(tmpdir(), 'wb-crash-'));
+  let databaseUrl: string | undefined;
+  let dbName: string | undefined;
+  if (options.postgresUrl) {
+    dbName = `wb_crash_${randomBytes(5).toString('hex')}`;
+    await pgAdmin(options.postgresUrl, `CREATE DATABASE ${dbName}`);
+    const url = new URL(options.postgresUrl);
+    url.pathname = `/${dbName}`;
+    databaseUrl = url.toString();
+  }
+  const env = (delay: number): Record<string, string> => ({
+    DATA_DIR: dataDir,
+    CRASH_DELAY_MS: String(delay),
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+  });
+  const ledger = new Ledger();
+  const killedAt: Record<KillPoint, number> = { random: 0, statement: 0, commit: 0, recovery: 0 };
+  try {
+    for (let round = 0; round < options.kills; round++) {
+      let point = PLAN[round % PLAN.length];
+      const app = new App(entry, env(point === 'random' ? 0 : 150), log);
+      if (point === 'recovery') {
+        // Kill while start-up re-applies what the last kill left in flight.
+        const first = await app.next((l) => l.startsWith('HOOK') || l.startsWith('READY'), 60_000);
+        if (first?.startsWith('HOOK')) {
+          await app.kill();
+          killedAt.recovery++;
+          log(`  kill ${round + 1}/${options.kills}: during recovery`);
+          continue;
+        }
+        point = 'commit'; // nothing was in flight: kill after a commit instead
+      } else if (!(await app.next((l) => l.startsWith('READY'), 60_000))) {
+        await app.kill();
+        throw new Error(`the app did not start:\n${app.lines.slice(-30).join('\n')}`);
+      }
+      if (!app.port) await app.next((l) => l.startsWith('READY'), 60_000);
+      const stop = { stopped: false };
+      const traffic = load(app, ledger, workers, stop, round);
+      const trigger =
+        point === 'random'
+          ? new Promise((resolve) => setTimeout(resolve, 300 + Math.random() * 1500))
+          : app.next((l) => l === `HOOK ${point}`, 8_000);
+      await trigger;
+      stop.stopped = true;
+      await app.kill();
+      await traffic;
+      killedAt[point]++;
+      log(`  kill ${round + 1}/${options.kills}: ${point} (acked so far: ${ledger.acked})`);
+    }
+    // Last life: start, flush everything, stop gracefully.
+    const app = new App(entry, env(0), log);
+    if (!(await app.next((l) => l.startsWith('READY'), 60_000))) {
+      await app.kill();
+      throw new Error(`the app did not start:\n${app.lines.slice(-30).join('\n')}`);
+    }
+    const flushed = await fetch(`http://127.0.0.1:${app.port}/flush`, { method: 'POST' });
+    if (!flushed.ok) throw new Error(`final flush failed: ${await flushed.text()}`);
+    await app.kill('SIGTERM');
+    const { lost, doubled } = await verify(ledger, dataDir, databaseUrl);
+    return { kills: options.kills, killedAt, acked: ledger.acked, lost, doubled };
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    if (options.postgresUrl && dbName)
+      await pgAdmin(options.postgresUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  }
+}
+
+/**
+ * Acknowledged writes, then SIGTERM while the database refuses every
+ * connection (PostgreSQL: connections disallowed and existing ones
+ * terminated; SQLite: an exclusive lock held by another process), then a
+ * restart with the database back. Returns what the final check found and
+ * whether the app reported the failed final flush.
+ */
+export async function runShutdownWithDatabaseDown(options: {
+  postgresUrl?: string;
+  entry?: string;
+  log?: (line: string) => void;
+}) {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const entry = options.entry ?? buildCrashApp();
+  const dataDir = mkdtempSync(join(tmpdir(), 'wb-outage-'));
+  const dbName = `wb_outage_${randomBytes(5).toString('hex')}`;
+  let databaseUrl: string | undefined;
+  if (options.postgresUrl) {
+    await pgAdmin(options.postgresUrl, `CREATE DATABASE ${dbName}`);
+    const url = new URL(options.postgresUrl);
+    url.pathname = `/${dbName}`;
+    databaseUrl = url.toString();
+  }
+  const env = {
+    DATA_DIR: dataDir,
+    CRASH_DELAY_MS: '0',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+  };
+  try {
+    const ledger = new Ledger();
+    let app = new App(entry, env, log);
+    await app.next((l) => l.startsWith('READY'), 60_000);
+    const stop = { stopped: false };
+    const traffic = load(app, ledger, 4, stop, 0);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    stop.stopped = true;
+    await traffic;
+    let sqliteLock: Database.Database | undefined;
+    if (options.postgresUrl) {
+      await pgAdmin(options.postgresUrl, `ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`);
+      await pgAdmin(
+        options.postgresUrl,
+        `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${dbName}'`,
+      );
+    } else {
+      sqliteLock = new Database(join(dataDir, 'crash.sqlite'));
+      sqliteLock.exec('BEGIN EXCLUSIVE');
+    }
+    const failure = app.next((l) => /FINAL FLUSH FAILED/.test(l), 60_000);
+    await app.kill('SIGTERM');
+    const reported = (await failure) !== null;
+    if (options.postgresUrl) {
+      await pgAdmin(options.postgresUrl, `ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`);
+    } else {
+      sqliteLock!.exec('ROLLBACK');
+      sqliteLock!.close();
+    }
+    app = new App(entry, env, log);
+    await app.next((l) => l.startsWith('READY'), 60_000);
+    const flushed = await fetch(`http://127.0.0.1:${app.port}/flush`, { method: 'POST' });
+    if (!flushed.ok) throw new Error(`flush after the outage failed: ${await flushed.text()}`);
+    await app.kill('SIGTERM');
+    return { acked: ledger.acked, reported, ...(await verify(ledger, dataDir, databaseUrl)) };
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    if (options.postgresUrl)
+      await pgAdmin(options.postgresUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  }
+}
+
+async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string) {
+  let rows: {
+    counters: Array<{ id: number; n: number }>;
+    settings: Array<{ id: number; v: number }>;
+    events: Array<{ uid: string; c: number }>;
+  };
+  const queries = {
+    counters: 'SELECT id, n FROM crash_counter',
+    settings: 'SELECT id, v FROM crash_setting',
+    events: 'SELECT uid, COUNT(*) AS c FROM crash_event GROUP BY uid',
+  };
+  if (databaseUrl) {
+    const client = new pg.Client({ connectionString: databaseUrl });
+    await client.connect();
+    rows = {
+      counters: (await client.query(queries.counters)).rows,
+      settings: (await client.query(queries.settings)).rows,
+      events: (await client.query(queries.events)).rows.map((r) => ({
+        uid: r.uid,
+        c: Number(r.c),
+      })),
+    };
+    await client.end();
+  } else {
+    const db = new Database(join(dataDir, 'crash.sqlite'), { readonly: true });
+    rows = {
+      counters: db.prepare(queries.counters).all() as never,
+      settings: db.prepare(queries.settings).all() as never,
+      events: db.prepare(queries.events).all() as never,
+    };
+    db.close();
+  }
+  let lost = 0;
+  let doubled = 0;
+  for (const { id, n } of rows.counters) {
+    const { acked, unacked } = ledger.counters.get(id)!;
+    // Writes whose response never came may or may not have been buffered.
+    if (n < acked) lost += acked - n;
+    if (n > acked + unacked) doubled += n - acked - unacked;
+  }
+  for (const { id, v } of rows.settings) {
+    const { acked, unacked } = ledger.settings.get(id)!;
+    if (acked !== undefined && v !== acked && !(v > acked && unacked.has(v))) lost++;
+  }
+  const stored = new Map(rows.events.map((r) => [r.uid, r.c]));
+  for (const [uid, acked] of ledger.events) {
+    const count = stored.get(uid) ?? 0;
+    if (acked && count === 0) lost++;
+    if (count > 1) doubled += count - 1;
+  }
+  return { lost, doubled };
+}
+
+async function pgAdmin(url: string, sql: string) {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}

@@ -1,0 +1,37 @@
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { POSTGRES_URL, postgresAvailable } from '../support/databases.js';
+import { buildCrashApp, runCrashHarness, runShutdownWithDatabaseDown } from './crash-harness.js';
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+describe('crash safety of the journaled memory storage (real processes, SIGKILL)', () => {
+  let entry: string;
+  beforeAll(() => {
+    entry = buildCrashApp();
+  }, 180_000);
+
+  it('loses and doubles nothing acknowledged over 12 kills on SQLite', async () => {
+    const result = await runCrashHarness({ kills: 12, entry, log });
+    log(
+      `crash: kills=${result.kills} acked=${result.acked} lost=${result.lost} doubled=${result.doubled}`,
+    );
+    expect(result.killedAt).toEqual({ random: 3, statement: 3, commit: 3, recovery: 3 });
+    expect(result.acked).toBeGreaterThan(1000);
+    expect({ lost: result.lost, doubled: result.doubled }).toEqual({ lost: 0, doubled: 0 });
+  }, 600_000);
+
+  it('keeps everything through a SIGTERM while SQLite is locked by another process', async () => {
+    const result = await runShutdownWithDatabaseDown({ entry, log });
+    expect(result.reported).toBe(true);
+    expect(result.acked).toBeGreaterThan(100);
+    expect({ lost: result.lost, doubled: result.doubled }).toEqual({ lost: 0, doubled: 0 });
+  }, 300_000);
+
+  it('keeps everything through a SIGTERM while PostgreSQL refuses connections', async () => {
+    if (!(await postgresAvailable())) return;
+    const result = await runShutdownWithDatabaseDown({ entry, postgresUrl: POSTGRES_URL, log });
+    expect(result.reported).toBe(true);
+    expect(result.acked).toBeGreaterThan(100);
+    expect({ lost: result.lost, doubled: result.doubled }).toEqual({ lost: 0, doubled: 0 });
+  }, 300_000);
+});

@@ -1,0 +1,40 @@
+/**
+ * `npm run test:crash -- --kills 50 [--postgres]`: the long crash run.
+ * Runs SQLite, and PostgreSQL too when its test server answers (always
+ * with --postgres). Prints a line per database, then one line over all:
+ * `crash: kills=<n> acked=<n> lost=<n> doubled=<n>`.
+ */
+import { join } from 'node:path';
+import { runCrashHarness } from './crash-harness.js';
+
+const args = process.argv.slice(2);
+const kills = Number(args[args.indexOf('--kills') + 1] || 50);
+const postgresUrl =
+  process.env.WB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres';
+
+async function postgresUp(): Promise<boolean> {
+  const pg = (await import('pg')).default;
+  const client = new pg.Client({ connectionString: postgresUrl, connectionTimeoutMillis: 2000 });
+  return client.connect().then(
+    () => client.end().then(() => true),
+    () => false,
+  );
+}
+
+const targets: Array<[string, string | undefined]> = [['sqlite', undefined]];
+if (args.includes('--postgres') || (await postgresUp())) targets.push(['postgres', postgresUrl]);
+const total = { kills: 0, acked: 0, lost: 0, doubled: 0 };
+for (const [name, url] of targets) {
+  console.log(`crash run on ${name}: ${kills} kills`);
+  const entry = join(import.meta.dirname, 'crash-app.js');
+  const result = await runCrashHarness({ kills, postgresUrl: url, entry });
+  console.log(`  killed at: ${JSON.stringify(result.killedAt)}`);
+  console.log(
+    `  ${name}: kills=${result.kills} acked=${result.acked} lost=${result.lost} doubled=${result.doubled}`,
+  );
+  for (const key of ['kills', 'acked', 'lost', 'doubled'] as const) total[key] += result[key];
+}
+console.log(
+  `crash: kills=${total.kills} acked=${total.acked} lost=${total.lost} doubled=${total.doubled}`,
+);
+process.exit(total.lost > 0 || total.doubled > 0 ? 1 : 0);

@@ -38,6 +38,8 @@ type KillPoint = 'random' | 'statement' | 'commit' | 'recovery';
 const PLAN: KillPoint[] = ['random', 'statement', 'commit', 'recovery'];
 const COUNTER_ROWS = 20;
 const SETTING_ROWS = 64;
+// eslint-disable-next-line no-control-regex
+const ANSI_COLOR = /\x1b\[[0-9;]*m/g;
 /** The repository root: npm scripts and jest run there. */
 const ROOT = process.cwd();
 
@@ -79,7 +81,7 @@ class App {
     for (const stream of [this.child.stdout!, this.child.stderr!]) {
       createInterface({ input: stream }).on('line', (line) => {
         if (line.startsWith('READY ')) this.port = Number(line.slice(6));
-        if (/ERROR|Recovered/.test(line)) log(`    app: ${line.replace(/\x1b\[[0-9;]*m/g, '')}`);
+        if (/ERROR|Recovered/.test(line)) log(`    app: ${line.replace(ANSI_COLOR, '')}`);
         this.lines.push(line);
         this.waiters = this.waiters.filter((w) => !(w.test(line) && (w.resolve(line), true)));
       });

@@ -24,6 +24,7 @@ import { BufferStorage } from './storage/buffer-storage.interface.js';
 import type { WriteBufferModuleOptions } from './write-buffer-options.interface.js';
 import { WRITE_BUFFER_MODULE_OPTIONS } from './write-buffer.module-definition.js';
 import {
+  DEFAULT_LEASE_TTL_MS,
   DEFAULT_LEDGER_RETENTION_MS,
   DEFAULT_LEDGER_TABLE,
   DEFAULT_MAX_BATCH_ROWS,
@@ -90,6 +91,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
         this.catalog,
         {
           maxBatchRows: this.options.flush?.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS,
+          leaseTtl: this.options.flush?.leaseTtl ?? DEFAULT_LEASE_TTL_MS,
           ledgerTable: this.ledgerTable,
           ledgerRetention: this.options.ledger?.retention ?? DEFAULT_LEDGER_RETENTION_MS,
         },

@@ -126,6 +126,19 @@ export class FlushError extends WriteBufferError {
   }
 }
 
+/** Redis could not be reached (or did not answer in time); nothing was acknowledged. */
+export class RedisUnavailableError extends WriteBufferError {
+  static of(cause: unknown, timeout: number) {
+    return new RedisUnavailableError(
+      `Redis is unavailable (${cause instanceof Error ? cause.message : String(cause)}; timeout ${timeout} ms). ` +
+        `The write was not acknowledged. Check that Redis is reachable, then retry.`,
+    );
+  }
+}
+
+/** A flusher lost its lease; another flusher owns its batch now. */
+export class LeaseLostError extends WriteBufferError {}
+
 function list(values: string[]): string {
   return values.length ? values.map((v) => `'${v}'`).join(', ') : '(none)';
 }

@@ -13,10 +13,12 @@ export {
   InvalidValueError,
   WriteBufferConfigError,
   FlushError,
+  RedisUnavailableError,
+  LeaseLostError,
 } from './errors.js';
 export type { FlushReport, MissingRow, LastFlush } from './flush/flush-report.interface.js';
 export { BufferedCounterInterceptor } from './interceptors/buffered-counter.interceptor.js';
-export { BufferStorage } from './storage/buffer-storage.interface.js';
+export { BufferStorage, type ClaimOptions } from './storage/buffer-storage.interface.js';
 export type {
   BatchTable,
   BufferTarget,

@@ -1,3 +1,4 @@
+import type { Cluster, Redis } from 'ioredis';
 import type { BufferStorage } from './storage/buffer-storage.interface.js';
 
 /**
@@ -33,6 +34,36 @@ export interface MemoryJournalOptions {
   mapSize?: number;
 }
 
+/**
+ * Keep buffered state in Redis, shared by every app instance (needs the
+ * `ioredis` package). Give `url` or `client`.
+ */
+export interface RedisStorageOptions {
+  type: 'redis';
+  /**
+   * Redis URL; the storage creates its own client and closes it on shutdown.
+   * @default 'redis://127.0.0.1:6379' (when `client` is not given)
+   */
+  url?: string;
+  /**
+   * An ioredis `Redis` or `Cluster` of yours; the storage never closes it.
+   * Give it `enableOfflineQueue: false` so writes fail fast while Redis is
+   * unreachable instead of waiting in ioredis's queue.
+   */
+  client?: Redis | Cluster;
+  /**
+   * Prefix of every key, so several apps can share one Redis.
+   * @default 'write-buffer:'
+   */
+  keyPrefix?: string;
+  /**
+   * Most milliseconds a Redis call may take; past it the write rejects
+   * with `RedisUnavailableError`.
+   * @default 5000 (ms)
+   */
+  timeout?: number;
+}
+
 /** Use a storage of your own that implements {@link BufferStorage}. */
 export interface CustomStorageOptions {
   type: 'custom';
@@ -41,7 +72,8 @@ export interface CustomStorageOptions {
 }
 
 /** Where buffered writes are kept until they are flushed. */
-export type WriteBufferStorageOptions = MemoryStorageOptions | CustomStorageOptions;
+export type WriteBufferStorageOptions =
+  MemoryStorageOptions | RedisStorageOptions | CustomStorageOptions;
 
 /** When and how much is flushed. */
 export interface WriteBufferFlushOptions {
@@ -64,6 +96,13 @@ export interface WriteBufferFlushOptions {
    * @default 10_000 (entries)
    */
   maxBatchRows?: number;
+  /**
+   * Lifetime of a flusher's lease, in milliseconds; it is renewed every
+   * third of it while a flush runs. A flusher that dies is replaced after
+   * at most this long (Redis storage).
+   * @default 30_000 (ms)
+   */
+  leaseTtl?: number;
   /**
    * Flush everything pending when the application shuts down
    * (`beforeApplicationShutdown`).

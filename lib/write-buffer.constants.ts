@@ -14,3 +14,4 @@ export const DEFAULT_MAX_PENDING = 10_000;
 export const DEFAULT_MAX_BATCH_ROWS = 10_000;
 export const DEFAULT_LEDGER_TABLE = 'write_buffer_ledger';
 export const DEFAULT_LEDGER_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
+export const DEFAULT_LEASE_TTL_MS = 30_000;

@@ -3,15 +3,30 @@
 # loopback, with their data under a temporary directory.
 #   test/servers.sh start   # prints the environment to export
 #   test/servers.sh stop
-# Ports: PostgreSQL 54329, Redis 63799 (override with WB_PG_PORT / WB_REDIS_PORT).
+# Ports: PostgreSQL 54329, Redis 63799, Redis Cluster 46381-46383 (cluster bus +10000) (override with
+# WB_PG_PORT / WB_REDIS_PORT / WB_REDIS_CLUSTER_BASE).
 set -euo pipefail
 PG_PORT="${WB_PG_PORT:-54329}"
 REDIS_PORT="${WB_REDIS_PORT:-63799}"
+CLUSTER_BASE="${WB_REDIS_CLUSTER_BASE:-46381}"
+CLUSTER_PORTS="$CLUSTER_BASE $((CLUSTER_BASE + 1)) $((CLUSTER_BASE + 2))"
 STATE="${WB_SERVERS_DIR:-/tmp/write-buffer-test-servers}"
 PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 
 as_postgres() {
   if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# Retries a check for up to 30 s.
+wait_for() {
+  local what="$1"
+  shift
+  for _ in $(seq 150); do
+    "$@" >/dev/null 2>&1 && return 0
+    sleep 0.2
+  done
+  echo "timed out waiting for $what" >&2
+  return 1
 }
 
 start() {
@@ -33,19 +48,40 @@ start() {
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$STATE" --save '' --appendonly no \
       --daemonize yes --pidfile "$STATE/redis.pid" --logfile "$STATE/redis.log"
   fi
+  if command -v redis-server >/dev/null; then
+    local nodes=()
+    for port in $CLUSTER_PORTS; do
+      nodes+=("127.0.0.1:$port")
+      if ! redis-cli -p "$port" ping >/dev/null 2>&1; then
+        mkdir -p "$STATE/cluster-$port"
+        redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes --cluster-config-file nodes.conf \
+          --dir "$STATE/cluster-$port" --save '' --appendonly no --daemonize yes \
+          --pidfile "$STATE/cluster-$port/redis.pid" --logfile "$STATE/cluster-$port/redis.log"
+      fi
+    done
+    for port in $CLUSTER_PORTS; do
+      wait_for "redis $port" redis-cli -p "$port" ping
+    done
+    local first="${CLUSTER_PORTS%% *}"
+    if ! redis-cli -p "$first" cluster info | grep -q cluster_state:ok; then
+      redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$STATE/cluster-create.log"
+      wait_for "cluster state ok" sh -c "redis-cli -p $first cluster info | grep -q cluster_state:ok"
+    fi
+  fi
   echo "export WB_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres"
   echo "export WB_TEST_PG_DATA=$STATE/pg"
   echo "export WB_TEST_PG_BIN=$PG_BIN"
   echo "export WB_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
+  echo "export WB_TEST_REDIS_CLUSTER=$(for p in $CLUSTER_PORTS; do printf '127.0.0.1:%s,' "$p"; done | sed 's/,$//')"
 }
 
 stop() {
   if [ -f "$STATE/pg/postmaster.pid" ]; then
     kill -INT "$(head -1 "$STATE/pg/postmaster.pid")" 2>/dev/null || true
   fi
-  if [ -f "$STATE/redis.pid" ]; then
-    kill "$(cat "$STATE/redis.pid")" 2>/dev/null || true
-  fi
+  for pidfile in "$STATE/redis.pid" "$STATE"/cluster-*/redis.pid; do
+    [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true
+  done
 }
 
 "${1:-start}"

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import type { DataSource, QueryRunner } from 'typeorm';
-import { FlushError } from '../errors.js';
+import { FlushError, LeaseLostError, WriteBufferError } from '../errors.js';
 import type { EntityCatalog } from '../metadata/entity-catalog.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import type { SqlDialect, Statement } from '../sql/sql-dialect.js';
@@ -8,13 +8,12 @@ import type { BufferStorage } from '../storage/buffer-storage.interface.js';
 import type { ClaimedBatch, FlushLease, RowKey } from '../storage/buffer-batch.interface.js';
 import { emptyReport, type FlushReport, type MissingRow } from './flush-report.interface.js';
 
-/** How long a flush lease lasts before it must be renewed, in milliseconds. */
-const LEASE_TTL_MS = 30_000;
 /** How often the ledger is pruned, at most. */
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
 export interface FlusherOptions {
   maxBatchRows: number;
+  leaseTtl: number;
   ledgerTable: string;
   ledgerRetention: number;
 }
@@ -81,25 +80,33 @@ export class Flusher {
     const started = Date.now();
     const report = emptyReport();
     const lease = await this.acquireLease();
-    const renewal = setInterval(() => void lease.renew(), LEASE_TTL_MS / 3);
+    const held = { lost: false };
+    const renewal = setInterval(() => {
+      lease.renew().then(
+        (ok) => (held.lost ||= !ok),
+        () => (held.lost = true),
+      );
+    }, this.options.leaseTtl / 3);
     renewal.unref();
     try {
-      // Batches left in flight by a failed or crashed flush go first, in order.
-      for (const batch of await this.storage.inFlight(this.name)) {
-        await this.applyAndAck(batch, lease, report);
+      // Batches left in flight by a failed or crashed flush (of any
+      // instance) go first, in order; they now belong to this lease.
+      for (const batch of await this.storage.inFlight(this.name, lease)) {
+        await this.applyAndAck(batch, lease, report, held);
       }
       for (;;) {
         const batch = await this.storage.claim(this.name, {
           maxRows: this.options.maxBatchRows,
           tables,
+          lease,
         });
         if (!batch) break;
-        await this.applyAndAck(batch, lease, report);
+        await this.applyAndAck(batch, lease, report, held);
         if (batchSize(batch) < this.options.maxBatchRows) break;
       }
       await this.pruneLedger();
     } catch (error) {
-      throw error instanceof FlushError ? error : FlushError.failed(this.name, error);
+      throw error instanceof WriteBufferError ? error : FlushError.failed(this.name, error);
     } finally {
       clearInterval(renewal);
       await lease.release();
@@ -110,14 +117,19 @@ export class Flusher {
 
   private async acquireLease(): Promise<FlushLease> {
     for (let wait = 10; ; wait = Math.min(wait * 2, 1000)) {
-      const lease = await this.storage.lease(this.name, LEASE_TTL_MS);
+      const lease = await this.storage.lease(this.name, this.options.leaseTtl);
       if (lease) return lease;
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
   }
 
-  private async applyAndAck(batch: ClaimedBatch, lease: FlushLease, report: FlushReport) {
-    const applied = await this.apply(batch);
+  private async applyAndAck(
+    batch: ClaimedBatch,
+    lease: FlushLease,
+    report: FlushReport,
+    held: { lost: boolean },
+  ) {
+    const applied = await this.apply(batch, held);
     if (applied) {
       report.batches++;
       report.inserted += applied.inserted;
@@ -142,7 +154,7 @@ export class Flusher {
    * applied already (then resolves `null`). Inserts go first, then
    * updates, then counters, so arrival order on one row holds.
    */
-  private async apply(batch: ClaimedBatch) {
+  private async apply(batch: ClaimedBatch, held: { lost: boolean }) {
     const runner = this.dataSource.createQueryRunner();
     const result = {
       inserted: 0,
@@ -196,6 +208,12 @@ export class Flusher {
           part.counters,
           matched,
           result.missing,
+        );
+      }
+      if (held.lost) {
+        // Another flusher may own this batch now: leave it to that one.
+        throw new LeaseLostError(
+          `The flush lease of data source '${this.name}' expired while applying batch ${batch.id}; rolled back and left to the next lease holder.`,
         );
       }
       await runner.commitTransaction();

@@ -33,15 +33,16 @@ export interface BufferStorage {
   read(target: BufferTarget, key: RowKey, column: string): Promise<CellSnapshot>;
   /**
    * Moves up to `maxRows` pending entries of the data source (only of
-   * `tables`, when given) into a new in-flight batch. Resolves `null` when
-   * nothing is pending.
+   * `tables`, when given) into a new in-flight batch owned by `lease`.
+   * Resolves `null` when nothing is pending.
    */
-  claim(
-    dataSource: string,
-    options: { maxRows: number; tables?: readonly string[] },
-  ): Promise<ClaimedBatch | null>;
-  /** In-flight batches of the data source, oldest first. */
-  inFlight(dataSource: string): Promise<ClaimedBatch[]>;
+  claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null>;
+  /**
+   * In-flight batches of the data source, oldest first. With `lease`, they
+   * now belong to it (a flusher taking over from one whose lease expired),
+   * so the previous owner can no longer ack them.
+   */
+  inFlight(dataSource: string, lease?: FlushLease): Promise<ClaimedBatch[]>;
   /**
    * Deletes an applied in-flight batch. Rejects, deleting nothing, if
    * `lease` is no longer the data source's current lease.
@@ -55,6 +56,16 @@ export interface BufferStorage {
   stats(): Promise<StorageStats>;
   /** Releases resources the storage created. */
   close(): Promise<void>;
+}
+
+/** What `BufferStorage.claim` takes. */
+export interface ClaimOptions {
+  /** Most entries (insert rows, rows with updates or counters) to claim. */
+  maxRows: number;
+  /** Table paths to claim from; all when absent. */
+  tables?: readonly string[];
+  /** The claiming flusher's lease; the batch belongs to it. */
+  lease: FlushLease;
 }
 
 /** Injection token of the {@link BufferStorage} in use. */

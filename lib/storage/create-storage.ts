@@ -23,11 +23,24 @@ export async function createStorage(
       });
       return new MemoryStorage(new LmdbJournal(options.journal));
     }
+    case 'redis': {
+      const { RedisStorage } = await import('./redis.storage.js').catch((error: unknown) => {
+        throw new WriteBufferConfigError(
+          `storage { type: 'redis' } needs the 'ioredis' package: npm install ioredis (${(error as Error).message}).`,
+        );
+      });
+      const keyPrefix = options.keyPrefix ?? 'write-buffer:';
+      const timeout = options.timeout ?? 5000;
+      if (options.client) {
+        return new RedisStorage({ client: options.client, owned: false, keyPrefix, timeout });
+      }
+      return RedisStorage.connect(options.url ?? 'redis://127.0.0.1:6379', keyPrefix, timeout);
+    }
     case 'custom':
       return options.instance;
     default:
       throw new WriteBufferConfigError(
-        `Unknown storage type '${(options as { type: string }).type}'. Use { type: 'memory' } or { type: 'custom', instance }.`,
+        `Unknown storage type '${(options as { type: string }).type}'. Use 'memory', 'redis' or 'custom'.`,
       );
   }
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { BufferStorage } from './buffer-storage.interface.js';
+import type { BufferStorage, ClaimOptions } from './buffer-storage.interface.js';
 import type {
   BatchTable,
   BufferTarget,
@@ -92,10 +92,7 @@ export class MemoryStorage implements BufferStorage {
     return { epoch: this.epoch, layers };
   }
 
-  async claim(
-    dataSource: string,
-    options: { maxRows: number; tables?: readonly string[] },
-  ): Promise<ClaimedBatch | null> {
+  async claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null> {
     const tables = this.pending.get(dataSource);
     if (!tables) return null;
     let budget = options.maxRows;

@@ -1,0 +1,174 @@
+import 'reflect-metadata';
+import { describe, expect, it } from '@jest/globals';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import { LeaseLostError, RedisUnavailableError, type BufferStorage } from '../lib/index.js';
+import { createStorage } from '../lib/storage/create-storage.js';
+import { createTestDatabase, databaseKinds } from './support/databases.js';
+import { Post } from './support/entities.js';
+import { holdAt } from './support/query-gate.js';
+import { REDIS_URL, redisAvailable, storageOptions } from './support/storages.js';
+import { createTestApp } from './support/test-app.js';
+
+const redisUp = await redisAvailable();
+const [kind] = (await databaseKinds()).reverse(); // PostgreSQL when there is one
+const describeRedis = redisUp ? describe : describe.skip;
+
+describeRedis('Redis storage', () => {
+  it('sends concurrent writes of one turn as one script call, coalesced', async () => {
+    const options = storageOptions('redis');
+    const t = await createTestApp(kind, { storage: options });
+    const monitor = await new Redis(REDIS_URL).monitor();
+    const calls: string[][] = [];
+    // Commands run inside scripts show up too, from source 'lua': skip them.
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!source.includes('lua')) calls.push(args);
+    });
+    try {
+      await t.dataSource
+        .getRepository(Post)
+        .insert(Array.from({ length: 10 }, (_, i) => ({ id: i + 1 })));
+      await t.buffer.increment(Post, 1, 'views'); // registers the table once
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      calls.length = 0;
+      await Promise.all(
+        Array.from({ length: 1000 }, (_, i) => t.buffer.increment(Post, (i % 10) + 1, 'views')),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const prefix = (options as { keyPrefix: string }).keyPrefix;
+      const writes = calls.filter(
+        (args) => /^eval/i.test(args[0]) && args.some((a) => a.startsWith(prefix)),
+      );
+      expect(writes).toHaveLength(1);
+      // 1,000 increments of 10 rows arrive as 10 deltas.
+      expect(writes[0].filter((a) => a.startsWith('["[')).length).toBe(10);
+      expect(calls.filter((args) => args.some((a) => a.startsWith(prefix)))).toHaveLength(1);
+      await t.buffer.flush();
+      const views = await t.dataSource.getRepository(Post).find({ order: { id: 'ASC' } });
+      expect(views.map((p) => p.views)).toEqual([101, ...Array(9).fill(100)]);
+    } finally {
+      monitor.disconnect();
+      await t.close();
+    }
+  });
+
+  it('lets another instance take over a batch when the flusher stalls past its lease, applying it once', async () => {
+    const database = await createTestDatabase(kind);
+    const shared = storageOptions('redis');
+    // Instance A's lease renewals never reach Redis, as when its process stalls.
+    const stalled = await createStorage(shared);
+    const storageA: BufferStorage = Object.assign(Object.create(stalled), {
+      lease: async (dataSource: string, ttl: number) => {
+        const lease = await stalled.lease(dataSource, ttl);
+        return lease && { ...lease, renew: async () => true };
+      },
+    });
+    const a = await createTestApp(
+      kind,
+      { storage: { type: 'custom', instance: storageA }, flush: { leaseTtl: 500 } },
+      { database },
+    );
+    const b = await createTestApp(
+      kind,
+      { storage: shared, flush: { leaseTtl: 500 } },
+      { database },
+    );
+    try {
+      await a.dataSource.getRepository(Post).insert({ id: 1 });
+      await a.buffer.increment(Post, 1, 'views', 5);
+      const gate = holdAt('query', /^UPDATE/);
+      const flushA = a.buffer.flush();
+      await gate.reached; // A has claimed the batch and is inside its transaction
+      await new Promise((resolve) => setTimeout(resolve, 700)); // A's lease expires
+      const flushB = b.buffer.flush(); // B takes the lease and adopts A's batch
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      gate.release(); // A commits; B finds the batch in the ledger
+      await expect(flushA).rejects.toBeInstanceOf(LeaseLostError);
+      const report = await flushB;
+      expect(report.batches + report.skippedBatches).toBe(1);
+      expect((await a.dataSource.getRepository(Post).findOneByOrFail({ id: 1 })).views).toBe(5);
+      expect((await b.buffer.stats()).inFlightBatches).toBe(0);
+    } finally {
+      await a.close();
+      await b.close();
+      await database.drop();
+    }
+  });
+
+  it('rejects writes with a clear error while Redis is down, and resumes when it is back', async () => {
+    const port = await freePort();
+    let server = await startRedis(port);
+    const t = await createTestApp(kind, {
+      storage: { type: 'redis', url: `redis://127.0.0.1:${port}`, timeout: 1000 },
+      flush: { onShutdown: false },
+    });
+    try {
+      await t.dataSource.getRepository(Post).insert({ id: 1 });
+      await t.buffer.increment(Post, 1, 'views', 2);
+      server.kill('SIGKILL');
+      await new Promise((resolve) => server.once('exit', resolve));
+      const started = Date.now();
+      const error = await t.buffer.increment(Post, 1, 'views', 100).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RedisUnavailableError);
+      expect((error as Error).message).toMatch(/Redis is unavailable.*not acknowledged/);
+      expect(Date.now() - started).toBeLessThan(1500);
+      await expect(t.buffer.flush()).rejects.toBeInstanceOf(RedisUnavailableError);
+
+      server = await startRedis(port); // empty: the first write was lost with the server (no persistence)
+      await waitFor(() =>
+        t.buffer.increment(Post, 1, 'views', 3).then(
+          () => true,
+          () => false,
+        ),
+      );
+      await t.buffer.flush();
+      expect((await t.dataSource.getRepository(Post).findOneByOrFail({ id: 1 })).views).toBe(3);
+    } finally {
+      await t.close();
+      server.kill('SIGKILL');
+    }
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
+  await waitFor(async () => {
+    const client = new Redis(port, '127.0.0.1', {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    client.on('error', () => undefined);
+    const up = await client.connect().then(
+      () => true,
+      () => false,
+    );
+    client.disconnect();
+    return up;
+  });
+  return child;
+}
+
+async function waitFor(check: () => Promise<boolean>, timeout = 10_000) {
+  const until = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

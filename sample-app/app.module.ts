@@ -35,7 +35,9 @@ export function databaseOptions(env = process.env): TypeOrmModuleOptions {
     TypeOrmModule.forRoot(databaseOptions()),
     TypeOrmModule.forFeature([Post]),
     WriteBufferModule.forRoot({
-      storage: { type: 'memory', journal: { path: join(dataDir(), 'journal.mdb') } },
+      storage: process.env.REDIS_URL
+        ? { type: 'redis', url: process.env.REDIS_URL }
+        : { type: 'memory', journal: { path: join(dataDir(), 'journal.mdb') } },
       flush: { cron: process.env.FLUSH_CRON ?? '*/5 * * * * *' },
     }),
   ],

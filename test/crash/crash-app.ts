@@ -1,6 +1,6 @@
 /**
  * A small app for the crash harness: counters, settings and events buffered
- * through a journaled memory storage. With CRASH_DELAY_MS set it announces
+ * through a journaled memory storage (or Redis, with REDIS_URL). With CRASH_DELAY_MS set it announces
  * and stretches the flush's statements and its commit ("HOOK statement",
  * "HOOK commit" on stdout) so the harness can kill it exactly there.
  */
@@ -130,8 +130,15 @@ const database: TypeOrmModuleOptions = process.env.DATABASE_URL
       synchronize: true,
     } as TypeOrmModuleOptions),
     WriteBufferModule.forRoot({
-      storage: { type: 'memory', journal: { path: join(dataDir, 'journal.mdb') } },
-      flush: { cron: '* * * * * *', maxBatchRows: 300, maxPending: 1000 },
+      storage: process.env.REDIS_URL
+        ? { type: 'redis', url: process.env.REDIS_URL, keyPrefix: process.env.REDIS_PREFIX }
+        : { type: 'memory', journal: { path: join(dataDir, 'journal.mdb') } },
+      flush: {
+        cron: '* * * * * *',
+        maxBatchRows: 300,
+        maxPending: 1000,
+        leaseTtl: Number(process.env.LEASE_TTL_MS ?? 30_000),
+      },
     }),
   ],
   controllers: [CrashController],

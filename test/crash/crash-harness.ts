@@ -92,11 +92,16 @@ class App {
   next(test: (line: string) => boolean, timeout: number): Promise<string | null> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(null), timeout);
+      timer.unref();
       this.waiters.push({ test, resolve: (line) => (clearTimeout(timer), resolve(line)) });
     });
   }
 
+  /** Set once the harness decided to kill it: its failing requests are expected. */
+  dying = false;
+
   async kill(signal: NodeJS.Signals = 'SIGKILL') {
+    this.dying = true;
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill(signal);
     await this.exited;
   }
@@ -152,16 +157,18 @@ class Ledger {
 }
 
 async function load(
-  app: App,
+  apps: App | App[],
   ledger: Ledger,
   workers: number,
   stop: { stopped: boolean },
   round: number,
 ) {
   let seq = 0;
+  const targets = [apps].flat();
   await Promise.all(
     Array.from({ length: workers }, async (_, w) => {
-      while (!stop.stopped) {
+      const app = targets[w % targets.length];
+      while (!stop.stopped && !app.dying) {
         const write = ledger.write(w, workers, `${round}-${w}-${seq++}`);
         try {
           const response = await fetch(`http://127.0.0.1:${app.port}${write.path}`, {
@@ -172,7 +179,12 @@ async function load(
           else if (!stop.stopped)
             throw new Error(`${write.path} answered ${response.status}: ${await response.text()}`);
         } catch (error) {
-          if (!stop.stopped && app.child.exitCode === null && app.child.signalCode === null)
+          if (
+            !stop.stopped &&
+            !app.dying &&
+            app.child.exitCode === null &&
+            app.child.signalCode === null
+          )
             throw error;
           return; // the process died: this write stays unacknowledged
         }
@@ -316,6 +328,96 @@ export async function runShutdownWithDatabaseDown(options: {
     await app.kill('SIGTERM');
     return { acked: ledger.acked, reported, ...(await verify(ledger, dataDir, databaseUrl)) };
   } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+    if (options.postgresUrl)
+      await pgAdmin(options.postgresUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+  }
+}
+
+/**
+ * Several app processes buffer into one Redis under load while only the
+ * lease holder flushes; each time one is caught in the middle of a flush
+ * statement it is SIGKILLed and replaced, and another instance must take
+ * its batch over once its lease expires. Then the database is compared
+ * with what was acknowledged.
+ */
+export async function runSharedRedisCrash(options: {
+  redisUrl: string;
+  postgresUrl?: string;
+  processes?: number;
+  kills?: number;
+  entry?: string;
+  log?: (line: string) => void;
+}) {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const entry = options.entry ?? buildCrashApp();
+  const processes = options.processes ?? 3;
+  const dataDir = mkdtempSync(join(tmpdir(), 'wb-shared-'));
+  const prefix = `wbcrash-${randomBytes(5).toString('hex')}:`;
+  const dbName = `wb_shared_${randomBytes(5).toString('hex')}`;
+  let databaseUrl: string | undefined;
+  if (options.postgresUrl) {
+    await pgAdmin(options.postgresUrl, `CREATE DATABASE ${dbName}`);
+    const url = new URL(options.postgresUrl);
+    url.pathname = `/${dbName}`;
+    databaseUrl = url.toString();
+  }
+  const env: Record<string, string> = {
+    DATA_DIR: dataDir,
+    CRASH_DELAY_MS: '100',
+    REDIS_URL: options.redisUrl,
+    REDIS_PREFIX: prefix,
+    LEASE_TTL_MS: '1500',
+    ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
+  };
+  const start = async () => {
+    const app = new App(entry, env, log);
+    if (!(await app.next((l) => l.startsWith('READY'), 60_000))) {
+      await app.kill();
+      throw new Error(`the app did not start:\n${app.lines.slice(-30).join('\n')}`);
+    }
+    return app;
+  };
+  const ledger = new Ledger();
+  const apps: App[] = [await start()]; // the first one creates and seeds the tables
+  try {
+    while (apps.length < processes) apps.push(await start());
+    const kills = options.kills ?? 2;
+    for (let round = 0; round < kills; round++) {
+      const stop = { stopped: false };
+      const traffic = load(apps, ledger, processes * 3, stop, round);
+      const flusher = await Promise.race(
+        apps.map((app) =>
+          app.next((l) => l === 'HOOK statement', 20_000).then((line) => (line ? app : null)),
+        ),
+      );
+      if (!flusher) throw new Error('no instance reached a flush statement');
+      await flusher.kill();
+      stop.stopped = true;
+      await traffic;
+      log(
+        `  kill ${round + 1}/${kills}: the flusher, mid-statement (acked so far: ${ledger.acked})`,
+      );
+      apps.splice(apps.indexOf(flusher), 1);
+      apps.push(await start());
+    }
+    // Another instance adopts what the last flusher left once its lease expires.
+    const flushed = await fetch(`http://127.0.0.1:${apps[0].port}/flush`, { method: 'POST' });
+    if (!flushed.ok) throw new Error(`final flush failed: ${await flushed.text()}`);
+    await Promise.all(apps.map((app) => app.kill('SIGTERM')));
+    const redis = new (await import('ioredis')).Redis(options.redisUrl);
+    const left = await redis.keys(`${prefix}*`);
+    const inFlight = left.filter((key) => key.includes(':b:')).length;
+    const pending = left.filter((key) => /:(cnt|upd|ins)$/.test(key)).length;
+    redis.disconnect();
+    return {
+      acked: ledger.acked,
+      inFlight,
+      pending,
+      ...(await verify(ledger, dataDir, databaseUrl)),
+    };
+  } finally {
+    await Promise.all(apps.map((app) => app.kill()));
     rmSync(dataDir, { recursive: true, force: true });
     if (options.postgresUrl)
       await pgAdmin(options.postgresUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);

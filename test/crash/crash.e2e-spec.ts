@@ -1,6 +1,12 @@
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { POSTGRES_URL, postgresAvailable } from '../support/databases.js';
-import { buildCrashApp, runCrashHarness, runShutdownWithDatabaseDown } from './crash-harness.js';
+import { REDIS_URL, redisAvailable } from '../support/storages.js';
+import {
+  buildCrashApp,
+  runCrashHarness,
+  runSharedRedisCrash,
+  runShutdownWithDatabaseDown,
+} from './crash-harness.js';
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -33,5 +39,14 @@ describe('crash safety of the journaled memory storage (real processes, SIGKILL)
     expect(result.reported).toBe(true);
     expect(result.acked).toBeGreaterThan(100);
     expect({ lost: result.lost, doubled: result.doubled }).toEqual({ lost: 0, doubled: 0 });
+  }, 300_000);
+
+  it('3 instances share one Redis; a flusher SIGKILLed mid-flush is taken over, nothing lost or doubled', async () => {
+    if (!(await redisAvailable())) return;
+    const postgresUrl = (await postgresAvailable()) ? POSTGRES_URL : undefined;
+    const result = await runSharedRedisCrash({ redisUrl: REDIS_URL, postgresUrl, entry, log });
+    log(`shared redis: acked=${result.acked} lost=${result.lost} doubled=${result.doubled}`);
+    expect(result.acked).toBeGreaterThan(500);
+    expect(result).toMatchObject({ lost: 0, doubled: 0, inFlight: 0, pending: 0 });
   }, 300_000);
 });

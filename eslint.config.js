@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', '.crash-build/', 'node_modules/', 'coverage/', 'jest.config.js', 'eslint.config.js'] },
+  { ignores: ['dist/', '.build/', 'node_modules/', 'coverage/', 'jest.config.js', 'eslint.config.js'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -8,5 +8,5 @@ export default {
   },
   testMatch: ['<rootDir>/test/**/*.spec.ts', '<rootDir>/test/**/*.e2e-spec.ts', '<rootDir>/lib/**/*.spec.ts'],
   testTimeout: 60_000,
-  modulePathIgnorePatterns: ['<rootDir>/.crash-build/', '<rootDir>/dist/'],
+  modulePathIgnorePatterns: ['<rootDir>/.build/', '<rootDir>/dist/'],
 };

@@ -45,7 +45,7 @@ const ROOT = process.cwd();
 
 /** Compiles the project (the child runs plain JavaScript); returns the app's entry file. */
 export function buildCrashApp(): string {
-  const outDir = join(ROOT, '.crash-build');
+  const outDir = join(ROOT, '.build');
   const tsc = spawnSync(
     process.execPath,
     [

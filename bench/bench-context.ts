@@ -1,0 +1,121 @@
+import 'reflect-metadata';
+import { Module, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { getDataSourceToken, TypeOrmModule } from '@nestjs/typeorm';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import type { DataSource, DataSourceOptions, Logger } from 'typeorm';
+import { BufferService, WriteBufferModule, type WriteBufferStorageOptions } from '../lib/index.js';
+import { ActivityLog, ENTITIES, Post, User } from '../test/support/entities.js';
+
+export { ActivityLog, Post, User };
+
+export const POSTGRES_URL =
+  process.env.WB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres';
+export const REDIS_URL = process.env.WB_TEST_REDIS_URL ?? 'redis://127.0.0.1:63799';
+
+/** Counts data statements (not the ledger's). */
+export class StatementCounter implements Logger {
+  count = 0;
+  logQuery(query: string) {
+    if (/^\s*(INSERT|UPDATE)/i.test(query) && !/write_buffer_ledger/.test(query)) this.count++;
+  }
+  logQueryError() {}
+  logQuerySlow() {}
+  logSchemaBuild() {}
+  logMigration() {}
+  log() {}
+}
+
+export interface BenchContext {
+  app: INestApplicationContext;
+  buffer: BufferService;
+  dataSource: DataSource;
+  statements: StatementCounter;
+  close(): Promise<void>;
+}
+
+/** A Nest application context with TypeORM on a fresh database and the buffer (no cron). */
+export async function benchContext(
+  database: 'sqlite' | 'postgres',
+  storage: WriteBufferStorageOptions = { type: 'memory' },
+): Promise<BenchContext> {
+  const statements = new StatementCounter();
+  let options: DataSourceOptions;
+  let drop = async () => {};
+  if (database === 'postgres') {
+    const name = `wb_bench_${Date.now().toString(36)}${Math.floor(Math.random() * 1e6)}`;
+    await admin(`CREATE DATABASE ${name}`);
+    const url = new URL(POSTGRES_URL);
+    url.pathname = `/${name}`;
+    options = { type: 'postgres', url: url.toString() };
+    drop = () => admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  } else {
+    options = {
+      type: 'better-sqlite3',
+      database: join(mkdtempSync(join(tmpdir(), 'wb-bench-')), 'bench.sqlite'),
+    };
+  }
+  @Module({
+    imports: [
+      TypeOrmModule.forRoot({
+        ...options,
+        entities: ENTITIES,
+        synchronize: true,
+        logger: statements,
+        logging: true,
+      }),
+      WriteBufferModule.forRoot({
+        storage,
+        flush: { cron: false, maxPending: 0, maxBatchRows: 1_000_000 },
+      }),
+    ],
+  })
+  class BenchModule {}
+  const app = await NestFactory.createApplicationContext(BenchModule, { logger: ['error'] });
+  return {
+    app,
+    buffer: app.get(BufferService),
+    dataSource: app.get<DataSource>(getDataSourceToken()),
+    statements,
+    close: async () => {
+      await app.close();
+      await drop();
+    },
+  };
+}
+
+export async function postgresUp(): Promise<boolean> {
+  const client = new pg.Client({ connectionString: POSTGRES_URL, connectionTimeoutMillis: 2000 });
+  return client.connect().then(
+    () => client.end().then(() => true),
+    () => false,
+  );
+}
+
+async function admin(sql: string) {
+  const client = new pg.Client({ connectionString: POSTGRES_URL });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
+
+/** Inserts rows 1..n of `Post` (chunked: TypeORM's multi-row insert has its own limits). */
+export async function seedPosts(dataSource: DataSource, n: number) {
+  for (let from = 0; from < n; from += 500) {
+    const rows = Array.from({ length: Math.min(500, n - from) }, (_, i) => ({ id: from + i + 1 }));
+    await dataSource.getRepository(Post).insert(rows);
+  }
+}
+
+export async function seedUsers(dataSource: DataSource, n: number) {
+  for (let from = 0; from < n; from += 500) {
+    const rows = Array.from({ length: Math.min(500, n - from) }, (_, i) => ({ id: from + i + 1 }));
+    await dataSource.getRepository(User).insert(rows);
+  }
+}

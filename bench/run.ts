@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick]`: the library's performance figures, each a
+ * `npm run bench [-- --quick] [--only '#4']`: the library's performance figures, each a
  * ratio against a raw baseline measured in the same run (machines here are
  * shared and noisy, so absolute numbers mean little). Each figure is the
  * median of several samples, with min–max. Writes bench/results/<name>.json
@@ -396,6 +396,8 @@ async function main() {
       'PostgreSQL not reachable: its rows are skipped (eval "$(test/servers.sh start)")',
     );
   if (!hasRedis) console.warn('Redis not reachable: its rows are skipped');
+  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+  if (only) steps.splice(0, steps.length, ...steps.filter(([name]) => name.includes(only)));
   for (const [i, [name, step]] of steps.entries()) {
     process.stdout.write(`[${i + 1}/${steps.length}] ${name} `);
     await step();

@@ -19,7 +19,8 @@ describeRedis('Redis storage', () => {
   it('sends concurrent writes of one turn as one script call, coalesced', async () => {
     const options = storageOptions('redis');
     const t = await createTestApp(kind, { storage: options });
-    const monitor = await new Redis(REDIS_URL).monitor();
+    const observer = new Redis(REDIS_URL);
+    const monitor = await observer.monitor();
     const calls: string[][] = [];
     // Commands run inside scripts show up too, from source 'lua': skip them.
     monitor.on('monitor', (_time: string, args: string[], source: string) => {
@@ -49,6 +50,7 @@ describeRedis('Redis storage', () => {
       expect(views.map((p) => p.views)).toEqual([101, ...Array(9).fill(100)]);
     } finally {
       monitor.disconnect();
+      observer.disconnect();
       await t.close();
     }
   });

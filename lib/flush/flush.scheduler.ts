@@ -71,9 +71,22 @@ export class FlushScheduler
       this.logger.error(
         `FINAL FLUSH FAILED at shutdown: ${(error as Error).message} ` +
           `Still buffered: ${pending.counters} counter(s), ${pending.updates} updated row(s), ${pending.inserts} insert(s), ` +
-          `${inFlightBatches} in-flight batch(es). With memory storage and no journal, these are lost when the process exits.`,
+          `${inFlightBatches} in-flight batch(es). ${this.fate()}`,
       );
     }
+  }
+
+  /** What becomes of unflushed writes when this process exits. */
+  private fate(): string {
+    const storage = this.options.storage ?? { type: 'memory' };
+    if (storage.type === 'memory' && !storage.journal) {
+      return 'The memory storage has no journal: these writes are LOST when the process exits.';
+    }
+    if (storage.type === 'memory')
+      return 'They stay in the journal and are applied after the next start.';
+    if (storage.type === 'redis')
+      return 'They stay in Redis and are applied by the next flush of any instance.';
+    return 'They stay in the storage.';
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -79,8 +79,14 @@ export class LmdbJournal {
     return contents;
   }
 
-  putRow(target: BufferTarget, key: RowKey, state: RowState): Promise<void> {
-    return this.settle(this.db.put(['p', target.dataSource, target.table, key], state));
+  /** Writes the current state of rows (issued now, in order); resolves per the durability. */
+  putRows(rows: Array<{ target: BufferTarget; key: RowKey; row: RowState }>): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    let last!: Promise<boolean>;
+    for (const { target, key, row } of rows) {
+      last = this.db.put(['p', target.dataSource, target.table, key], row);
+    }
+    return this.settle(last);
   }
 
   putInserts(target: BufferTarget, firstSeq: number, rows: StoredRow[]): Promise<void> {

@@ -40,6 +40,10 @@ export class MemoryStorage implements BufferStorage {
   private batchSeq = 0;
   private counts = { counters: 0, updates: 0, inserts: 0 };
 
+  /** Rows changed this turn, written to the journal once each at the end of it. */
+  private readonly dirtyRows = new Map<RowState, [BufferTarget, RowKey]>();
+  private journalCommit?: Promise<void>;
+
   constructor(private readonly journal?: LmdbJournal) {
     if (journal) this.restore(journal.load());
   }
@@ -53,7 +57,7 @@ export class MemoryStorage implements BufferStorage {
     } else {
       deltas[column] += delta;
     }
-    if (this.journal) await this.journal.putRow(target, key, row);
+    if (this.journal) await this.journalRow(target, key, row);
   }
 
   async update(target: BufferTarget, key: RowKey, values: StoredRow) {
@@ -70,7 +74,7 @@ export class MemoryStorage implements BufferStorage {
         this.counts.counters--;
       }
     }
-    if (this.journal) await this.journal.putRow(target, key, row);
+    if (this.journal) await this.journalRow(target, key, row);
   }
 
   async insert(target: BufferTarget, rows: StoredRow[]) {
@@ -93,6 +97,9 @@ export class MemoryStorage implements BufferStorage {
   }
 
   async claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null> {
+    // Row states still waiting for their turn's journal write go first, so
+    // the claim's removals land after them.
+    while (this.dirtyRows.size) await this.journalCommit;
     const tables = this.pending.get(dataSource);
     if (!tables) return null;
     let budget = options.maxRows;
@@ -188,6 +195,25 @@ export class MemoryStorage implements BufferStorage {
 
   async close() {
     await this.journal?.close();
+  }
+
+  /**
+   * Group commit: a hot row changed many times in one event-loop turn is
+   * written once, and every write of the turn waits for the same commit.
+   */
+  private journalRow(target: BufferTarget, key: RowKey, row: RowState): Promise<void> {
+    this.dirtyRows.set(row, [target, key]);
+    this.journalCommit ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
+      this.journalCommit = undefined;
+      return this.writeDirtyRows();
+    });
+    return this.journalCommit;
+  }
+
+  private writeDirtyRows(): Promise<void> {
+    const rows = [...this.dirtyRows].map(([row, [target, key]]) => ({ target, key, row }));
+    this.dirtyRows.clear();
+    return this.journal!.putRows(rows);
   }
 
   /** Rebuilds pending state and in-flight batches from the journal. */

@@ -396,7 +396,9 @@ async function main() {
       'PostgreSQL not reachable: its rows are skipped (eval "$(test/servers.sh start)")',
     );
   if (!hasRedis) console.warn('Redis not reachable: its rows are skipped');
-  const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+  const only = process.argv.includes('--only')
+    ? process.argv[process.argv.indexOf('--only') + 1]
+    : undefined;
   if (only) steps.splice(0, steps.length, ...steps.filter(([name]) => name.includes(only)));
   for (const [i, [name, step]] of steps.entries()) {
     process.stdout.write(`[${i + 1}/${steps.length}] ${name} `);

@@ -17,6 +17,10 @@ export interface BufferStats {
   journal?: { entries: number; bytes: number };
   /** Counters and updates dropped so far because their row did not exist. */
   missingRows: number;
+  /** Dead letters waiting for `retryDeadLetters` or `discardDeadLetters`. */
+  deadLetters: number;
+  /** Current delay of scheduled flushes after transient failures, in milliseconds (0 when healthy). */
+  backoffMs: number;
   /** Flushes that failed in a row; 0 after a success. */
   consecutiveFailures: number;
   /** The latest flush, if any ran in this process. */

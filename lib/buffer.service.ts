@@ -10,6 +10,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource, EntityTarget, ObjectLiteral } from 'typeorm';
 import type { BufferStats } from './buffer-stats.interface.js';
 import { WriteBufferConfigError } from './errors.js';
+import type { DeadLetter } from './flush/dead-letter.interface.js';
 import { Flusher } from './flush/flusher.js';
 import {
   emptyReport,
@@ -94,6 +95,12 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
           leaseTtl: this.options.flush?.leaseTtl ?? DEFAULT_LEASE_TTL_MS,
           ledgerTable: this.ledgerTable,
           ledgerRetention: this.options.ledger?.retention ?? DEFAULT_LEDGER_RETENTION_MS,
+          onMissingRow: this.options.onMissingRow ?? 'dead-letter',
+          retry: {
+            baseDelay: this.options.flush?.retry?.baseDelay ?? 1000,
+            maxDelay: this.options.flush?.retry?.maxDelay ?? 60_000,
+          },
+          onDeadLetter: this.options.onDeadLetter,
         },
       );
       await flusher.prepare();
@@ -257,15 +264,71 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     }
   }
 
+  /**
+   * Scheduled flush: flushes the data sources that are not backing off
+   * after transient failures.
+   */
+  async flushDue(): Promise<FlushReport> {
+    const due = [...this.flushers.values()].filter((flusher) => flusher.due());
+    if (due.length === this.flushers.size) return this.flush();
+    const reports = await Promise.all(due.map((flusher) => flusher.flush()));
+    return reports.reduce(mergeReport, emptyReport());
+  }
+
+  /** Writes the database refused (data errors) or whose row was missing, oldest first. */
+  deadLetters(): Promise<DeadLetter[]> {
+    return this.storage.deadLetters();
+  }
+
+  /**
+   * Buffers dead letters again (all, or those with `ids`), once you fixed
+   * their cause; the next flush applies them. They leave the dead-letter
+   * store once buffered.
+   */
+  async retryDeadLetters(ids?: string[]): Promise<number> {
+    const letters = await this.pick(ids);
+    for (const letter of letters) {
+      const target = { dataSource: letter.dataSource, table: letter.table };
+      if (letter.kind === 'insert') await this.storage.insert(target, [letter.payload]);
+      else if (letter.kind === 'update')
+        await this.storage.update(target, letter.rowKey!, letter.payload);
+      else {
+        for (const [column, delta] of Object.entries(letter.payload)) {
+          await this.storage.increment(target, letter.rowKey!, column, Number(delta));
+        }
+      }
+      await this.storage.removeDeadLetters([letter.id]);
+    }
+    return letters.length;
+  }
+
+  /** Deletes dead letters for good (all, or those with `ids`). */
+  async discardDeadLetters(ids?: string[]): Promise<number> {
+    const letters = await this.pick(ids);
+    await this.storage.removeDeadLetters(letters.map((letter) => letter.id));
+    return letters.length;
+  }
+
+  private async pick(ids?: string[]): Promise<DeadLetter[]> {
+    const all = await this.storage.deadLetters();
+    return ids ? all.filter((letter) => ids.includes(letter.id)) : all;
+  }
+
   /** Counts of what is buffered, and how flushing goes. */
   async stats(): Promise<BufferStats> {
     const storage = await this.storage.stats();
+    const health = [...this.flushers.values()].map((flusher) => flusher.health);
     return {
+      deadLetters: (await this.storage.deadLetters()).length,
+      backoffMs: Math.max(0, ...health.map((h) => h.backoffMs)),
       pending: storage.pending,
       inFlightBatches: storage.inFlightBatches,
       ...(storage.journal && { journal: storage.journal }),
       missingRows: this.missingRows,
-      consecutiveFailures: this.consecutiveFailures,
+      consecutiveFailures: Math.max(
+        this.consecutiveFailures,
+        ...health.map((h) => h.consecutiveFailures),
+      ),
       lastFlush: this.lastFlush,
     };
   }

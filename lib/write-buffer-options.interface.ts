@@ -1,4 +1,5 @@
 import type { Cluster, Redis } from 'ioredis';
+import type { DeadLetter } from './flush/dead-letter.interface.js';
 import type { BufferStorage } from './storage/buffer-storage.interface.js';
 
 /**
@@ -109,6 +110,14 @@ export interface WriteBufferFlushOptions {
    * @default true
    */
   onShutdown?: boolean;
+  /**
+   * Backoff of scheduled flushes after transient failures (database
+   * unreachable, deadlocks, too many connections): exponential from
+   * `baseDelay`, capped at `maxDelay`, with jitter. Explicit `flush()`
+   * calls always try at once.
+   * @default { baseDelay: 1000, maxDelay: 60_000 } (ms)
+   */
+  retry?: { baseDelay?: number; maxDelay?: number };
 }
 
 /** The table that makes a batch apply at most once. */
@@ -145,4 +154,14 @@ export interface WriteBufferModuleOptions {
   flush?: WriteBufferFlushOptions;
   /** The exactly-once ledger. */
   ledger?: WriteBufferLedgerOptions;
+  /**
+   * What happens to a counter or update whose row does not exist at flush
+   * time: `'dead-letter'` keeps it as a dead letter (see
+   * `BufferService.deadLetters()`), `'drop'` only reports and logs it.
+   * Neither counts it as applied.
+   * @default 'dead-letter'
+   */
+  onMissingRow?: 'dead-letter' | 'drop';
+  /** Called for every new dead letter (after it is stored). */
+  onDeadLetter?: (letter: DeadLetter) => void;
 }

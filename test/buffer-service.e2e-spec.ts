@@ -359,6 +359,9 @@ function crashBeforeAck(inner: BufferStorage) {
     inFlight: (...args) => inner.inFlight(...args),
     lease: (...args) => inner.lease(...args),
     stats: () => inner.stats(),
+    putDeadLetters: (letters) => inner.putDeadLetters(letters),
+    deadLetters: () => inner.deadLetters(),
+    removeDeadLetters: (ids) => inner.removeDeadLetters(ids),
     close: () => inner.close(),
     ack: async (batch, lease) => {
       if (control.crashNextAck) {

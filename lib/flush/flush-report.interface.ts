@@ -4,6 +4,8 @@ export interface MissingRow {
   dataSource: string;
   /** Entity name. */
   entity: string;
+  /** Table path. */
+  table: string;
   /** Primary column values, by property name. */
   id: Record<string, unknown>;
   /** Whether the lost write was a counter delta or a column update. */
@@ -28,6 +30,8 @@ export interface FlushReport {
   statements: number;
   /** Counters and updates whose row did not exist; they were not applied. */
   missing: MissingRow[];
+  /** Writes the database refused for a data error (or whose row was missing), set aside as dead letters. */
+  deadLettered: number;
   /** Wall-clock duration in milliseconds. */
   durationMs: number;
 }
@@ -51,6 +55,7 @@ export function emptyReport(): FlushReport {
     incremented: 0,
     statements: 0,
     missing: [],
+    deadLettered: 0,
     durationMs: 0,
   };
 }
@@ -64,5 +69,6 @@ export function mergeReport(total: FlushReport, part: FlushReport): FlushReport 
   total.incremented += part.incremented;
   total.statements += part.statements;
   total.missing.push(...part.missing);
+  total.deadLettered += part.deadLettered;
   return total;
 }

@@ -48,9 +48,10 @@ export class FlushScheduler
     if (this.running) return;
     this.running = true;
     try {
-      await this.buffer.flush();
+      await this.buffer.flushDue();
     } catch (error) {
-      this.logger.error(`Scheduled flush failed: ${(error as Error).message}`);
+      // Transient failures are logged once per state change by the flusher.
+      this.logger.debug?.(`Scheduled flush failed: ${(error as Error).message}`);
     } finally {
       this.running = false;
     }

@@ -6,6 +6,11 @@ import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import type { SqlDialect, Statement } from '../sql/sql-dialect.js';
 import type { BufferStorage } from '../storage/buffer-storage.interface.js';
 import type { ClaimedBatch, FlushLease, RowKey } from '../storage/buffer-batch.interface.js';
+import { createHash } from 'node:crypto';
+import type { StoredRow } from '../storage/buffer-batch.interface.js';
+import { batchEntries, batchOf, type BatchEntry } from './batch-entries.js';
+import type { DeadLetter } from './dead-letter.interface.js';
+import { classifyFailure } from './failure-kind.js';
 import { emptyReport, type FlushReport, type MissingRow } from './flush-report.interface.js';
 
 /** How often the ledger is pruned, at most. */
@@ -16,6 +21,17 @@ export interface FlusherOptions {
   leaseTtl: number;
   ledgerTable: string;
   ledgerRetention: number;
+  onMissingRow: 'dead-letter' | 'drop';
+  retry: { baseDelay: number; maxDelay: number };
+  onDeadLetter?: (letter: DeadLetter) => void;
+}
+
+/** How flushing a data source is going. */
+export interface FlusherHealth {
+  consecutiveFailures: number;
+  /** Delay before the next scheduled attempt, in milliseconds (0 when healthy). */
+  backoffMs: number;
+  nextAttemptAt: number;
 }
 
 /**
@@ -29,6 +45,7 @@ export class Flusher {
   private tail: Promise<unknown> = Promise.resolve();
   private queued?: { tables?: Set<string>; promise: Promise<FlushReport> };
   private lastPrune = 0;
+  readonly health: FlusherHealth = { consecutiveFailures: 0, backoffMs: 0, nextAttemptAt: 0 };
 
   constructor(
     readonly name: string,
@@ -105,7 +122,9 @@ export class Flusher {
         if (batchSize(batch) < this.options.maxBatchRows) break;
       }
       await this.pruneLedger();
+      this.succeeded();
     } catch (error) {
+      this.failed(error);
       throw error instanceof WriteBufferError ? error : FlushError.failed(this.name, error);
     } finally {
       clearInterval(renewal);
@@ -123,30 +142,161 @@ export class Flusher {
     }
   }
 
+  /** Whether a scheduled flush should run now (not backing off after failures). */
+  due(now = Date.now()): boolean {
+    return now >= this.health.nextAttemptAt;
+  }
+
+  private succeeded() {
+    if (this.health.consecutiveFailures > 0) {
+      this.logger.log(
+        `Flushing data source '${this.name}' recovered after ${this.health.consecutiveFailures} failed attempt(s).`,
+      );
+    }
+    Object.assign(this.health, { consecutiveFailures: 0, backoffMs: 0, nextAttemptAt: 0 });
+  }
+
+  /** Backs off exponentially, with jitter; logs only when the state changes. */
+  private failed(error: unknown) {
+    const { baseDelay, maxDelay } = this.options.retry;
+    const failures = ++this.health.consecutiveFailures;
+    const ceiling = Math.min(maxDelay, baseDelay * 2 ** (failures - 1));
+    this.health.backoffMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    this.health.nextAttemptAt = Date.now() + this.health.backoffMs;
+    if (failures === 1) {
+      this.logger.error(
+        `Flushing data source '${this.name}' is failing: ${(error as Error)?.message ?? error}. ` +
+          `Nothing is lost; retrying with backoff (up to ${maxDelay} ms). The next line will say when it recovers.`,
+      );
+    }
+  }
+
   private async applyAndAck(
     batch: ClaimedBatch,
     lease: FlushLease,
     report: FlushReport,
     held: { lost: boolean },
   ) {
-    const applied = await this.apply(batch, held);
-    if (applied) {
-      report.batches++;
-      report.inserted += applied.inserted;
-      report.updated += applied.updated;
-      report.incremented += applied.incremented;
-      report.statements += applied.statements;
-      report.missing.push(...applied.missing);
-      for (const missing of applied.missing) {
+    const dead: DeadLetter[] = [];
+    await this.applyIsolating(batch, batch.id, held, report, dead);
+    if (dead.length) {
+      // Stored before the ack: a crash in between finds the same letters (same ids) again.
+      await this.storage.putDeadLetters(dead);
+      report.deadLettered += dead.length;
+      for (const letter of dead) {
         this.logger.warn(
-          `${missing.entity} ${JSON.stringify(missing.id)} does not exist in data source '${missing.dataSource}': ` +
-            `its buffered ${missing.kind} ${JSON.stringify(missing.values)} was not applied.`,
+          `Dead letter ${letter.id}: ${letter.kind} on ${letter.entity}` +
+            `${letter.key ? ` ${JSON.stringify(letter.key)}` : ''} was set aside: ${letter.error}`,
         );
+        try {
+          this.options.onDeadLetter?.(letter);
+        } catch (error) {
+          this.logger.error(`onDeadLetter threw: ${(error as Error).message}`);
+        }
       }
-    } else {
-      report.skippedBatches++;
     }
     await this.storage.ack(batch, lease);
+  }
+
+  /**
+   * Applies a batch; when the database refuses it for a data error, splits
+   * it in halves (each its own transaction and ledger id, derived from the
+   * batch id so a re-run after a crash skips what was applied) until the
+   * offending entries are alone, and sets those aside as dead letters.
+   * Transient errors abort the flush: the batch stays in flight.
+   */
+  private async applyIsolating(
+    batch: ClaimedBatch,
+    id: string,
+    held: { lost: boolean },
+    report: FlushReport,
+    dead: DeadLetter[],
+  ): Promise<void> {
+    let applied: Awaited<ReturnType<Flusher['apply']>>;
+    try {
+      applied = await this.apply(batch, id, held);
+    } catch (error) {
+      if (error instanceof WriteBufferError) throw error;
+      if (classifyFailure(this.dataSource.options.type, error) !== 'data') throw error;
+      const entries = batchEntries(batch);
+      if (entries.length === 1) {
+        dead.push(this.deadLetter(id, entries[0], (error as Error).message));
+        return;
+      }
+      const half = Math.ceil(entries.length / 2);
+      await this.applyIsolating(
+        batchOf(batch, `${id}/0`, entries.slice(0, half)),
+        `${id}/0`,
+        held,
+        report,
+        dead,
+      );
+      await this.applyIsolating(
+        batchOf(batch, `${id}/1`, entries.slice(half)),
+        `${id}/1`,
+        held,
+        report,
+        dead,
+      );
+      return;
+    }
+    if (!applied) {
+      report.skippedBatches++;
+      return;
+    }
+    report.batches++;
+    report.inserted += applied.inserted;
+    report.updated += applied.updated;
+    report.incremented += applied.incremented;
+    report.statements += applied.statements;
+    report.missing.push(...applied.missing);
+    for (const missing of applied.missing) {
+      if (this.options.onMissingRow === 'dead-letter') {
+        const entity = this.entity(batch, missing.table);
+        const key = entity.keyOfRecord(
+          entity.primary.map((c) => missing.id[c.metadata.propertyPath]),
+        );
+        const entry: BatchEntry =
+          missing.kind === 'update'
+            ? { table: missing.table, kind: 'update', key, values: missing.values as StoredRow }
+            : {
+                table: missing.table,
+                kind: 'counter',
+                key,
+                deltas: missing.values as Record<string, number>,
+              };
+        dead.push(this.deadLetter(id, entry, `row ${JSON.stringify(missing.id)} does not exist`));
+      } else {
+        this.logger.warn(
+          `${missing.entity} ${JSON.stringify(missing.id)} does not exist in data source '${missing.dataSource}': ` +
+            `its buffered ${missing.kind} ${JSON.stringify(missing.values)} was dropped (onMissingRow: 'drop').`,
+        );
+      }
+    }
+  }
+
+  private deadLetter(batchId: string, entry: BatchEntry, error: string): DeadLetter {
+    const entity = this.catalog.table(this.name, entry.table);
+    const base = {
+      dataSource: this.name,
+      table: entry.table,
+      entity: entity?.name ?? entry.table,
+      error,
+      at: new Date(),
+    };
+    const payload =
+      entry.kind === 'insert' ? entry.row : entry.kind === 'update' ? entry.values : entry.deltas;
+    const rowKey = entry.kind === 'insert' ? undefined : entry.key;
+    const id = createHash('sha1')
+      .update(JSON.stringify([batchId, entry.table, entry.kind, rowKey ?? null, payload]))
+      .digest('hex')
+      .slice(0, 24);
+    const values = rowKey && entity ? entity.keyValues(rowKey) : undefined;
+    const key =
+      values && entity
+        ? Object.fromEntries(entity.primary.map((c, i) => [c.metadata.propertyPath, values[i]]))
+        : undefined;
+    return { id, ...base, kind: entry.kind, payload, ...(rowKey && { rowKey, key }) };
   }
 
   /**
@@ -154,7 +304,7 @@ export class Flusher {
    * applied already (then resolves `null`). Inserts go first, then
    * updates, then counters, so arrival order on one row holds.
    */
-  private async apply(batch: ClaimedBatch, held: { lost: boolean }) {
+  private async apply(batch: ClaimedBatch, id: string, held: { lost: boolean }) {
     const runner = this.dataSource.createQueryRunner();
     const result = {
       inserted: 0,
@@ -166,8 +316,11 @@ export class Flusher {
     await runner.connect();
     try {
       await runner.startTransaction();
-      const claim = this.dialect.ledgerClaim(this.options.ledgerTable, batch.id, Date.now());
-      const recorded = await query(runner, claim);
+      const claim = this.dialect.ledgerClaim(this.options.ledgerTable, id, Date.now());
+      const recorded = await query(runner, claim).catch((error: unknown) => {
+        // The ledger is ours, not the user's data: never a reason to dead-letter.
+        throw FlushError.failed(this.name, error);
+      });
       if (recorded.length === 0) {
         await runner.rollbackTransaction();
         return null;
@@ -260,6 +413,7 @@ export class Flusher {
       missing.push({
         dataSource: this.name,
         entity: entity.name,
+        table: entity.target.table,
         id: Object.fromEntries(
           entity.primary.map((c, i) => [c.metadata.propertyPath, keyValues[i]]),
         ),

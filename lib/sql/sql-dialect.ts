@@ -40,7 +40,7 @@ export abstract class SqlDialect {
   ledgerSchema(table: string): string {
     return (
       `CREATE TABLE IF NOT EXISTS ${this.escape(table)} (` +
-      `${this.escape('batch_id')} varchar(64) NOT NULL PRIMARY KEY, ` +
+      `${this.escape('batch_id')} varchar(200) NOT NULL PRIMARY KEY, ` +
       `${this.escape('applied_at')} ${this.epochType} NOT NULL)`
     );
   }

@@ -1,3 +1,4 @@
+import type { DeadLetter } from '../flush/dead-letter.interface.js';
 import type {
   BufferTarget,
   CellSnapshot,
@@ -53,6 +54,12 @@ export interface BufferStorage {
    * resolves `null` if another flusher holds it.
    */
   lease(dataSource: string, ttl: number): Promise<FlushLease | null>;
+  /** Stores dead letters (same id: replaced), durably and visible to every instance. */
+  putDeadLetters(letters: DeadLetter[]): Promise<void>;
+  /** All dead letters, oldest first. */
+  deadLetters(): Promise<DeadLetter[]>;
+  /** Deletes dead letters by id. */
+  removeDeadLetters(ids: string[]): Promise<void>;
   stats(): Promise<StorageStats>;
   /** Releases resources the storage created. */
   close(): Promise<void>;

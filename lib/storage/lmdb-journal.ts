@@ -1,4 +1,5 @@
 import { open, type RootDatabase } from 'lmdb';
+import type { DeadLetter } from '../flush/dead-letter.interface.js';
 import type { BufferTarget, ClaimedBatch, RowKey, StoredRow } from './buffer-batch.interface.js';
 
 /** Pending or claimed state of one row: columns set, then deltas on top. */
@@ -21,12 +22,14 @@ export interface JournalContents {
   rows: Array<{ dataSource: string; table: string; key: RowKey; state: RowState }>;
   inserts: Array<{ dataSource: string; table: string; seq: number; row: StoredRow }>;
   batches: Array<{ seq: number; batch: ClaimedBatch }>;
+  deadLetters: DeadLetter[];
 }
 
 type Key =
   | [kind: 'p', dataSource: string, table: string, key: RowKey]
   | [kind: 'i', dataSource: string, table: string, seq: number]
-  | [kind: 'b', dataSource: string, seq: number];
+  | [kind: 'b', dataSource: string, seq: number]
+  | [kind: 'd', id: string];
 
 /**
  * The memory storage's state, mirrored in an LMDB environment: one entry
@@ -54,7 +57,7 @@ export class LmdbJournal {
 
   /** Everything the journal holds, for rebuilding memory state after a restart. */
   load(): JournalContents {
-    const contents: JournalContents = { rows: [], inserts: [], batches: [] };
+    const contents: JournalContents = { rows: [], inserts: [], batches: [], deadLetters: [] };
     for (const { key, value } of this.db.getRange()) {
       if (key[0] === 'p') {
         contents.rows.push({
@@ -72,6 +75,8 @@ export class LmdbJournal {
         });
       } else if (key[0] === 'b') {
         contents.batches.push({ seq: key[2], batch: value as ClaimedBatch });
+      } else if (key[0] === 'd') {
+        contents.deadLetters.push(value as DeadLetter);
       }
     }
     // Keys sort by kind, data source, table, then sequence: inserts and
@@ -116,6 +121,17 @@ export class LmdbJournal {
           void this.db.remove(['i', batch.dataSource, table, from + i]);
       }
     });
+    await this.db.flushed;
+  }
+
+  /** Dead letters are always written durably: the batch they came from is acked next. */
+  async putDeadLetters(letters: DeadLetter[]): Promise<void> {
+    for (const letter of letters) void this.db.put(['d', letter.id], letter);
+    await this.db.flushed;
+  }
+
+  async removeDeadLetters(ids: string[]): Promise<void> {
+    for (const id of ids) void this.db.remove(['d', id]);
     await this.db.flushed;
   }
 

@@ -11,6 +11,7 @@ import type {
   StorageStats,
   StoredRow,
 } from './buffer-batch.interface.js';
+import type { DeadLetter } from '../flush/dead-letter.interface.js';
 import type { JournalContents, LmdbJournal, RowState } from './lmdb-journal.js';
 
 class TableState {
@@ -36,6 +37,7 @@ export class MemoryStorage implements BufferStorage {
   private readonly pending = new Map<string, Map<string, TableState>>();
   private readonly claimed = new Map<string, InFlightBatch[]>();
   private readonly leases = new Map<string, string>();
+  private readonly dead = new Map<string, DeadLetter>();
   private epoch = 0;
   private batchSeq = 0;
   private counts = { counters: 0, updates: 0, inserts: 0 };
@@ -187,6 +189,20 @@ export class MemoryStorage implements BufferStorage {
     };
   }
 
+  async putDeadLetters(letters: DeadLetter[]): Promise<void> {
+    for (const letter of letters) this.dead.set(letter.id, letter);
+    await this.journal?.putDeadLetters(letters);
+  }
+
+  async deadLetters(): Promise<DeadLetter[]> {
+    return [...this.dead.values()].sort((a, b) => a.at.getTime() - b.at.getTime());
+  }
+
+  async removeDeadLetters(ids: string[]): Promise<void> {
+    for (const id of ids) this.dead.delete(id);
+    await this.journal?.removeDeadLetters(ids);
+  }
+
   async stats(): Promise<StorageStats> {
     let inFlightBatches = 0;
     for (const list of this.claimed.values()) inFlightBatches += list.length;
@@ -231,6 +247,7 @@ export class MemoryStorage implements BufferStorage {
       state.inserts.push(row);
       this.counts.inserts++;
     }
+    for (const letter of contents.deadLetters) this.dead.set(letter.id, letter);
     for (const { seq, batch } of contents.batches.sort((a, b) => a.seq - b.seq)) {
       const rows = new Map<string, Map<RowKey, RowState>>();
       for (const part of batch.tables) {

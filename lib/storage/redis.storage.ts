@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
+import type { DeadLetter } from '../flush/dead-letter.interface.js';
 import { LeaseLostError, RedisUnavailableError } from '../errors.js';
 import type { BufferStorage, ClaimOptions } from './buffer-storage.interface.js';
 import type {
@@ -243,6 +244,29 @@ export class RedisStorage implements BufferStorage {
     };
   }
 
+  async putDeadLetters(letters: DeadLetter[]): Promise<void> {
+    if (letters.length === 0) return;
+    const fields = letters.flatMap((letter) => [
+      letter.id,
+      JSON.stringify({ ...letter, payload: encodeRow(letter.payload), at: letter.at.getTime() }),
+    ]);
+    await this.call(() => this.redis.hset(this.deadLettersKey(), ...fields));
+  }
+
+  async deadLetters(): Promise<DeadLetter[]> {
+    const all = await this.call(() => this.redis.hvals(this.deadLettersKey()));
+    return all
+      .map((text) => {
+        const stored = JSON.parse(text) as DeadLetter & { payload: string; at: number };
+        return { ...stored, payload: decodeRow(stored.payload), at: new Date(stored.at) };
+      })
+      .sort((a, b) => a.at.getTime() - b.at.getTime());
+  }
+
+  async removeDeadLetters(ids: string[]): Promise<void> {
+    if (ids.length) await this.call(() => this.redis.hdel(this.deadLettersKey(), ...ids));
+  }
+
   async stats(): Promise<StorageStats> {
     const stats: StorageStats = {
       pending: { counters: 0, updates: 0, inserts: 0 },
@@ -412,6 +436,10 @@ export class RedisStorage implements BufferStorage {
 
   private leaseKey(dataSource: string): string {
     return `${this.config.keyPrefix}{${encodeURIComponent(dataSource)}}:lease`;
+  }
+
+  private deadLettersKey(): string {
+    return `${this.config.keyPrefix}dead-letters`;
   }
 
   private tablesKey(dataSource: string): string {

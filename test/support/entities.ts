@@ -1,4 +1,5 @@
 import {
+  Check,
   Column,
   CreateDateColumn,
   Entity,
@@ -47,6 +48,7 @@ export class User {
 }
 
 @Entity('activity_log')
+@Check('CHK_activity_log_post', '"postId" >= 0')
 export class ActivityLog {
   @PrimaryGeneratedColumn()
   id!: number;

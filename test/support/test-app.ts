@@ -1,4 +1,4 @@
-import type { INestApplication, Type } from '@nestjs/common';
+import type { INestApplication, LoggerService, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
@@ -28,7 +28,7 @@ export interface TestApp {
 export async function createTestApp(
   kind: DatabaseKind,
   options: WriteBufferModuleOptions = {},
-  extra: { controllers?: Type[]; database?: TestDatabase } = {},
+  extra: { controllers?: Type[]; database?: TestDatabase; logger?: LoggerService } = {},
 ): Promise<TestApp> {
   const database = extra.database ?? (await createTestDatabase(kind));
   const queries = new QueryCounter();
@@ -43,7 +43,7 @@ export async function createTestApp(
     ],
     controllers: extra.controllers ?? [],
   }).compile();
-  const app = moduleRef.createNestApplication({ logger: ['error', 'warn'] });
+  const app = moduleRef.createNestApplication({ logger: extra.logger ?? ['error', 'warn'] });
   await app.init();
   let closed = false;
   return {

@@ -9,7 +9,7 @@ import { ModuleRef } from '@nestjs/core';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource, EntityTarget, ObjectLiteral } from 'typeorm';
 import type { BufferStats } from './buffer-stats.interface.js';
-import { WriteBufferConfigError } from './errors.js';
+import { BufferFullError, WriteBufferConfigError } from './errors.js';
 import type { DeadLetter } from './flush/dead-letter.interface.js';
 import { Flusher } from './flush/flusher.js';
 import {
@@ -22,7 +22,10 @@ import { EntityCatalog } from './metadata/entity-catalog.js';
 import { createDialect } from './sql/create-dialect.js';
 import type { SqlDialect } from './sql/sql-dialect.js';
 import { BufferStorage } from './storage/buffer-storage.interface.js';
-import type { WriteBufferModuleOptions } from './write-buffer-options.interface.js';
+import type {
+  WriteBufferLimits,
+  WriteBufferModuleOptions,
+} from './write-buffer-options.interface.js';
 import { WRITE_BUFFER_MODULE_OPTIONS } from './write-buffer.module-definition.js';
 import {
   DEFAULT_LEASE_TTL_MS,
@@ -49,6 +52,8 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
   private readonly ledgerTable: string;
   private readonly maxPending: number;
   private writesSinceFlush = 0;
+  private unflushedWrites = 0;
+  private readonly limits: Required<WriteBufferLimits>;
   private sizeTriggered = false;
   private missingRows = 0;
   private consecutiveFailures = 0;
@@ -61,6 +66,11 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
   ) {
     this.ledgerTable = options.ledger?.table ?? DEFAULT_LEDGER_TABLE;
     this.maxPending = options.flush?.maxPending ?? DEFAULT_MAX_PENDING;
+    this.limits = {
+      maxPendingEntries: options.limits?.maxPendingEntries ?? 1_000_000,
+      policy: options.limits?.policy ?? 'flush',
+      waitTimeout: options.limits?.waitTimeout ?? 5_000,
+    };
   }
 
   async onModuleInit(): Promise<void> {
@@ -154,6 +164,8 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     const counter = buffered.counter(column);
     const delta = buffered.delta(counter, by);
     const key = buffered.key(id);
+    // A counter already buffered absorbs the delta without a new entry.
+    if (!this.storage.hasCounter?.(buffered.target, key, column)) await this.admit(1);
     await this.storage.increment(buffered.target, key, column, delta);
     this.wrote(1);
   }
@@ -208,6 +220,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     const buffered = this.catalog.get(entity);
     const values = buffered.patch(patch);
     const key = buffered.key(id);
+    await this.admit(1);
     await this.storage.update(buffered.target, key, values);
     this.wrote(1);
   }
@@ -222,6 +235,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
       buffered.row(row),
     );
     if (rows.length === 0) return;
+    await this.admit(rows.length);
     await this.storage.insert(buffered.target, rows);
     this.wrote(rows.length);
   }
@@ -234,6 +248,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
   async flush<T extends ObjectLiteral>(entity?: EntityTarget<T>): Promise<FlushReport> {
     const started = Date.now();
     this.writesSinceFlush = 0;
+    const unflushed = this.unflushedWrites;
     const targets = entity
       ? [
           [
@@ -249,6 +264,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
       const report = reports.reduce(mergeReport, emptyReport());
       report.durationMs = Date.now() - started;
       this.missingRows += report.missing.length;
+      if (!entity) this.unflushedWrites = Math.max(0, this.unflushedWrites - unflushed);
       this.consecutiveFailures = 0;
       this.lastFlush = { at: new Date(), ok: true, durationMs: report.durationMs };
       return report;
@@ -333,15 +349,43 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     };
   }
 
+  /**
+   * Enforces `limits.maxPendingEntries`: resolves when there is room for
+   * `count` more entries; with policy 'flush' it starts a flush and waits
+   * (up to `limits.waitTimeout`), with 'reject' it throws at once.
+   */
+  private async admit(count: number): Promise<void> {
+    if (this.pendingEntries() + count <= this.limits.maxPendingEntries) return;
+    if (this.limits.policy === 'flush') {
+      const until = Date.now() + this.limits.waitTimeout;
+      while (Date.now() < until) {
+        if (!this.sizeTriggered) this.triggerFlush();
+        await new Promise((resolve) => setTimeout(resolve, 10));
+        if (this.pendingEntries() + count <= this.limits.maxPendingEntries) return;
+      }
+    }
+    throw BufferFullError.of(this.pendingEntries(), this.limits, this.lastFlush?.error);
+  }
+
+  /** Entries held (pending and in flight): exact for storages that count, else this process's unflushed writes. */
+  private pendingEntries(): number {
+    return this.storage.pendingEntries?.() ?? this.unflushedWrites;
+  }
+
+  private triggerFlush() {
+    this.sizeTriggered = true;
+    this.flush()
+      .catch((error: unknown) =>
+        this.logger.debug?.(`Early flush failed: ${(error as Error).message}`),
+      )
+      .finally(() => (this.sizeTriggered = false));
+  }
+
   private wrote(count: number) {
+    this.unflushedWrites += count;
     this.writesSinceFlush += count;
     if (this.maxPending > 0 && this.writesSinceFlush >= this.maxPending && !this.sizeTriggered) {
-      this.sizeTriggered = true;
-      this.flush()
-        .catch((error: unknown) =>
-          this.logger.error(`Size-triggered flush failed: ${(error as Error).message}`),
-        )
-        .finally(() => (this.sizeTriggered = false));
+      this.triggerFlush();
     }
   }
 }

@@ -136,6 +136,25 @@ export class RedisUnavailableError extends WriteBufferError {
   }
 }
 
+/** The buffer holds `limits.maxPendingEntries` entries; the write was not buffered. */
+export class BufferFullError extends WriteBufferError {
+  static of(
+    pending: number,
+    limits: { maxPendingEntries: number; policy: string; waitTimeout: number },
+    lastError?: string,
+  ) {
+    return new BufferFullError(
+      `The write buffer is full: ${pending} entries held, limit ${limits.maxPendingEntries} (limits.maxPendingEntries)` +
+        (limits.policy === 'flush'
+          ? `, and no room was made within ${limits.waitTimeout} ms`
+          : '') +
+        `. Flushing cannot keep up or the database is unreachable` +
+        (lastError ? ` (last flush error: ${lastError})` : '') +
+        `. The write was not buffered: retry later, or raise the limit.`,
+    );
+  }
+}
+
 /** A flusher lost its lease; another flusher owns its batch now. */
 export class LeaseLostError extends WriteBufferError {}
 

@@ -14,6 +14,7 @@ export {
   WriteBufferConfigError,
   FlushError,
   RedisUnavailableError,
+  BufferFullError,
   LeaseLostError,
 } from './errors.js';
 export type { FlushReport, MissingRow, LastFlush } from './flush/flush-report.interface.js';

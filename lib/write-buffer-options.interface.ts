@@ -135,6 +135,29 @@ export interface WriteBufferLedgerOptions {
   retention?: number;
 }
 
+/** Bounds on what the buffer holds while the database is slow or down. */
+export interface WriteBufferLimits {
+  /**
+   * Most entries held at once: counted (row, column) cells, updated rows
+   * and insert rows, pending or in flight. Exact for the memory storage;
+   * for Redis it counts this process's writes not yet flushed.
+   * @default 1_000_000 (entries)
+   */
+  maxPendingEntries?: number;
+  /**
+   * When full: `'flush'` starts a flush and waits for room (up to
+   * `waitTimeout`), `'reject'` throws `BufferFullError` at once. Either
+   * way nothing is buffered past the limit.
+   * @default 'flush'
+   */
+  policy?: 'flush' | 'reject';
+  /**
+   * Longest wait for room with policy 'flush', in milliseconds.
+   * @default 5_000 (ms)
+   */
+  waitTimeout?: number;
+}
+
 /** Options of `WriteBufferModule.forRoot()` / `forRootAsync()`. */
 export interface WriteBufferModuleOptions {
   /**
@@ -154,6 +177,8 @@ export interface WriteBufferModuleOptions {
   flush?: WriteBufferFlushOptions;
   /** The exactly-once ledger. */
   ledger?: WriteBufferLedgerOptions;
+  /** Bounded memory. */
+  limits?: WriteBufferLimits;
   /**
    * What happens to a counter or update whose row does not exist at flush
    * time: `'dead-letter'` keeps it as a dead letter (see

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
 import pg from 'pg';
-import type { DeadLetter, WriteBufferModuleOptions } from '../lib/index.js';
+import { BufferFullError, type DeadLetter, type WriteBufferModuleOptions } from '../lib/index.js';
 import {
   createTestDatabase,
   databaseKinds,
@@ -130,6 +130,45 @@ describe.each(combos)('failure handling on %s with %s storage', (kind, storageKi
   }
 });
 
+describe.each(await databaseKinds())('bounded memory on %s', (kind) => {
+  it("policy 'reject': refuses at once past the limit, buffering nothing", async () => {
+    const t = await open(kind, { limits: { maxPendingEntries: 50, policy: 'reject' } });
+    await t.dataSource
+      .getRepository(Post)
+      .insert(Array.from({ length: 51 }, (_, i) => ({ id: i + 1 })));
+    for (let id = 1; id <= 50; id++) await t.buffer.increment(Post, id, 'views');
+    await t.buffer.increment(Post, 50, 'views'); // same cell: no new entry
+    const error = await t.buffer.increment(Post, 51, 'views').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BufferFullError);
+    expect((error as Error).message).toMatch(
+      /50 entries held, limit 50 \(limits.maxPendingEntries\)/,
+    );
+    expect((await t.buffer.stats()).pending.counters).toBe(50);
+    await t.buffer.flush();
+    await t.buffer.increment(Post, 51, 'views');
+    await t.buffer.flush();
+    expect((await t.dataSource.getRepository(Post).findOneByOrFail({ id: 50 })).views).toBe(2);
+    expect((await t.dataSource.getRepository(Post).findOneByOrFail({ id: 51 })).views).toBe(1);
+  });
+
+  it("policy 'flush': makes room by flushing, never holding more than the limit", async () => {
+    const t = await open(kind, { limits: { maxPendingEntries: 50, policy: 'flush' } });
+    await t.dataSource
+      .getRepository(Post)
+      .insert(Array.from({ length: 300 }, (_, i) => ({ id: i + 1 })));
+    let most = 0;
+    for (let id = 1; id <= 300; id++) {
+      await t.buffer.increment(Post, id, 'views', 2);
+      const { pending, inFlightBatches } = await t.buffer.stats();
+      most = Math.max(most, pending.counters + (inFlightBatches ? 50 : 0));
+      expect(pending.counters).toBeLessThanOrEqual(50);
+    }
+    await t.buffer.flush();
+    const total = await t.dataSource.getRepository(Post).sum('views');
+    expect(total).toBe(600);
+  });
+});
+
 const postgres = await postgresAvailable();
 
 (postgres ? describe : describe.skip)('failure handling on postgres only', () => {
@@ -146,6 +185,30 @@ const postgres = await postgresAvailable();
     const [letter] = await t.buffer.deadLetters();
     expect(letter).toMatchObject({ kind: 'update', key: { id: 2 } });
     expect(letter.error).toMatch(/too long/);
+  });
+
+  it("policy 'flush' gives up after waitTimeout while the database is down, and recovers", async () => {
+    const t = await open('postgres', { limits: { maxPendingEntries: 20, waitTimeout: 300 } });
+    const name = new URL((t.dataSource.options as { url: string }).url).pathname.slice(1);
+    await t.dataSource
+      .getRepository(Post)
+      .insert(Array.from({ length: 21 }, (_, i) => ({ id: i + 1 })));
+    await admin(`ALTER DATABASE ${name} ALLOW_CONNECTIONS false`);
+    await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${name}'`);
+    try {
+      for (let id = 1; id <= 20; id++) await t.buffer.increment(Post, id, 'views');
+      const started = Date.now();
+      await expect(t.buffer.increment(Post, 21, 'views')).rejects.toBeInstanceOf(BufferFullError);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+      expect(
+        (await t.buffer.stats()).pending.counters + 20 * (await t.buffer.stats()).inFlightBatches,
+      ).toBeLessThanOrEqual(40);
+    } finally {
+      await admin(`ALTER DATABASE ${name} ALLOW_CONNECTIONS true`);
+    }
+    await t.buffer.increment(Post, 21, 'views');
+    await t.buffer.flush();
+    expect(await t.dataSource.getRepository(Post).sum('views')).toBe(21);
   });
 
   it('backs off while the database refuses connections, logging once per state change', async () => {

@@ -61,6 +61,13 @@ export interface BufferStorage {
   /** Deletes dead letters by id. */
   removeDeadLetters(ids: string[]): Promise<void>;
   stats(): Promise<StorageStats>;
+  /**
+   * Entries held in this process (pending and in flight), synchronously,
+   * for storages that can tell at no cost; used by `limits.maxPendingEntries`.
+   */
+  pendingEntries?(): number;
+  /** Whether a pending counter for (row, column) exists, synchronously (optional). */
+  hasCounter?(target: BufferTarget, key: RowKey, column: string): boolean;
   /** Releases resources the storage created. */
   close(): Promise<void>;
 }

@@ -41,6 +41,7 @@ export class MemoryStorage implements BufferStorage {
   private epoch = 0;
   private batchSeq = 0;
   private counts = { counters: 0, updates: 0, inserts: 0 };
+  private inFlightEntries = 0;
 
   /** Rows changed this turn, written to the journal once each at the end of it. */
   private readonly dirtyRows = new Map<RowState, [BufferTarget, RowKey]>();
@@ -154,6 +155,7 @@ export class MemoryStorage implements BufferStorage {
     let list = this.claimed.get(dataSource);
     if (!list) this.claimed.set(dataSource, (list = []));
     list.push({ batch, seq, rows: claimedRows });
+    this.inFlightEntries += entriesOf(batch);
     if (this.journal) await this.journal.claim(seq, batch, journalRows, journalInserts);
     return batch;
   }
@@ -172,6 +174,7 @@ export class MemoryStorage implements BufferStorage {
     const index = list.findIndex((entry) => entry.batch.id === batch.id);
     if (index < 0) return;
     const [entry] = list.splice(index, 1);
+    this.inFlightEntries -= entriesOf(entry.batch);
     if (list.length === 0) this.claimed.delete(batch.dataSource);
     if (this.journal) await this.journal.ack(entry.seq, batch.dataSource);
   }
@@ -201,6 +204,15 @@ export class MemoryStorage implements BufferStorage {
   async removeDeadLetters(ids: string[]): Promise<void> {
     for (const id of ids) this.dead.delete(id);
     await this.journal?.removeDeadLetters(ids);
+  }
+
+  hasCounter(target: BufferTarget, key: RowKey, column: string): boolean {
+    const row = this.pending.get(target.dataSource)?.get(target.table)?.rows.get(key);
+    return row?.deltas?.[column] !== undefined;
+  }
+
+  pendingEntries(): number {
+    return this.counts.counters + this.counts.updates + this.counts.inserts + this.inFlightEntries;
   }
 
   async stats(): Promise<StorageStats> {
@@ -259,6 +271,7 @@ export class MemoryStorage implements BufferStorage {
       let list = this.claimed.get(batch.dataSource);
       if (!list) this.claimed.set(batch.dataSource, (list = []));
       list.push({ batch, seq, rows });
+      this.inFlightEntries += entriesOf(batch);
       this.batchSeq = Math.max(this.batchSeq, seq);
     }
   }
@@ -277,6 +290,15 @@ export class MemoryStorage implements BufferStorage {
     if (!row) rows.set(key, (row = {}));
     return row;
   }
+}
+
+function entriesOf(batch: ClaimedBatch): number {
+  let entries = 0;
+  for (const part of batch.tables) {
+    entries += part.inserts.length + part.updates.length;
+    for (const [, deltas] of part.counters) entries += Object.keys(deltas).length;
+  }
+  return entries;
 }
 
 function pushLayer(layers: CellLayer[], row: RowState, column: string, batchId?: string) {

@@ -1,5 +1,6 @@
 import { open, type RootDatabase } from 'lmdb';
 import type { DeadLetter } from '../flush/dead-letter.interface.js';
+import { decodeJson, encodeJson } from './stored-value.codec.js';
 import type { BufferTarget, ClaimedBatch, RowKey, StoredRow } from './buffer-batch.interface.js';
 
 /** Pending or claimed state of one row: columns set, then deltas on top. */
@@ -41,12 +42,12 @@ type Key =
  * concurrent writers share a commit (and its fsync).
  */
 export class LmdbJournal {
-  private readonly db: RootDatabase<unknown, Key>;
+  private readonly db: RootDatabase<string, Key>;
   private readonly durability: JournalDurability;
 
   constructor(options: LmdbJournalOptions) {
     this.durability = options.durability ?? 'sync';
-    this.db = open<unknown, Key>({
+    this.db = open<string, Key>({
       path: options.path,
       mapSize: options.mapSize,
       compression: false,
@@ -58,7 +59,9 @@ export class LmdbJournal {
   /** Everything the journal holds, for rebuilding memory state after a restart. */
   load(): JournalContents {
     const contents: JournalContents = { rows: [], inserts: [], batches: [], deadLetters: [] };
-    for (const { key, value } of this.db.getRange()) {
+    for (const { key, value: text } of this.db.getRange()) {
+      // Values are tagged JSON: Date and Buffer survive whatever realm reads them.
+      const value = decodeJson<unknown>(text);
       if (key[0] === 'p') {
         contents.rows.push({
           dataSource: key[1],
@@ -76,7 +79,8 @@ export class LmdbJournal {
       } else if (key[0] === 'b') {
         contents.batches.push({ seq: key[2], batch: value as ClaimedBatch });
       } else if (key[0] === 'd') {
-        contents.deadLetters.push(value as DeadLetter);
+        const letter = value as DeadLetter & { at: string | number };
+        contents.deadLetters.push({ ...letter, at: new Date(letter.at) });
       }
     }
     // Keys sort by kind, data source, table, then sequence: inserts and
@@ -89,7 +93,7 @@ export class LmdbJournal {
     if (rows.length === 0) return Promise.resolve();
     let last!: Promise<boolean>;
     for (const { target, key, row } of rows) {
-      last = this.db.put(['p', target.dataSource, target.table, key], row);
+      last = this.db.put(['p', target.dataSource, target.table, key], encodeJson(row));
     }
     return this.settle(last);
   }
@@ -97,7 +101,7 @@ export class LmdbJournal {
   putInserts(target: BufferTarget, firstSeq: number, rows: StoredRow[]): Promise<void> {
     let last!: Promise<boolean>;
     rows.forEach((row, i) => {
-      last = this.db.put(['i', target.dataSource, target.table, firstSeq + i], row);
+      last = this.db.put(['i', target.dataSource, target.table, firstSeq + i], encodeJson(row));
     });
     return this.settle(last);
   }
@@ -114,7 +118,7 @@ export class LmdbJournal {
     inserts: Array<[table: string, from: number, count: number]>,
   ): Promise<void> {
     await this.db.transaction(() => {
-      void this.db.put(['b', batch.dataSource, seq], batch);
+      void this.db.put(['b', batch.dataSource, seq], encodeJson(batch));
       for (const [table, key] of rows) void this.db.remove(['p', batch.dataSource, table, key]);
       for (const [table, from, count] of inserts) {
         for (let i = 0; i < count; i++)
@@ -126,7 +130,7 @@ export class LmdbJournal {
 
   /** Dead letters are always written durably: the batch they came from is acked next. */
   async putDeadLetters(letters: DeadLetter[]): Promise<void> {
-    for (const letter of letters) void this.db.put(['d', letter.id], letter);
+    for (const letter of letters) void this.db.put(['d', letter.id], encodeJson(letter));
     await this.db.flushed;
   }
 

@@ -26,7 +26,7 @@ export function decodeRow(text: string): StoredRow {
 }
 
 function tag(value: StoredValue): unknown {
-  if (value instanceof Date) return { $date: value.getTime() };
+  if (isDate(value)) return { $date: value.getTime() };
   if (Buffer.isBuffer(value)) return { $bytes: value.toString('base64') };
   return value;
 }
@@ -38,4 +38,28 @@ function untag(value: unknown): StoredValue {
     if (tagged.$bytes !== undefined) return Buffer.from(tagged.$bytes, 'base64');
   }
   return value as StoredValue;
+}
+
+/**
+ * JSON text of any structure holding prepared values (rows, batches, dead
+ * letters), with `Date` and `Buffer` tagged so they come back as themselves.
+ */
+export function encodeJson(value: unknown): string {
+  return JSON.stringify(value, function (this: Record<string, unknown>, key, json: unknown) {
+    const raw = this[key];
+    if (isDate(raw)) return { $date: raw.getTime() };
+    if (Buffer.isBuffer(raw)) return { $bytes: raw.toString('base64') };
+    return json;
+  });
+}
+
+export function decodeJson<T>(text: string): T {
+  return JSON.parse(text, (_key, value: unknown) =>
+    value !== null && typeof value === 'object' ? untag(value) : value,
+  ) as T;
+}
+
+/** `instanceof Date` fails for dates made in another realm (VM context). */
+function isDate(value: unknown): value is Date {
+  return Object.prototype.toString.call(value) === '[object Date]';
 }

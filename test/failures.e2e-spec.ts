@@ -46,7 +46,12 @@ async function open(
 
 describe.each(combos)('failure handling on %s with %s storage', (kind, storageKind) => {
   it('isolates one poison insert among 10,000 in a logarithmic number of statements', async () => {
-    const t = await open(kind, { storage: storageOptions(storageKind), flush: { maxPending: 0 } });
+    const hooked: DeadLetter[] = [];
+    const t = await open(kind, {
+      storage: storageOptions(storageKind),
+      flush: { maxPending: 0 },
+      onDeadLetter: (letter) => hooked.push(letter),
+    });
     const letters: DeadLetter[] = [];
     const rows = Array.from({ length: 10_000 }, (_, i) => ({
       postId: i === 6_543 ? -1 : i,
@@ -62,6 +67,7 @@ describe.each(combos)('failure handling on %s with %s storage', (kind, storageKi
     expect(inserts.length).toBeLessThanOrEqual(30);
     letters.push(...(await t.buffer.deadLetters()));
     expect(letters).toHaveLength(1);
+    expect(hooked.map((l) => l.id)).toEqual([letters[0].id]);
     expect(letters[0]).toMatchObject({
       kind: 'insert',
       entity: 'ActivityLog',

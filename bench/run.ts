@@ -7,6 +7,8 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { spawn } from 'node:child_process';
+import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { open } from 'lmdb';
 import { mkdtempSync } from 'node:fs';
@@ -15,6 +17,7 @@ import {
   ActivityLog,
   benchContext,
   Post,
+  POSTGRES_URL,
   postgresUp,
   REDIS_URL,
   seedPosts,
@@ -356,6 +359,81 @@ async function heapPerCounter() {
   await ctx.close();
 }
 
+/** Runs the sample app (compiled next to this file) and waits until it listens. */
+async function sampleApp(env: Record<string, string>) {
+  const port = 3900 + Math.floor(Math.random() * 1000);
+  const child = spawn(
+    process.execPath,
+    [join(import.meta.dirname, '..', 'sample-app', 'main.js')],
+    {
+      env: {
+        ...process.env,
+        ...env,
+        PORT: String(port),
+        DATA_DIR: mkdtempSync(join(tmpdir(), 'wb-bench-app-')),
+      },
+      stdio: 'ignore',
+    },
+  );
+  for (let i = 0; i < 200; i++) {
+    const up = await fetch(`http://127.0.0.1:${port}/buffer/stats`).then(
+      () => true,
+      () => false,
+    );
+    if (up)
+      return {
+        url: `http://127.0.0.1:${port}`,
+        stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))),
+      };
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  child.kill('SIGKILL');
+  throw new Error('the sample app did not start');
+}
+
+/** Requests per second of GET `path` under fixed connections and duration. */
+async function http(url: string, path: string): Promise<number> {
+  const result = await autocannon({
+    url: `${url}${path}`,
+    connections: 32,
+    duration: quick ? 3 : 8,
+    requests: [{ method: 'GET', path }],
+  });
+  if (result.non2xx) throw new Error(`${path}: ${result.non2xx} non-2xx responses`);
+  return result.requests.average;
+}
+
+/** #1 and #2: the sample app's counted endpoint against its uncounted and per-request-UPDATE twins. */
+async function httpEndpoints(hasPostgres: boolean) {
+  const journaled = await sampleApp({});
+  const s1 = await compare({
+    value: () => http(journaled.url, '/posts/1'),
+    baseline: () => http(journaled.url, '/posts/1/uncounted'),
+  });
+  record(
+    1,
+    'HTTP GET /posts/:id with @BufferedCounter (SQLite, memory + journal) vs no write',
+    'req/s',
+    s1,
+    0.9,
+  );
+  await journaled.stop();
+  if (!hasPostgres) return;
+  const onPostgres = await sampleApp({ DATABASE_URL: POSTGRES_URL });
+  const s2 = await compare({
+    value: () => http(onPostgres.url, '/posts/1'),
+    baseline: () => http(onPostgres.url, '/posts/1/direct'),
+  });
+  record(
+    2,
+    'HTTP GET /posts/:id with @BufferedCounter vs repo.increment per request (PostgreSQL)',
+    'req/s',
+    s2,
+    5,
+  );
+  await onPostgres.stop();
+}
+
 async function main() {
   const started = Date.now();
   const hasPostgres = await postgresUp();
@@ -370,6 +448,7 @@ async function main() {
       () => false,
     );
   const steps: Array<[string, () => Promise<void>]> = [
+    ['#1/#2 HTTP', () => httpEndpoints(hasPostgres)],
     ['#3 memory increment', memoryIncrement],
     ['#4 journal increment', journalIncrement],
     ...(hasRedis

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import type { DataSource, DataSourceOptions, Logger } from 'typeorm';
 import { BufferService, WriteBufferModule, type WriteBufferStorageOptions } from '../lib/index.js';
+import { admin } from '../test/support/databases.js';
 import { ActivityLog, ENTITIES, Post, User } from '../test/support/entities.js';
 
 export { ActivityLog, Post, User };
@@ -95,27 +96,14 @@ export async function postgresUp(): Promise<boolean> {
   );
 }
 
-async function admin(sql: string) {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}
-
-/** Inserts rows 1..n of `Post` (chunked: TypeORM's multi-row insert has its own limits). */
-export async function seedPosts(dataSource: DataSource, n: number) {
+/** Inserts rows 1..n of an entity keyed by `id` (chunked: TypeORM's multi-row insert has its own limits). */
+export async function seedRows(
+  dataSource: DataSource,
+  entity: typeof Post | typeof User,
+  n: number,
+) {
   for (let from = 0; from < n; from += 500) {
     const rows = Array.from({ length: Math.min(500, n - from) }, (_, i) => ({ id: from + i + 1 }));
-    await dataSource.getRepository(Post).insert(rows);
-  }
-}
-
-export async function seedUsers(dataSource: DataSource, n: number) {
-  for (let from = 0; from < n; from += 500) {
-    const rows = Array.from({ length: Math.min(500, n - from) }, (_, i) => ({ id: from + i + 1 }));
-    await dataSource.getRepository(User).insert(rows);
+    await dataSource.getRepository(entity).insert(rows);
   }
 }

@@ -20,8 +20,7 @@ import {
   POSTGRES_URL,
   postgresUp,
   REDIS_URL,
-  seedPosts,
-  seedUsers,
+  seedRows,
   User,
 } from './bench-context.js';
 
@@ -202,8 +201,8 @@ async function redisIncrement() {
 /** #6 and #7: flush throughput against one raw batch statement over the same rows. */
 async function flushes(database: 'sqlite' | 'postgres', rows: number) {
   const ctx = await benchContext(database);
-  await seedPosts(ctx.dataSource, rows);
-  await seedUsers(ctx.dataSource, rows);
+  await seedRows(ctx.dataSource, Post, rows);
+  await seedRows(ctx.dataSource, User, rows);
   const ids = Array.from({ length: rows }, (_, i) => i + 1);
   const rawCounter = async () => {
     const start = process.hrtime.bigint();
@@ -502,7 +501,8 @@ async function main() {
     target,
     met,
   }));
-  writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  // A partial run (--only) must not replace the summary of a whole one.
+  if (!only) writeFileSync(join(dir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   console.log(
     `\n| # | what | value | baseline | ratio | target | met |\n|---|---|---|---|---|---|---|`,
   );

@@ -1,12 +1,11 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
-import pg from 'pg';
 import { BufferFullError, type DeadLetter, type WriteBufferModuleOptions } from '../lib/index.js';
 import {
+  admin,
   createTestDatabase,
   databaseKinds,
-  POSTGRES_URL,
   postgresAvailable,
   type DatabaseKind,
   type TestDatabase,
@@ -272,13 +271,3 @@ const postgres = await postgresAvailable();
     );
   });
 });
-
-async function admin(sql: string) {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
-}

@@ -333,35 +333,19 @@ export class Flusher {
         }
         result.inserted += part.inserts.length;
       }
-      for (const { part, entity } of parts) {
-        const matched = await this.runUpdates(
-          runner,
-          this.dialect.updates(entity, part.updates),
-          entity,
-          result,
-        );
-        result.updated += this.collectMissing(
-          entity,
-          'update',
-          part.updates,
-          matched,
-          result.missing,
-        );
-      }
-      for (const { part, entity } of parts) {
-        const matched = await this.runUpdates(
-          runner,
-          this.dialect.counters(entity, part.counters),
-          entity,
-          result,
-        );
-        result.incremented += this.collectMissing(
-          entity,
-          'counter',
-          part.counters,
-          matched,
-          result.missing,
-        );
+      // Updates before counters, so set-then-increment adds on top of the set.
+      for (const kind of ['update', 'counter'] as const) {
+        for (const { part, entity } of parts) {
+          const rows = kind === 'update' ? part.updates : part.counters;
+          const statements =
+            kind === 'update'
+              ? this.dialect.updates(entity, part.updates)
+              : this.dialect.counters(entity, part.counters);
+          const matched = await this.runUpdates(runner, statements, entity, result);
+          const applied = this.collectMissing(entity, kind, rows, matched, result.missing);
+          if (kind === 'update') result.updated += applied;
+          else result.incremented += applied;
+        }
       }
       if (held.lost) {
         // Another flusher may own this batch now: leave it to that one.

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import { admin } from '../support/databases.js';
 
 /**
  * Crash harness: runs test/crash/crash-app.ts as a child process, drives
@@ -198,15 +199,8 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
   const workers = options.workers ?? 8;
   const entry = options.entry ?? buildCrashApp();
   const dataDir = mkdtempSync(join(tmpdir(), 'wb-crash-'));
-  let databaseUrl: string | undefined;
-  let dbName: string | undefined;
-  if (options.postgresUrl) {
-    dbName = `wb_crash_${randomBytes(5).toString('hex')}`;
-    await pgAdmin(options.postgresUrl, `CREATE DATABASE ${dbName}`);
-    const url = new URL(options.postgresUrl);
-    url.pathname = `/${dbName}`;
-    databaseUrl = url.toString();
-  }
+  const dbName = `wb_crash_${randomBytes(5).toString('hex')}`;
+  const databaseUrl = await createDatabase(options.postgresUrl, dbName);
   const env = (delay: number): Record<string, string> => ({
     DATA_DIR: dataDir,
     CRASH_DELAY_MS: String(delay),
@@ -259,8 +253,8 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     return { kills: options.kills, killedAt, acked: ledger.acked, lost, doubled };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
-    if (options.postgresUrl && dbName)
-      await pgAdmin(options.postgresUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+    if (options.postgresUrl)
+      await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`, options.postgresUrl);
   }
 }
 
@@ -280,13 +274,7 @@ export async function runShutdownWithDatabaseDown(options: {
   const entry = options.entry ?? buildCrashApp();
   const dataDir = mkdtempSync(join(tmpdir(), 'wb-outage-'));
   const dbName = `wb_outage_${randomBytes(5).toString('hex')}`;
-  let databaseUrl: string | undefined;
-  if (options.postgresUrl) {
-    await pgAdmin(options.postgresUrl, `CREATE DATABASE ${dbName}`);
-    const url = new URL(options.postgresUrl);
-    url.pathname = `/${dbName}`;
-    databaseUrl = url.toString();
-  }
+  const databaseUrl = await createDatabase(options.postgresUrl, dbName);
   const env = {
     DATA_DIR: dataDir,
     CRASH_DELAY_MS: '0',
@@ -303,10 +291,10 @@ export async function runShutdownWithDatabaseDown(options: {
     await traffic;
     let sqliteLock: Database.Database | undefined;
     if (options.postgresUrl) {
-      await pgAdmin(options.postgresUrl, `ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`);
-      await pgAdmin(
-        options.postgresUrl,
+      await admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS false`, options.postgresUrl);
+      await admin(
         `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '${dbName}'`,
+        options.postgresUrl,
       );
     } else {
       sqliteLock = new Database(join(dataDir, 'crash.sqlite'));
@@ -316,7 +304,7 @@ export async function runShutdownWithDatabaseDown(options: {
     await app.kill('SIGTERM');
     const reported = (await failure) !== null;
     if (options.postgresUrl) {
-      await pgAdmin(options.postgresUrl, `ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`);
+      await admin(`ALTER DATABASE ${dbName} ALLOW_CONNECTIONS true`, options.postgresUrl);
     } else {
       sqliteLock!.exec('ROLLBACK');
       sqliteLock!.close();
@@ -330,7 +318,7 @@ export async function runShutdownWithDatabaseDown(options: {
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
     if (options.postgresUrl)
-      await pgAdmin(options.postgresUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`, options.postgresUrl);
   }
 }
 
@@ -355,13 +343,7 @@ export async function runSharedRedisCrash(options: {
   const dataDir = mkdtempSync(join(tmpdir(), 'wb-shared-'));
   const prefix = `wbcrash-${randomBytes(5).toString('hex')}:`;
   const dbName = `wb_shared_${randomBytes(5).toString('hex')}`;
-  let databaseUrl: string | undefined;
-  if (options.postgresUrl) {
-    await pgAdmin(options.postgresUrl, `CREATE DATABASE ${dbName}`);
-    const url = new URL(options.postgresUrl);
-    url.pathname = `/${dbName}`;
-    databaseUrl = url.toString();
-  }
+  const databaseUrl = await createDatabase(options.postgresUrl, dbName);
   const env: Record<string, string> = {
     DATA_DIR: dataDir,
     CRASH_DELAY_MS: '100',
@@ -420,7 +402,7 @@ export async function runSharedRedisCrash(options: {
     await Promise.all(apps.map((app) => app.kill()));
     rmSync(dataDir, { recursive: true, force: true });
     if (options.postgresUrl)
-      await pgAdmin(options.postgresUrl, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
+      await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`, options.postgresUrl);
   }
 }
 
@@ -477,12 +459,11 @@ async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string) {
   return { lost, doubled };
 }
 
-async function pgAdmin(url: string, sql: string) {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
+/** Creates database `name` on the PostgreSQL server at `serverUrl`; its URL (undefined for SQLite runs). */
+async function createDatabase(serverUrl: string | undefined, name: string) {
+  if (!serverUrl) return undefined;
+  await admin(`CREATE DATABASE ${name}`, serverUrl);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
 }

@@ -78,8 +78,9 @@ export async function createTestDatabase(kind: DatabaseKind): Promise<TestDataba
   };
 }
 
-async function admin(sql: string) {
-  const client = new pg.Client({ connectionString: POSTGRES_URL });
+/** Runs one statement on the test server's maintenance database (or `url`). */
+export async function admin(sql: string, url = POSTGRES_URL) {
+  const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
     await client.query(sql);

@@ -21,6 +21,7 @@ import {
 import { EntityCatalog } from './metadata/entity-catalog.js';
 import { createDialect } from './sql/create-dialect.js';
 import type { SqlDialect } from './sql/sql-dialect.js';
+import type { BufferTarget, RowKey } from './storage/buffer-batch.interface.js';
 import { BufferStorage } from './storage/buffer-storage.interface.js';
 import type {
   WriteBufferLimits,
@@ -33,6 +34,10 @@ import {
   DEFAULT_LEDGER_TABLE,
   DEFAULT_MAX_BATCH_ROWS,
   DEFAULT_MAX_PENDING,
+  DEFAULT_MAX_PENDING_ENTRIES,
+  DEFAULT_LIMIT_WAIT_MS,
+  DEFAULT_RETRY_BASE_DELAY_MS,
+  DEFAULT_RETRY_MAX_DELAY_MS,
 } from './write-buffer.constants.js';
 
 /** How often `get` re-reads when a claim raced with its database read. */
@@ -56,7 +61,6 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
   private readonly limits: Required<WriteBufferLimits>;
   private sizeTriggered = false;
   private missingRows = 0;
-  private consecutiveFailures = 0;
   private lastFlush?: LastFlush;
 
   constructor(
@@ -67,9 +71,9 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     this.ledgerTable = options.ledger?.table ?? DEFAULT_LEDGER_TABLE;
     this.maxPending = options.flush?.maxPending ?? DEFAULT_MAX_PENDING;
     this.limits = {
-      maxPendingEntries: options.limits?.maxPendingEntries ?? 1_000_000,
+      maxPendingEntries: options.limits?.maxPendingEntries ?? DEFAULT_MAX_PENDING_ENTRIES,
       policy: options.limits?.policy ?? 'flush',
-      waitTimeout: options.limits?.waitTimeout ?? 5_000,
+      waitTimeout: options.limits?.waitTimeout ?? DEFAULT_LIMIT_WAIT_MS,
     };
   }
 
@@ -107,8 +111,8 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
           ledgerRetention: this.options.ledger?.retention ?? DEFAULT_LEDGER_RETENTION_MS,
           onMissingRow: this.options.onMissingRow ?? 'dead-letter',
           retry: {
-            baseDelay: this.options.flush?.retry?.baseDelay ?? 1000,
-            maxDelay: this.options.flush?.retry?.maxDelay ?? 60_000,
+            baseDelay: this.options.flush?.retry?.baseDelay ?? DEFAULT_RETRY_BASE_DELAY_MS,
+            maxDelay: this.options.flush?.retry?.maxDelay ?? DEFAULT_RETRY_MAX_DELAY_MS,
           },
           onDeadLetter: this.options.onDeadLetter,
         },
@@ -165,7 +169,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     const delta = buffered.delta(counter, by);
     const key = buffered.key(id);
     // A counter already buffered absorbs the delta without a new entry.
-    if (!this.storage.hasCounter?.(buffered.target, key, column)) await this.admit(1);
+    await this.admit(1, buffered.target, key, column);
     await this.storage.increment(buffered.target, key, column, delta);
     this.wrote(1);
   }
@@ -246,30 +250,43 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
    * still pending.
    */
   async flush<T extends ObjectLiteral>(entity?: EntityTarget<T>): Promise<FlushReport> {
+    const target = entity && this.catalog.get(entity).target;
+    if (target) return this.run([[this.flushers.get(target.dataSource)!, [target.table]]]);
+    return this.run(
+      [...this.flushers.values()].map((flusher) => [flusher, undefined]),
+      true,
+    );
+  }
+
+  /**
+   * Scheduled flush: flushes the data sources that are not backing off
+   * after transient failures.
+   */
+  flushDue(): Promise<FlushReport> {
+    const due = [...this.flushers.values()].filter((flusher) => flusher.due());
+    return this.run(
+      due.map((flusher) => [flusher, undefined]),
+      due.length === this.flushers.size,
+    );
+  }
+
+  /** Flushes the given data sources (and tables) and keeps the bookkeeping of `stats()`. */
+  private async run(
+    targets: Array<[Flusher, string[] | undefined]>,
+    everything = false,
+  ): Promise<FlushReport> {
     const started = Date.now();
     this.writesSinceFlush = 0;
     const unflushed = this.unflushedWrites;
-    const targets = entity
-      ? [
-          [
-            this.catalog.get(entity).target.dataSource,
-            [this.catalog.get(entity).target.table],
-          ] as const,
-        ]
-      : [...this.flushers.keys()].map((name) => [name, undefined] as const);
     try {
-      const reports = await Promise.all(
-        targets.map(([name, tables]) => this.flushers.get(name)!.flush(tables)),
-      );
+      const reports = await Promise.all(targets.map(([flusher, tables]) => flusher.flush(tables)));
       const report = reports.reduce(mergeReport, emptyReport());
       report.durationMs = Date.now() - started;
       this.missingRows += report.missing.length;
-      if (!entity) this.unflushedWrites = Math.max(0, this.unflushedWrites - unflushed);
-      this.consecutiveFailures = 0;
+      if (everything) this.unflushedWrites = Math.max(0, this.unflushedWrites - unflushed);
       this.lastFlush = { at: new Date(), ok: true, durationMs: report.durationMs };
       return report;
     } catch (error) {
-      this.consecutiveFailures++;
       this.lastFlush = {
         at: new Date(),
         ok: false,
@@ -278,17 +295,6 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
       };
       throw error;
     }
-  }
-
-  /**
-   * Scheduled flush: flushes the data sources that are not backing off
-   * after transient failures.
-   */
-  async flushDue(): Promise<FlushReport> {
-    const due = [...this.flushers.values()].filter((flusher) => flusher.due());
-    if (due.length === this.flushers.size) return this.flush();
-    const reports = await Promise.all(due.map((flusher) => flusher.flush()));
-    return reports.reduce(mergeReport, emptyReport());
   }
 
   /** Writes the database refused (data errors) or whose row was missing, oldest first. */
@@ -335,27 +341,33 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     const storage = await this.storage.stats();
     const health = [...this.flushers.values()].map((flusher) => flusher.health);
     return {
-      deadLetters: (await this.storage.deadLetters()).length,
+      deadLetters: storage.deadLetters,
       backoffMs: Math.max(0, ...health.map((h) => h.backoffMs)),
       pending: storage.pending,
       inFlightBatches: storage.inFlightBatches,
       ...(storage.journal && { journal: storage.journal }),
       missingRows: this.missingRows,
-      consecutiveFailures: Math.max(
-        this.consecutiveFailures,
-        ...health.map((h) => h.consecutiveFailures),
-      ),
+      consecutiveFailures: Math.max(0, ...health.map((h) => h.consecutiveFailures)),
       lastFlush: this.lastFlush,
     };
   }
 
   /**
    * Enforces `limits.maxPendingEntries`: resolves when there is room for
-   * `count` more entries; with policy 'flush' it starts a flush and waits
-   * (up to `limits.waitTimeout`), with 'reject' it throws at once.
+   * `count` more entries (or at once for an increment of a counter that is
+   * already buffered, which adds none); with policy 'flush' it starts a
+   * flush and waits (up to `limits.waitTimeout`), with 'reject' it throws
+   * at once.
    */
-  private async admit(count: number): Promise<void> {
+  private async admit(
+    count: number,
+    target?: BufferTarget,
+    key?: RowKey,
+    column?: string,
+  ): Promise<void> {
+    // Checked first: the common case costs one addition and comparison.
     if (this.pendingEntries() + count <= this.limits.maxPendingEntries) return;
+    if (column && this.storage.hasCounter?.(target!, key!, column)) return;
     if (this.limits.policy === 'flush') {
       const until = Date.now() + this.limits.waitTimeout;
       while (Date.now() < until) {
@@ -376,7 +388,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     this.sizeTriggered = true;
     this.flush()
       .catch((error: unknown) =>
-        this.logger.debug?.(`Early flush failed: ${(error as Error).message}`),
+        this.logger.debug(`Early flush failed: ${(error as Error).message}`),
       )
       .finally(() => (this.sizeTriggered = false));
   }

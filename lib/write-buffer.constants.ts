@@ -15,3 +15,7 @@ export const DEFAULT_MAX_BATCH_ROWS = 10_000;
 export const DEFAULT_LEDGER_TABLE = 'write_buffer_ledger';
 export const DEFAULT_LEDGER_RETENTION_MS = 7 * 24 * 60 * 60 * 1000;
 export const DEFAULT_LEASE_TTL_MS = 30_000;
+export const DEFAULT_RETRY_BASE_DELAY_MS = 1_000;
+export const DEFAULT_RETRY_MAX_DELAY_MS = 60_000;
+export const DEFAULT_MAX_PENDING_ENTRIES = 1_000_000;
+export const DEFAULT_LIMIT_WAIT_MS = 5_000;

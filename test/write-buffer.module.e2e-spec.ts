@@ -28,6 +28,14 @@ afterEach(async () => {
   while (databases.length) await databases.pop()!.drop();
 });
 
+/** Options factory class for forRootAsync's useClass / useExisting. */
+@Injectable()
+class Options {
+  createWriteBufferOptions(): WriteBufferModuleOptions {
+    return { flush: { cron: false } };
+  }
+}
+
 async function seededPost(dataSource: DataSource) {
   await dataSource.getRepository(Post).insert({ id: 1 });
 }
@@ -62,12 +70,6 @@ describe('WriteBufferModule', () => {
   it('forRootAsync with useClass and isGlobal', async () => {
     const database = await fresh();
     @Injectable()
-    class Options {
-      createWriteBufferOptions(): WriteBufferModuleOptions {
-        return { flush: { cron: false } };
-      }
-    }
-    @Injectable()
     class Consumer {
       constructor(readonly buffer: BufferService) {}
     }
@@ -87,12 +89,6 @@ describe('WriteBufferModule', () => {
 
   it('forRootAsync with useExisting', async () => {
     const database = await fresh();
-    @Injectable()
-    class Options {
-      createWriteBufferOptions(): WriteBufferModuleOptions {
-        return { flush: { cron: false } };
-      }
-    }
     @Module({ providers: [Options], exports: [Options] })
     class OptionsModule {}
     const moduleRef = await Test.createTestingModule({

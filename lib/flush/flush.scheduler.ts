@@ -51,7 +51,7 @@ export class FlushScheduler
       await this.buffer.flushDue();
     } catch (error) {
       // Transient failures are logged once per state change by the flusher.
-      this.logger.debug?.(`Scheduled flush failed: ${(error as Error).message}`);
+      this.logger.debug(`Scheduled flush failed: ${(error as Error).message}`);
     } finally {
       this.running = false;
     }

@@ -7,7 +7,6 @@ import type { SqlDialect, Statement } from '../sql/sql-dialect.js';
 import type { BufferStorage } from '../storage/buffer-storage.interface.js';
 import type { ClaimedBatch, FlushLease, RowKey } from '../storage/buffer-batch.interface.js';
 import { createHash } from 'node:crypto';
-import type { StoredRow } from '../storage/buffer-batch.interface.js';
 import { batchEntries, batchOf, type BatchEntry } from './batch-entries.js';
 import type { DeadLetter } from './dead-letter.interface.js';
 import { classifyFailure } from './failure-kind.js';
@@ -249,22 +248,10 @@ export class Flusher {
     report.updated += applied.updated;
     report.incremented += applied.incremented;
     report.statements += applied.statements;
-    report.missing.push(...applied.missing);
-    for (const missing of applied.missing) {
+    for (const entry of applied.unmatched) {
+      const missing = this.missingRow(entry);
+      report.missing.push(missing);
       if (this.options.onMissingRow === 'dead-letter') {
-        const entity = this.entity(batch, missing.table);
-        const key = entity.keyOfRecord(
-          entity.primary.map((c) => missing.id[c.metadata.propertyPath]),
-        );
-        const entry: BatchEntry =
-          missing.kind === 'update'
-            ? { table: missing.table, kind: 'update', key, values: missing.values as StoredRow }
-            : {
-                table: missing.table,
-                kind: 'counter',
-                key,
-                deltas: missing.values as Record<string, number>,
-              };
         dead.push(this.deadLetter(id, entry, `row ${JSON.stringify(missing.id)} does not exist`));
       } else {
         this.logger.warn(
@@ -273,6 +260,19 @@ export class Flusher {
         );
       }
     }
+  }
+
+  /** How a counter or update whose row was not there appears in a FlushReport. */
+  private missingRow(entry: Exclude<BatchEntry, { kind: 'insert' }>): MissingRow {
+    const entity = this.catalog.table(this.name, entry.table)!;
+    return {
+      dataSource: this.name,
+      entity: entity.name,
+      table: entry.table,
+      id: entity.keyObject(entry.key),
+      kind: entry.kind,
+      values: entry.kind === 'update' ? entry.values : entry.deltas,
+    };
   }
 
   private deadLetter(batchId: string, entry: BatchEntry, error: string): DeadLetter {
@@ -291,11 +291,7 @@ export class Flusher {
       .update(JSON.stringify([batchId, entry.table, entry.kind, rowKey ?? null, payload]))
       .digest('hex')
       .slice(0, 24);
-    const values = rowKey && entity ? entity.keyValues(rowKey) : undefined;
-    const key =
-      values && entity
-        ? Object.fromEntries(entity.primary.map((c, i) => [c.metadata.propertyPath, values[i]]))
-        : undefined;
+    const key = rowKey && entity ? entity.keyObject(rowKey) : undefined;
     return { id, ...base, kind: entry.kind, payload, ...(rowKey && { rowKey, key }) };
   }
 
@@ -311,7 +307,7 @@ export class Flusher {
       updated: 0,
       incremented: 0,
       statements: 0,
-      missing: [] as MissingRow[],
+      unmatched: [] as Array<Exclude<BatchEntry, { kind: 'insert' }>>,
     };
     await runner.connect();
     try {
@@ -336,15 +332,22 @@ export class Flusher {
       // Updates before counters, so set-then-increment adds on top of the set.
       for (const kind of ['update', 'counter'] as const) {
         for (const { part, entity } of parts) {
-          const rows = kind === 'update' ? part.updates : part.counters;
           const statements =
             kind === 'update'
               ? this.dialect.updates(entity, part.updates)
               : this.dialect.counters(entity, part.counters);
           const matched = await this.runUpdates(runner, statements, entity, result);
-          const applied = this.collectMissing(entity, kind, rows, matched, result.missing);
-          if (kind === 'update') result.updated += applied;
-          else result.incremented += applied;
+          if (kind === 'update') {
+            for (const [key, values] of part.updates) {
+              if (matched.has(key)) result.updated++;
+              else result.unmatched.push({ table: part.table, kind, key, values });
+            }
+          } else {
+            for (const [key, deltas] of part.counters) {
+              if (matched.has(key)) result.incremented++;
+              else result.unmatched.push({ table: part.table, kind, key, deltas });
+            }
+          }
         }
       }
       if (held.lost) {
@@ -378,34 +381,6 @@ export class Flusher {
       result.statements++;
     }
     return matched;
-  }
-
-  private collectMissing(
-    entity: BufferedEntity,
-    kind: MissingRow['kind'],
-    rows: Array<[RowKey, Record<string, unknown>]>,
-    matched: Set<RowKey>,
-    missing: MissingRow[],
-  ): number {
-    let applied = 0;
-    for (const [key, values] of rows) {
-      if (matched.has(key)) {
-        applied++;
-        continue;
-      }
-      const keyValues = entity.keyValues(key);
-      missing.push({
-        dataSource: this.name,
-        entity: entity.name,
-        table: entity.target.table,
-        id: Object.fromEntries(
-          entity.primary.map((c, i) => [c.metadata.propertyPath, keyValues[i]]),
-        ),
-        kind,
-        values,
-      });
-    }
-    return applied;
   }
 
   private entity(batch: ClaimedBatch, table: string): BufferedEntity {

@@ -95,6 +95,12 @@ export class BufferedEntity {
     return JSON.parse(key) as StoredValue[];
   }
 
+  /** A key as an object naming each primary column (the shape users pass as `id`). */
+  keyObject(key: RowKey): Record<string, StoredValue> {
+    const values = this.keyValues(key);
+    return Object.fromEntries(this.primary.map((c, i) => [c.metadata.propertyPath, values[i]]));
+  }
+
   /** The key of primary column values as the database returned them. */
   keyOfRecord(values: unknown[]): RowKey {
     return JSON.stringify(values.map((value, i) => this.keyPart(this.primary[i], value)));

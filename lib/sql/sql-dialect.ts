@@ -114,15 +114,13 @@ export abstract class SqlDialect {
   /** UPDATEs adding deltas (`NULL` counts as 0), one per table and chunk. */
   counters(entity: BufferedEntity, rows: Array<[RowKey, Record<string, number>]>): Statement[] {
     const names = [...new Set(rows.flatMap(([, deltas]) => Object.keys(deltas)))].sort();
-    const filled = rows.map(([key, deltas]): [RowKey, StoredRow] => [
-      key,
-      Object.fromEntries(names.map((name) => [name, deltas[name] ?? 0])),
-    ]);
+    // A row without a delta for one of the columns adds 0 to it.
     return this.keyedUpdates(
       entity,
       names,
-      filled,
+      rows,
       (column, value) => `COALESCE(${this.escape('t')}.${column}, 0) + ${value}`,
+      0,
     );
   }
 
@@ -178,6 +176,7 @@ export abstract class SqlDialect {
     names: string[],
     rows: Array<[RowKey, StoredRow]>,
     assign: (column: string, value: string) => string,
+    absent?: StoredValue,
   ): Statement[] {
     const keys = entity.primary.map((c) => c.metadata);
     const columns = names.map((name) => entity.column(name).metadata);
@@ -189,7 +188,7 @@ export abstract class SqlDialect {
         [...keys, ...columns],
         chunk.map(([key, values]) => [
           ...entity.keyValues(key),
-          ...names.map((name): StoredValue => values[name]),
+          ...names.map((name): StoredValue => (name in values ? values[name] : absent!)),
         ]),
         params,
       );

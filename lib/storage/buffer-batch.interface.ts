@@ -71,6 +71,8 @@ export interface CellSnapshot {
 export interface StorageStats {
   pending: { counters: number; updates: number; inserts: number };
   inFlightBatches: number;
+  /** Dead letters held. */
+  deadLetters: number;
   /** Entries and bytes in use in the journal, for storages that keep one. */
   journal?: { entries: number; bytes: number };
 }

@@ -79,8 +79,7 @@ export class LmdbJournal {
       } else if (key[0] === 'b') {
         contents.batches.push({ seq: key[2], batch: value as ClaimedBatch });
       } else if (key[0] === 'd') {
-        const letter = value as DeadLetter & { at: string | number };
-        contents.deadLetters.push({ ...letter, at: new Date(letter.at) });
+        contents.deadLetters.push(value as DeadLetter);
       }
     }
     // Keys sort by kind, data source, table, then sequence: inserts and

@@ -218,7 +218,12 @@ export class MemoryStorage implements BufferStorage {
   async stats(): Promise<StorageStats> {
     let inFlightBatches = 0;
     for (const list of this.claimed.values()) inFlightBatches += list.length;
-    return { pending: { ...this.counts }, inFlightBatches, journal: this.journal?.size() };
+    return {
+      pending: { ...this.counts },
+      inFlightBatches,
+      deadLetters: this.dead.size,
+      journal: this.journal?.size(),
+    };
   }
 
   async close() {

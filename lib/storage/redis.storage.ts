@@ -13,6 +13,7 @@ import type {
   RowKey,
   StorageStats,
   StoredRow,
+  StoredValue,
 } from './buffer-batch.interface.js';
 import {
   ACK_SCRIPT,
@@ -23,7 +24,7 @@ import {
   RENEW_SCRIPT,
   WRITE_SCRIPT,
 } from './redis.scripts.js';
-import { decodeRow, decodeValue, encodeRow, encodeValue } from './stored-value.codec.js';
+import { decodeJson, encodeJson } from './stored-value.codec.js';
 
 export interface RedisStorageConfig {
   /** Client to use; the storage closes it only if `owned`. */
@@ -125,9 +126,9 @@ export class RedisStorage implements BufferStorage {
         const field = JSON.stringify([key, column]);
         const cell = group.cells.get(field);
         // The set overrides the deltas counted before it in this group.
-        if (cell) Object.assign(cell, { set: encodeValue(values[column]), delta: 0 });
+        if (cell) Object.assign(cell, { set: encodeJson(values[column]), delta: 0 });
         else {
-          group.cells.set(field, { set: encodeValue(values[column]), delta: 0 });
+          group.cells.set(field, { set: encodeJson(values[column]), delta: 0 });
           group.size++;
         }
       }
@@ -136,7 +137,7 @@ export class RedisStorage implements BufferStorage {
 
   insert(target: BufferTarget, rows: StoredRow[]): Promise<void> {
     return this.enqueue(target, (group) => {
-      for (const row of rows) group.rows.push(encodeRow(row));
+      for (const row of rows) group.rows.push(encodeJson(row));
       group.size += rows.length;
     });
   }
@@ -152,7 +153,7 @@ export class RedisStorage implements BufferStorage {
       layers.push({
         batchId,
         isSet: value !== null,
-        value: value === null ? undefined : decodeValue(value),
+        value: value === null ? undefined : decodeJson<StoredValue>(value),
         delta: delta === null ? 0 : Number(delta),
       });
     };
@@ -246,20 +247,14 @@ export class RedisStorage implements BufferStorage {
 
   async putDeadLetters(letters: DeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
-    const fields = letters.flatMap((letter) => [
-      letter.id,
-      JSON.stringify({ ...letter, payload: encodeRow(letter.payload), at: letter.at.getTime() }),
-    ]);
+    const fields = letters.flatMap((letter) => [letter.id, encodeJson(letter)]);
     await this.call(() => this.redis.hset(this.deadLettersKey(), ...fields));
   }
 
   async deadLetters(): Promise<DeadLetter[]> {
     const all = await this.call(() => this.redis.hvals(this.deadLettersKey()));
     return all
-      .map((text) => {
-        const stored = JSON.parse(text) as DeadLetter & { payload: string; at: number };
-        return { ...stored, payload: decodeRow(stored.payload), at: new Date(stored.at) };
-      })
+      .map((text) => decodeJson<DeadLetter>(text))
       .sort((a, b) => a.at.getTime() - b.at.getTime());
   }
 
@@ -271,6 +266,7 @@ export class RedisStorage implements BufferStorage {
     const stats: StorageStats = {
       pending: { counters: 0, updates: 0, inserts: 0 },
       inFlightBatches: 0,
+      deadLetters: await this.call(() => this.redis.hlen(this.deadLettersKey())),
     };
     const batches = new Set<string>();
     for (const dataSource of this.dataSources) {
@@ -373,7 +369,7 @@ export class RedisStorage implements BufferStorage {
       const [key, column] = JSON.parse(field) as [RowKey, string];
       let row = updates.get(key);
       if (!row) updates.set(key, (row = {}));
-      row[column] = decodeValue(value);
+      row[column] = decodeJson<StoredValue>(value);
     }
     const counters = new Map<RowKey, Record<string, number>>();
     for (const [field, value] of Object.entries(cnt)) {
@@ -382,7 +378,12 @@ export class RedisStorage implements BufferStorage {
       if (!deltas) counters.set(key, (deltas = {}));
       deltas[column] = Number(value);
     }
-    return { table, inserts: ins.map(decodeRow), updates: [...updates], counters: [...counters] };
+    return {
+      table,
+      inserts: ins.map((text) => decodeJson<StoredRow>(text)),
+      updates: [...updates],
+      counters: [...counters],
+    };
   }
 
   /** Runs a Redis call, turning connection failures and slowness into RedisUnavailableError. */

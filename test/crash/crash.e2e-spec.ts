@@ -8,6 +8,13 @@ import {
   runShutdownWithDatabaseDown,
 } from './crash-harness.js';
 
+const outages: Array<[string, string | undefined]> = [
+  ['SQLite is locked by another process', undefined],
+  ...((await postgresAvailable())
+    ? [['PostgreSQL refuses connections', POSTGRES_URL] as [string, string]]
+    : []),
+];
+
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
 describe('crash safety of the journaled memory storage (real processes, SIGKILL)', () => {
@@ -26,20 +33,16 @@ describe('crash safety of the journaled memory storage (real processes, SIGKILL)
     expect({ lost: result.lost, doubled: result.doubled }).toEqual({ lost: 0, doubled: 0 });
   }, 600_000);
 
-  it('keeps everything through a SIGTERM while SQLite is locked by another process', async () => {
-    const result = await runShutdownWithDatabaseDown({ entry, log });
-    expect(result.reported).toBe(true);
-    expect(result.acked).toBeGreaterThan(100);
-    expect({ lost: result.lost, doubled: result.doubled }).toEqual({ lost: 0, doubled: 0 });
-  }, 300_000);
-
-  it('keeps everything through a SIGTERM while PostgreSQL refuses connections', async () => {
-    if (!(await postgresAvailable())) return;
-    const result = await runShutdownWithDatabaseDown({ entry, postgresUrl: POSTGRES_URL, log });
-    expect(result.reported).toBe(true);
-    expect(result.acked).toBeGreaterThan(100);
-    expect({ lost: result.lost, doubled: result.doubled }).toEqual({ lost: 0, doubled: 0 });
-  }, 300_000);
+  it.each(outages)(
+    'keeps everything through a SIGTERM while %s',
+    async (_outage, postgresUrl) => {
+      const result = await runShutdownWithDatabaseDown({ entry, postgresUrl, log });
+      expect(result.reported).toBe(true);
+      expect(result.acked).toBeGreaterThan(100);
+      expect({ lost: result.lost, doubled: result.doubled }).toEqual({ lost: 0, doubled: 0 });
+    },
+    300_000,
+  );
 
   it('3 instances share one Redis; a flusher SIGKILLed mid-flush is taken over, nothing lost or doubled', async () => {
     if (!(await redisAvailable())) return;

@@ -1,7 +1,15 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
-import { BufferFullError, type DeadLetter, type WriteBufferModuleOptions } from '../lib/index.js';
+import {
+  BufferFullError,
+  LeaseLostError,
+  MemoryStorage,
+  type BufferStorage,
+  type DeadLetter,
+  type WriteBufferModuleOptions,
+} from '../lib/index.js';
+import { holdAt } from './support/query-gate.js';
 import {
   admin,
   createTestDatabase,
@@ -133,6 +141,32 @@ describe.each(combos)('failure handling on %s with %s storage', (kind, storageKi
       await database.drop();
     });
   }
+});
+
+describe.each(await databaseKinds())('lease loss on %s', (kind) => {
+  it('rolls a batch back instead of committing it once the flusher learns its lease is gone', async () => {
+    const inner = new MemoryStorage();
+    const storage: BufferStorage = Object.assign(Object.create(inner), {
+      lease: async (dataSource: string, ttl: number) => {
+        const lease = await inner.lease(dataSource);
+        return lease && { ...lease, renew: async () => false };
+      },
+    });
+    const t = await open(kind, {
+      storage: { type: 'custom', instance: storage },
+      flush: { leaseTtl: 60 },
+    });
+    await t.dataSource.getRepository(Post).insert({ id: 1 });
+    await t.buffer.increment(Post, 1, 'views', 3);
+    const gate = holdAt('query', /^UPDATE/);
+    const flushing = t.buffer.flush();
+    await gate.reached;
+    await new Promise((resolve) => setTimeout(resolve, 100)); // a renewal fails meanwhile
+    gate.release();
+    await expect(flushing).rejects.toBeInstanceOf(LeaseLostError);
+    expect((await t.dataSource.getRepository(Post).findOneByOrFail({ id: 1 })).views).toBe(0);
+    expect((await t.buffer.stats()).inFlightBatches).toBe(1);
+  });
 });
 
 describe.each(await databaseKinds())('bounded memory on %s', (kind) => {

@@ -72,6 +72,24 @@ describe.each(await databaseKinds())('LMDB journal on %s', (kind) => {
     await t.close();
   });
 
+  it('does not bring back a write that a flush claimed in the same event-loop turn', async () => {
+    const path = journalPath();
+    const database = await createTestDatabase(kind);
+    databases.push(database);
+    let t = await open(path, database);
+    await t.dataSource.getRepository(Post).insert({ id: 1 });
+    // The claim runs before the turn's journal write of the row: it must wait for it.
+    await Promise.all([t.buffer.increment(Post, 1, 'views', 5), t.buffer.flush()]);
+    await t.buffer.flush();
+    await t.close();
+
+    t = await open(path, database);
+    expect((await t.buffer.stats()).pending).toEqual({ counters: 0, updates: 0, inserts: 0 });
+    await t.buffer.flush();
+    expect((await t.dataSource.getRepository(Post).findOneByOrFail({ id: 1 })).views).toBe(5);
+    await t.close();
+  });
+
   it('re-applies an in-flight batch at start-up exactly once', async () => {
     const path = journalPath();
     const database = await createTestDatabase(kind);

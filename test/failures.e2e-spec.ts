@@ -147,7 +147,7 @@ describe.each(await databaseKinds())('lease loss on %s', (kind) => {
   it('rolls a batch back instead of committing it once the flusher learns its lease is gone', async () => {
     const inner = new MemoryStorage();
     const storage: BufferStorage = Object.assign(Object.create(inner), {
-      lease: async (dataSource: string, ttl: number) => {
+      lease: async (dataSource: string) => {
         const lease = await inner.lease(dataSource);
         return lease && { ...lease, renew: async () => false };
       },

@@ -6,9 +6,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import type { DataSource, DataSourceOptions, Logger } from 'typeorm';
+import type { DataSource, DataSourceOptions } from 'typeorm';
 import { BufferService, WriteBufferModule, type WriteBufferStorageOptions } from '../lib/index.js';
 import { admin } from '../test/support/databases.js';
+import { QueryCounter } from '../test/support/query-counter.js';
 import { ActivityLog, ENTITIES, Post, User } from '../test/support/entities.js';
 
 export { ActivityLog, Post, User };
@@ -17,24 +18,11 @@ export const POSTGRES_URL =
   process.env.WB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres';
 export const REDIS_URL = process.env.WB_TEST_REDIS_URL ?? 'redis://127.0.0.1:63799';
 
-/** Counts data statements (not the ledger's). */
-export class StatementCounter implements Logger {
-  count = 0;
-  logQuery(query: string) {
-    if (/^\s*(INSERT|UPDATE)/i.test(query) && !/write_buffer_ledger/.test(query)) this.count++;
-  }
-  logQueryError() {}
-  logQuerySlow() {}
-  logSchemaBuild() {}
-  logMigration() {}
-  log() {}
-}
-
 export interface BenchContext {
   app: INestApplicationContext;
   buffer: BufferService;
   dataSource: DataSource;
-  statements: StatementCounter;
+  statements: QueryCounter;
   close(): Promise<void>;
 }
 
@@ -43,7 +31,7 @@ export async function benchContext(
   database: 'sqlite' | 'postgres',
   storage: WriteBufferStorageOptions = { type: 'memory' },
 ): Promise<BenchContext> {
-  const statements = new StatementCounter();
+  const statements = new QueryCounter();
   let options: DataSourceOptions;
   let drop = async () => {};
   if (database === 'postgres') {

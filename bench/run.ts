@@ -297,11 +297,11 @@ async function flushes(database: 'sqlite' | 'postgres', rows: number) {
     const s = await compare({
       value: async () => {
         await buffer();
-        ctx.statements.count = 0;
+        ctx.statements.reset();
         const start = process.hrtime.bigint();
         await ctx.buffer.flush();
         const rate = rows / seconds(start);
-        statements = ctx.statements.count;
+        statements = ctx.statements.writes().length;
         return rate;
       },
       baseline: raw,

@@ -1,3 +1,4 @@
+import { UPDATE_STATEMENT } from './support/query-counter.js';
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import type { BufferStorage } from '../lib/index.js';
@@ -154,7 +155,7 @@ describe.each(combos)('BufferService on %s with %s storage', (kind, storageKind)
 
     it('does not lose an update written while a flush is running', async () => {
       await t.buffer.update(User, 1, { name: 'before' });
-      const gate = holdAt('query', /^UPDATE/);
+      const gate = holdAt('query', UPDATE_STATEMENT);
       const flushing = t.buffer.flush();
       await gate.reached;
       await t.buffer.update(User, 1, { name: 'during' });
@@ -190,7 +191,7 @@ describe.each(combos)('BufferService on %s with %s storage', (kind, storageKind)
 
     it('a set pending behind an in-flight delta applies after it', async () => {
       await t.buffer.increment(User, 1, 'logins', 4);
-      const gate = holdAt('query', /^UPDATE/);
+      const gate = holdAt('query', UPDATE_STATEMENT);
       const flushing = t.buffer.flush();
       await gate.reached;
       await t.buffer.update(User, 1, { logins: 100 });
@@ -260,7 +261,7 @@ describe.each(combos)('BufferService on %s with %s storage', (kind, storageKind)
 
     it('a flush() called during a running flush resolves only once its data is in the database', async () => {
       await t.buffer.increment(Post, 1, 'views');
-      const gate = holdAt('query', /^UPDATE/);
+      const gate = holdAt('query', UPDATE_STATEMENT);
       const first = t.buffer.flush();
       await gate.reached;
       await t.buffer.increment(Post, 2, 'views', 9);
@@ -336,8 +337,14 @@ describe.each(combos)('BufferService on %s with %s storage', (kind, storageKind)
       await t.buffer.increment(Membership, { userId: '1', orgId: 'eu:1' }, 'points', 4);
       await t.buffer.increment(Membership, { orgId: 'eu', userId: 11 }, 'points', 1);
       await t.buffer.update(Membership, { orgId: 'eu', userId: 11 }, { role: 'admin' });
+      // Matches neither row: each key column matches one of them.
+      await t.buffer.increment(Membership, { orgId: 'eu', userId: 1 }, 'points', 5);
       expect(await t.buffer.get(Membership, { orgId: 'eu:1', userId: 1 }, 'points')).toBe(7);
-      await t.buffer.flush();
+      const report = await t.buffer.flush();
+      expect(report.missing).toEqual([
+        expect.objectContaining({ id: { orgId: 'eu', userId: 1 }, values: { points: 5 } }),
+      ]);
+      expect(report.incremented).toBe(2);
       const rows = await t.dataSource.getRepository(Membership).find({ order: { userId: 'ASC' } });
       expect(rows).toEqual([
         { orgId: 'eu:1', userId: 1, points: 7, role: 'member' },

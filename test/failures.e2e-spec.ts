@@ -1,3 +1,4 @@
+import { UPDATE_STATEMENT } from './support/query-counter.js';
 import 'reflect-metadata';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
@@ -158,7 +159,7 @@ describe.each(await databaseKinds())('lease loss on %s', (kind) => {
     });
     await t.dataSource.getRepository(Post).insert({ id: 1 });
     await t.buffer.increment(Post, 1, 'views', 3);
-    const gate = holdAt('query', /^UPDATE/);
+    const gate = holdAt('query', UPDATE_STATEMENT);
     const flushing = t.buffer.flush();
     await gate.reached;
     await new Promise((resolve) => setTimeout(resolve, 100)); // a renewal fails meanwhile

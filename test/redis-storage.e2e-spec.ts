@@ -1,3 +1,4 @@
+import { UPDATE_STATEMENT } from './support/query-counter.js';
 import 'reflect-metadata';
 import { describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -79,7 +80,7 @@ describeRedis('Redis storage', () => {
     try {
       await a.dataSource.getRepository(Post).insert({ id: 1 });
       await a.buffer.increment(Post, 1, 'views', 5);
-      const gate = holdAt('query', /^UPDATE/);
+      const gate = holdAt('query', UPDATE_STATEMENT);
       const flushA = a.buffer.flush();
       await gate.reached; // A has claimed the batch and is inside its transaction
       await new Promise((resolve) => setTimeout(resolve, 700)); // A's lease expires

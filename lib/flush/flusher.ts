@@ -3,7 +3,7 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import { FlushError, LeaseLostError, WriteBufferError } from '../errors.js';
 import type { EntityCatalog } from '../metadata/entity-catalog.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
-import type { SqlDialect, Statement } from '../sql/sql-dialect.js';
+import type { SqlDialect, Statement, StatementResult } from '../sql/sql-dialect.js';
 import type { BufferStorage } from '../storage/buffer-storage.interface.js';
 import type { ClaimedBatch, FlushLease, RowKey } from '../storage/buffer-batch.interface.js';
 import { createHash } from 'node:crypto';
@@ -313,7 +313,7 @@ export class Flusher {
     try {
       await runner.startTransaction();
       const claim = this.dialect.ledgerClaim(this.options.ledgerTable, id, Date.now());
-      const recorded = await query(runner, claim).catch((error: unknown) => {
+      const { records: recorded } = await query(runner, claim).catch((error: unknown) => {
         // The ledger is ours, not the user's data: never a reason to dead-letter.
         throw FlushError.failed(this.name, error);
       });
@@ -330,23 +330,30 @@ export class Flusher {
         result.inserted += part.inserts.length;
       }
       // Updates before counters, so set-then-increment adds on top of the set.
+      const run = (statement: Statement) => query(runner, statement);
       for (const kind of ['update', 'counter'] as const) {
         for (const { part, entity } of parts) {
           const statements =
             kind === 'update'
               ? this.dialect.updates(entity, part.updates)
               : this.dialect.counters(entity, part.counters);
-          const matched = await this.runUpdates(runner, statements, entity, result);
+          const unmatched = new Set<RowKey>();
+          for (const statement of statements) {
+            for (const key of await this.dialect.unmatchedKeys(statement, run)) unmatched.add(key);
+            result.statements++;
+          }
           if (kind === 'update') {
             for (const [key, values] of part.updates) {
-              if (matched.has(key)) result.updated++;
-              else result.unmatched.push({ table: part.table, kind, key, values });
+              if (unmatched.has(key))
+                result.unmatched.push({ table: part.table, kind, key, values });
             }
+            result.updated += part.updates.length - unmatched.size;
           } else {
             for (const [key, deltas] of part.counters) {
-              if (matched.has(key)) result.incremented++;
-              else result.unmatched.push({ table: part.table, kind, key, deltas });
+              if (unmatched.has(key))
+                result.unmatched.push({ table: part.table, kind, key, deltas });
             }
+            result.incremented += part.counters.length - unmatched.size;
           }
         }
       }
@@ -364,23 +371,6 @@ export class Flusher {
     } finally {
       await runner.release();
     }
-  }
-
-  /** Runs keyed UPDATEs; returns the keys of the rows they matched. */
-  private async runUpdates(
-    runner: QueryRunner,
-    statements: Statement[],
-    entity: BufferedEntity,
-    result: { statements: number },
-  ): Promise<Set<RowKey>> {
-    const matched = new Set<RowKey>();
-    for (const statement of statements) {
-      for (const record of await query(runner, statement)) {
-        matched.add(entity.keyOfRecord(Object.values(record)));
-      }
-      result.statements++;
-    }
-    return matched;
   }
 
   private entity(batch: ClaimedBatch, table: string): BufferedEntity {
@@ -407,22 +397,21 @@ export class Flusher {
   }
 }
 
-async function query(
-  runner: QueryRunner,
-  statement: Statement,
-): Promise<Record<string, unknown>[]> {
+async function query(runner: QueryRunner, statement: Statement): Promise<StatementResult> {
   const result = await runner.query(statement.sql, statement.params, true);
-  return (result.records ?? []) as Record<string, unknown>[];
+  return { records: result.records ?? [], affected: result.affected };
 }
 
+/** Inserts plus distinct rows (a row may have both an update and counters). */
 function batchSize(batch: ClaimedBatch): number {
   let size = 0;
-  for (const part of batch.tables) {
-    const rows = new Set([
-      ...part.updates.map(([key]) => key),
-      ...part.counters.map(([key]) => key),
-    ]);
-    size += part.inserts.length + rows.size;
+  for (const { inserts, updates, counters } of batch.tables) {
+    size += inserts.length;
+    if (updates.length === 0 || counters.length === 0) {
+      size += updates.length + counters.length;
+    } else {
+      size += new Set([...updates.map(([key]) => key), ...counters.map(([key]) => key)]).size;
+    }
   }
   return size;
 }

@@ -92,6 +92,8 @@ export class BufferedEntity {
 
   /** The primary column values a key was encoded from, in key order. */
   keyValues(key: RowKey): StoredValue[] {
+    // One numeric column (the common case) needs no JSON parser: `[42]`.
+    if (this.primary.length === 1 && key.charCodeAt(1) !== 0x22) return [Number(key.slice(1, -1))];
     return JSON.parse(key) as StoredValue[];
   }
 
@@ -99,11 +101,6 @@ export class BufferedEntity {
   keyObject(key: RowKey): Record<string, StoredValue> {
     const values = this.keyValues(key);
     return Object.fromEntries(this.primary.map((c, i) => [c.metadata.propertyPath, values[i]]));
-  }
-
-  /** The key of primary column values as the database returned them. */
-  keyOfRecord(values: unknown[]): RowKey {
-    return JSON.stringify(values.map((value, i) => this.keyPart(this.primary[i], value)));
   }
 
   /** Validates an update patch and prepares its values for the database. */

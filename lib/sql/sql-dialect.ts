@@ -9,10 +9,27 @@ export interface Statement {
   params: unknown[];
 }
 
+/** An UPDATE of rows named by their keys, bound in the order of `keys`. */
+export interface KeyedStatement extends Statement {
+  entity: BufferedEntity;
+  keys: RowKey[];
+}
+
+/** What running a statement gave back. */
+export interface StatementResult {
+  records: Record<string, unknown>[];
+  /** Rows the statement changed, when the driver reports it. */
+  affected?: number;
+}
+
+export type RunStatement = (statement: Statement) => Promise<StatementResult>;
+
 /** A derived table of bound rows, with the names of its columns. */
 export interface RowSource {
   sql: string;
   names: string[];
+  /** Column holding each row's 1-based position, when asked for. */
+  ordinal?: string;
 }
 
 /**
@@ -28,12 +45,23 @@ export abstract class SqlDialect {
   protected abstract maxRows(width: number): number;
   /** Placeholder of the parameter at `index` (0-based) in `params`. */
   protected abstract placeholder(index: number): string;
-  /** A derived table `v` of `rows`, typed after `columns`; appends to `params`. */
+  /**
+   * A derived table `v` of `rows`, typed after `columns`; appends to
+   * `params`. With `numbered`, it also has a column of each row's position.
+   */
   protected abstract rowSource(
     columns: ColumnMetadata[],
     rows: unknown[][],
     params: unknown[],
+    numbered?: boolean,
   ): RowSource;
+  /** The text of a keyed UPDATE statement (see `keyedUpdates`). */
+  protected abstract keyedUpdateSql(update: string, source: RowSource, rows: number): string;
+  /**
+   * Runs a keyed UPDATE; resolves the keys it found no row for. It runs
+   * inside the flush's transaction, after the ledger insert.
+   */
+  abstract unmatchedKeys(statement: KeyedStatement, run: RunStatement): Promise<RowKey[]>;
   /** SQL type of the ledger's `applied_at` (milliseconds since the epoch). */
   protected abstract readonly epochType: string;
 
@@ -93,7 +121,7 @@ export abstract class SqlDialect {
   }
 
   /** UPDATEs setting columns; rows setting the same columns share a statement. */
-  updates(entity: BufferedEntity, rows: Array<[RowKey, StoredRow]>): Statement[] {
+  updates(entity: BufferedEntity, rows: Array<[RowKey, StoredRow]>): KeyedStatement[] {
     const groups = new Map<string, { names: string[]; rows: Array<[RowKey, StoredRow]> }>();
     for (const row of rows) {
       const names = Object.keys(row[1]).sort();
@@ -102,7 +130,7 @@ export abstract class SqlDialect {
       if (!group) groups.set(id, (group = { names, rows: [] }));
       group.rows.push(row);
     }
-    const statements: Statement[] = [];
+    const statements: KeyedStatement[] = [];
     for (const group of groups.values()) {
       statements.push(
         ...this.keyedUpdates(entity, group.names, group.rows, (column, value) => value),
@@ -112,7 +140,10 @@ export abstract class SqlDialect {
   }
 
   /** UPDATEs adding deltas (`NULL` counts as 0), one per table and chunk. */
-  counters(entity: BufferedEntity, rows: Array<[RowKey, Record<string, number>]>): Statement[] {
+  counters(
+    entity: BufferedEntity,
+    rows: Array<[RowKey, Record<string, number>]>,
+  ): KeyedStatement[] {
     const names = [...new Set(rows.flatMap(([, deltas]) => Object.keys(deltas)))].sort();
     // A row without a delta for one of the columns adds 0 to it.
     return this.keyedUpdates(
@@ -177,11 +208,11 @@ export abstract class SqlDialect {
     rows: Array<[RowKey, StoredRow]>,
     assign: (column: string, value: string) => string,
     absent?: StoredValue,
-  ): Statement[] {
+  ): KeyedStatement[] {
     const keys = entity.primary.map((c) => c.metadata);
     const columns = names.map((name) => entity.column(name).metadata);
     const t = this.escape('t');
-    const statements: Statement[] = [];
+    const statements: KeyedStatement[] = [];
     for (const chunk of chunks(rows, this.maxRows(keys.length + columns.length))) {
       const params: unknown[] = [];
       const source = this.rowSource(
@@ -191,6 +222,7 @@ export abstract class SqlDialect {
           ...names.map((name): StoredValue => (name in values ? values[name] : absent!)),
         ]),
         params,
+        true,
       );
       const v = (i: number) => `${this.escape('v')}.${source.names[i]}`;
       const set = columns
@@ -202,11 +234,12 @@ export abstract class SqlDialect {
       const where = keys
         .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v(i)}`)
         .join(' AND ');
-      // Unqualified: SQLite's RETURNING may not name the table's alias.
-      const returning = keys.map((c) => this.escape(c.databaseName)).join(', ');
+      const update = `UPDATE ${this.table(entity)} AS ${t} SET ${set} FROM ${source.sql} WHERE ${where}`;
       statements.push({
-        sql: `UPDATE ${this.table(entity)} AS ${t} SET ${set} FROM ${source.sql} WHERE ${where} RETURNING ${returning}`,
+        sql: this.keyedUpdateSql(update, source, chunk.length),
         params,
+        entity,
+        keys: chunk.map(([key]) => key),
       });
     }
     return statements;

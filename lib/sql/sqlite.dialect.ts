@@ -1,5 +1,13 @@
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
-import { SqlDialect, type RowSource } from './sql-dialect.js';
+import type { BufferedEntity } from '../metadata/buffered-entity.js';
+import type { RowKey } from '../storage/buffer-batch.interface.js';
+import {
+  SqlDialect,
+  type KeyedStatement,
+  type RowSource,
+  type RunStatement,
+  type Statement,
+} from './sql-dialect.js';
 
 /** SQLite's default (and better-sqlite3's) limit on bound parameters. */
 const MAX_PARAMETERS = 32_766;
@@ -22,6 +30,41 @@ export class SqliteDialect extends SqlDialect {
     return {
       sql: `(VALUES ${rows.map(() => tuple).join(', ')}) AS ${this.escape('v')}`,
       names: columns.map((_, i) => `column${i + 1}`),
+    };
+  }
+
+  protected keyedUpdateSql(update: string): string {
+    return update;
+  }
+
+  /**
+   * The UPDATE reports how many rows it changed; only when that is short of
+   * the keys does a second statement find which are missing. Nothing can
+   * create or delete a row in between: the flush's transaction holds
+   * SQLite's single write lock since its ledger insert.
+   */
+  async unmatchedKeys(statement: KeyedStatement, run: RunStatement): Promise<RowKey[]> {
+    const { affected } = await run(statement);
+    if (affected === statement.keys.length) return [];
+    const { records } = await run(this.missingRows(statement.entity, statement.keys));
+    return records.map((record) => statement.keys[Number(record.n) - 1]);
+  }
+
+  /** Positions (1-based) of the keys no row has. */
+  private missingRows(entity: BufferedEntity, keys: RowKey[]): Statement {
+    const columns = entity.primary.map((c) => c.metadata);
+    const params: unknown[] = [];
+    keys.forEach((key, i) => params.push(i + 1, ...entity.keyValues(key)));
+    const tuple = `(${['?', ...columns.map(() => '?')].join(', ')})`;
+    const [t, v] = [this.escape('t'), this.escape('v')];
+    const where = columns
+      .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.column${i + 2}`)
+      .join(' AND ');
+    return {
+      sql:
+        `SELECT ${v}.column1 AS ${this.escape('n')} FROM (VALUES ${keys.map(() => tuple).join(', ')}) AS ${v} ` +
+        `WHERE NOT EXISTS (SELECT 1 FROM ${this.table(entity)} AS ${t} WHERE ${where})`,
+      params,
     };
   }
 }

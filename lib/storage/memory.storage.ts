@@ -15,7 +15,7 @@ import type { DeadLetter } from '../flush/dead-letter.interface.js';
 import type { JournalContents, LmdbJournal, RowState } from './lmdb-journal.js';
 
 class TableState {
-  readonly rows = new Map<RowKey, RowState>();
+  rows = new Map<RowKey, RowState>();
   inserts: StoredRow[] = [];
   /** Journal sequence number of `inserts[0]`. */
   headSeq = 0;
@@ -121,24 +121,28 @@ export class MemoryStorage implements BufferStorage {
       state.headSeq += part.inserts.length;
       // Rows wait until the table's inserts are all claimed, so an increment
       // never reaches the database before the insert of its row.
-      if (state.inserts.length === 0) {
-        const rows = new Map<RowKey, RowState>();
-        for (const [key, row] of state.rows) {
+      if (state.inserts.length === 0 && state.rows.size > 0) {
+        // The whole map changes hands when the budget covers it; else rows move one by one.
+        const source = state.rows;
+        const whole = source.size <= budget;
+        const rows = whole ? source : new Map<RowKey, RowState>();
+        if (whole) state.rows = new Map();
+        for (const [key, row] of source) {
           if (budget <= 0) break;
-          if (row.set) {
-            part.updates.push([key, row.set]);
-            this.counts.updates--;
-          }
+          if (row.set) part.updates.push([key, row.set]);
           if (row.deltas) {
             const columns = Object.keys(row.deltas).length;
             if (columns) part.counters.push([key, row.deltas]);
             this.counts.counters -= columns;
           }
-          rows.set(key, row);
-          state.rows.delete(key);
-          journalRows.push([name, key]);
+          if (!whole) {
+            rows.set(key, row);
+            source.delete(key);
+          }
+          if (this.journal) journalRows.push([name, key]);
           budget--;
         }
+        this.counts.updates -= part.updates.length;
         claimedRows.set(name, rows);
       }
       // An emptied table is kept while journaled, so insert sequence numbers keep growing.

@@ -4,6 +4,7 @@
  * and stretches the flush's statements and its commit ("HOOK statement",
  * "HOOK commit" on stdout) so the harness can kill it exactly there.
  */
+import { UPDATE_STATEMENT } from '../support/query-counter.js';
 import 'reflect-metadata';
 import { join } from 'node:path';
 import {
@@ -62,7 +63,10 @@ class FlushHooks implements EntitySubscriberInterface {
   async beforeQuery(event: BeforeQueryEvent) {
     if (!delay) return;
     if (/write_buffer_ledger/.test(event.query) && /^INSERT/.test(event.query)) this.inFlush = true;
-    if (this.inFlush && /^(UPDATE|INSERT INTO "crash_)/.test(event.query)) {
+    if (
+      this.inFlush &&
+      (UPDATE_STATEMENT.test(event.query) || /^INSERT INTO "crash_/.test(event.query))
+    ) {
       console.log('HOOK statement');
       await sleep(delay);
     }

@@ -1,5 +1,8 @@
 import type { Logger as TypeOrmLogger } from 'typeorm';
 
+/** A flush's keyed UPDATE (PostgreSQL wraps it in a CTE). */
+export const UPDATE_STATEMENT = /^(WITH\s+\S+\s+AS\s+\()?UPDATE\b/;
+
 /** A TypeORM logger that records every statement the data source runs. */
 export class QueryCounter implements TypeOrmLogger {
   readonly queries: string[] = [];
@@ -17,10 +20,12 @@ export class QueryCounter implements TypeOrmLogger {
     this.queries.length = 0;
   }
 
-  /** Statements that write data (INSERT/UPDATE) to tables other than the ledger. */
+  /** Statements that write data (INSERT/UPDATE, also inside a CTE) to tables other than the ledger. */
   writes(): string[] {
     return this.queries.filter(
-      (q) => /^\s*(INSERT|UPDATE)\b/i.test(q) && !/write_buffer_ledger/.test(q),
+      (q) =>
+        /^\s*(WITH\s+\S+\s+AS\s+\(\s*)?(INSERT|UPDATE)\b/i.test(q) &&
+        !/write_buffer_ledger/.test(q),
     );
   }
 }

@@ -169,7 +169,8 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     const delta = buffered.delta(counter, by);
     const key = buffered.key(id);
     // A counter already buffered absorbs the delta without a new entry.
-    await this.admit(1, buffered.target, key, column);
+    const room = this.admit(1, buffered.target, key, column);
+    if (room) await room;
     await this.storage.increment(buffered.target, key, column, delta);
     this.wrote(1);
   }
@@ -224,7 +225,8 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     const buffered = this.catalog.get(entity);
     const values = buffered.patch(patch);
     const key = buffered.key(id);
-    await this.admit(1);
+    const room = this.admit(1);
+    if (room) await room;
     await this.storage.update(buffered.target, key, values);
     this.wrote(1);
   }
@@ -239,7 +241,8 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
       buffered.row(row),
     );
     if (rows.length === 0) return;
-    await this.admit(rows.length);
+    const room = this.admit(rows.length);
+    if (room) await room;
     await this.storage.insert(buffered.target, rows);
     this.wrote(rows.length);
   }
@@ -359,15 +362,20 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
    * flush and waits (up to `limits.waitTimeout`), with 'reject' it throws
    * at once.
    */
-  private async admit(
+  /** Resolves when there is room for `count` more entries; nothing to await in the common case. */
+  private admit(
     count: number,
     target?: BufferTarget,
     key?: RowKey,
     column?: string,
-  ): Promise<void> {
+  ): Promise<void> | undefined {
     // Checked first: the common case costs one addition and comparison.
     if (this.pendingEntries() + count <= this.limits.maxPendingEntries) return;
     if (column && this.storage.hasCounter?.(target!, key!, column)) return;
+    return this.waitForRoom(count);
+  }
+
+  private async waitForRoom(count: number): Promise<void> {
     if (this.limits.policy === 'flush') {
       const until = Date.now() + this.limits.waitTimeout;
       while (Date.now() < until) {

@@ -70,9 +70,12 @@ describe.each(combos)('BufferService on %s with %s storage', (kind, storageKind)
     it('counts fractional deltas on float columns', async () => {
       await t.buffer.increment(Post, 1, 'score', 0.5);
       await t.buffer.increment(Post, 1, 'score', 0.25);
+      // A whole delta on top of a buffered fraction.
+      await t.buffer.increment(Post, 1, 'score', 2);
+      expect(await t.buffer.get(Post, 1, 'score')).toBeCloseTo(2.75);
       await t.buffer.flush();
       expect((await t.dataSource.getRepository(Post).findOneByOrFail({ id: 1 })).score).toBeCloseTo(
-        0.75,
+        2.75,
       );
     });
 

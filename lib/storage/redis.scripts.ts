@@ -11,7 +11,12 @@
  * - `P:b:<id>:cnt|upd|ins|owner` a claimed batch's part and its owner token
  */
 
-/** Applies one group of coalesced writes. KEYS: cnt, upd, ins. ARGV: nSets, field, value, ..., nDeltas, field, delta, ..., rows... */
+/**
+ * Applies one group of coalesced writes. KEYS: cnt, upd, ins.
+ * ARGV: nSets, field, value, ..., nIntegerDeltas, field, delta, ..., nOtherDeltas, field, delta, ..., rows...
+ * Integer deltas use HINCRBY (several times cheaper than HINCRBYFLOAT),
+ * unless the field already holds a fraction.
+ */
 export const WRITE_SCRIPT = `
 local i = 2
 for _ = 1, tonumber(ARGV[1]) do
@@ -19,9 +24,17 @@ for _ = 1, tonumber(ARGV[1]) do
   redis.call('HDEL', KEYS[1], ARGV[i])
   i = i + 2
 end
-local deltas = tonumber(ARGV[i])
+local integers = tonumber(ARGV[i])
 i = i + 1
-for _ = 1, deltas do
+for _ = 1, integers do
+  if type(redis.pcall('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])) == 'table' then
+    redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+  i = i + 2
+end
+local others = tonumber(ARGV[i])
+i = i + 1
+for _ = 1, others do
   redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
   i = i + 2
 end

@@ -42,7 +42,21 @@ interface Group {
   cells: Map<string, { set?: string; delta: number }>;
   rows: string[];
   size: number;
-  waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }>;
+  /** What every write of the group awaits. */
+  done: Promise<void>;
+  settle: { resolve: () => void; reject: (error: unknown) => void };
+}
+
+/** Names of one table's keys. */
+interface TableKeys {
+  tag: string;
+  cnt: string;
+  upd: string;
+  ins: string;
+  inflight: string;
+  epoch: string;
+  /** Prefix of its batches' keys. */
+  batch: string;
 }
 
 type Scripts = {
@@ -64,6 +78,7 @@ type Scripts = {
 export class RedisStorage implements BufferStorage {
   private readonly redis: (Redis | Cluster) & Scripts;
   private readonly groups = new Map<string, Group>();
+  private readonly tableKeys = new Map<string, TableKeys>();
   private readonly knownTables = new Set<string>();
   private readonly dataSources = new Set<string>();
   private readonly maxGroupSize: number;
@@ -304,12 +319,13 @@ export class RedisStorage implements BufferStorage {
     const tag = this.tag(target);
     let group = this.groups.get(tag);
     if (!group) {
-      group = { target, cells: new Map(), rows: [], size: 0, waiters: [] };
-      this.groups.set(tag, group);
-      setImmediate(() => this.send(tag, group!));
+      const created = { target, cells: new Map(), rows: [], size: 0 } as unknown as Group;
+      created.done = new Promise<void>((resolve, reject) => (created.settle = { resolve, reject }));
+      this.groups.set(tag, (group = created));
+      setImmediate(() => this.send(tag, created));
     }
     add(group);
-    const done = new Promise<void>((resolve, reject) => group!.waiters.push({ resolve, reject }));
+    const done = group.done;
     if (group.size >= this.maxGroupSize) this.send(tag, group);
     return done;
   }
@@ -318,10 +334,12 @@ export class RedisStorage implements BufferStorage {
     if (this.groups.get(tag) !== group) return; // already sent
     this.groups.delete(tag);
     const sets: (string | number)[] = [];
-    const deltas: (string | number)[] = [];
+    const integers: (string | number)[] = [];
+    const others: (string | number)[] = [];
     for (const [field, cell] of group.cells) {
       if (cell.set !== undefined) sets.push(field, cell.set);
-      if (cell.delta !== 0) deltas.push(field, cell.delta);
+      if (cell.delta !== 0)
+        (Number.isInteger(cell.delta) ? integers : others).push(field, cell.delta);
     }
     const k = this.keys(group.target);
     const write = async () => {
@@ -332,15 +350,14 @@ export class RedisStorage implements BufferStorage {
         k.ins,
         sets.length / 2,
         ...sets,
-        deltas.length / 2,
-        ...deltas,
+        integers.length / 2,
+        ...integers,
+        others.length / 2,
+        ...others,
         ...group.rows,
       );
     };
-    this.call(write).then(
-      () => group.waiters.forEach((w) => w.resolve()),
-      (error: unknown) => group.waiters.forEach((w) => w.reject(error)),
-    );
+    this.call(write).then(group.settle.resolve, group.settle.reject);
   }
 
   /** Remembers the table in the data source's table set (once per process). */
@@ -410,23 +427,32 @@ export class RedisStorage implements BufferStorage {
     return `${time}-${counter}-${randomUUID()}`;
   }
 
+  /** The hash tag of a table: all its keys live in one slot. */
   private tag(target: BufferTarget): string {
-    return `{${encodeURIComponent(target.dataSource)}/${encodeURIComponent(target.table)}}`;
+    return this.keys(target).tag;
   }
 
-  private keys(target: BufferTarget) {
-    const p = `${this.config.keyPrefix}${this.tag(target)}`;
-    return {
-      cnt: `${p}:cnt`,
-      upd: `${p}:upd`,
-      ins: `${p}:ins`,
-      inflight: `${p}:inflight`,
-      epoch: `${p}:epoch`,
-      batch: `${p}:b:`,
-    };
+  private keys(target: BufferTarget): TableKeys {
+    const id = `${target.dataSource}\u0000${target.table}`;
+    let keys = this.tableKeys.get(id);
+    if (!keys) {
+      const tag = `{${encodeURIComponent(target.dataSource)}/${encodeURIComponent(target.table)}}`;
+      const p = `${this.config.keyPrefix}${tag}`;
+      keys = {
+        tag,
+        cnt: `${p}:cnt`,
+        upd: `${p}:upd`,
+        ins: `${p}:ins`,
+        inflight: `${p}:inflight`,
+        epoch: `${p}:epoch`,
+        batch: `${p}:b:`,
+      };
+      this.tableKeys.set(id, keys);
+    }
+    return keys;
   }
 
-  private batchKeys(k: ReturnType<RedisStorage['keys']>, id: string) {
+  private batchKeys(k: TableKeys, id: string) {
     return {
       cnt: `${k.batch}${id}:cnt`,
       upd: `${k.batch}${id}:upd`,

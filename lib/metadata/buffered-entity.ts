@@ -82,6 +82,10 @@ export class BufferedEntity {
       if (id !== null && typeof id === 'object' && !(id instanceof Date)) {
         return this.compositeKey(id as Record<string, unknown>);
       }
+      // The common case (a numeric id on an integer key) skips the JSON encoder.
+      if (typeof id === 'number' && Number.isSafeInteger(id) && primary[0].kind === 'integer') {
+        return `[${id}]`;
+      }
       return JSON.stringify([this.keyPart(primary[0], id)]);
     }
     if (id === null || typeof id !== 'object') {

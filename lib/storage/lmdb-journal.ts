@@ -51,6 +51,8 @@ export class LmdbJournal {
       path: options.path,
       mapSize: options.mapSize,
       compression: false,
+      // Values are already text (tagged JSON): stored as UTF-8, no msgpack pass.
+      encoding: 'string',
       // A claim (one transaction) must land in order with the row writes before it.
       strictAsyncOrder: true,
     });

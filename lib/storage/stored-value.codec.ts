@@ -5,14 +5,31 @@
  * storages that keep text: the Redis storage and the LMDB journal.
  */
 export function encodeJson(value: unknown): string {
-  return JSON.stringify(value, function (this: Record<string, unknown>, key, json: unknown) {
-    const raw = this[key];
-    if (Object.prototype.toString.call(raw) === '[object Date]') {
-      return { $date: (raw as Date).getTime() };
-    }
-    if (Buffer.isBuffer(raw)) return { $bytes: raw.toString('base64') };
-    return json;
-  });
+  // The replacer costs a call per key: only values that need tags pay it.
+  return holdsTagged(value) ? JSON.stringify(value, tagging) : JSON.stringify(value);
+}
+
+function tagging(this: Record<string, unknown>, key: string, json: unknown): unknown {
+  const raw = this[key];
+  if (isDate(raw)) return { $date: (raw as Date).getTime() };
+  if (Buffer.isBuffer(raw)) return { $bytes: raw.toString('base64') };
+  return json;
+}
+
+function holdsTagged(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  if (isDate(value) || Buffer.isBuffer(value)) return true;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) if (holdsTagged(value[i])) return true;
+    return false;
+  }
+  for (const key in value) if (holdsTagged((value as Record<string, unknown>)[key])) return true;
+  return false;
+}
+
+/** Also true for a `Date` of another realm (VM context). */
+function isDate(value: unknown): boolean {
+  return Object.prototype.toString.call(value) === '[object Date]';
 }
 
 export function decodeJson<T>(text: string): T {

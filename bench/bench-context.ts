@@ -14,8 +14,20 @@ import { ActivityLog, ENTITIES, Post, User } from '../test/support/entities.js';
 
 export { ActivityLog, Post, User };
 
-export const POSTGRES_URL =
+const TEST_POSTGRES_URL =
   process.env.WB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres';
+
+/**
+ * The test server runs with `synchronous_commit=off` (tests kill the app,
+ * never the database); benchmarks commit durably, as production does.
+ */
+export const POSTGRES_URL = withOptions(TEST_POSTGRES_URL, '-c synchronous_commit=on');
+
+function withOptions(url: string, options: string): string {
+  const parsed = new URL(url);
+  parsed.searchParams.set('options', options);
+  return parsed.toString();
+}
 export const REDIS_URL = process.env.WB_TEST_REDIS_URL ?? 'redis://127.0.0.1:63799';
 
 export interface BenchContext {

@@ -42,7 +42,7 @@ start() {
   fi
   if ! as_postgres "$PG_BIN/pg_ctl" -D "$STATE/pg" status >/dev/null 2>&1; then
     as_postgres "$PG_BIN/pg_ctl" -D "$STATE/pg" -l "$STATE/pg-log/server.log" -w \
-      -o "-p $PG_PORT -h 127.0.0.1 -k $STATE/pg -c fsync=off -c max_connections=200" start >/dev/null
+      -o "-p $PG_PORT -h 127.0.0.1 -k $STATE/pg -c synchronous_commit=off -c max_connections=200" start >/dev/null
   fi
   if command -v redis-server >/dev/null && ! redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1; then
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$STATE" --save '' --appendonly no \

@@ -96,9 +96,23 @@ export class BufferedEntity {
 
   /** The primary column values a key was encoded from, in key order. */
   keyValues(key: RowKey): StoredValue[] {
-    // One numeric column (the common case) needs no JSON parser: `[42]`.
-    if (this.primary.length === 1 && key.charCodeAt(1) !== 0x22) return [Number(key.slice(1, -1))];
-    return JSON.parse(key) as StoredValue[];
+    return this.primary.length === 1
+      ? [this.singleKeyValue(key)]
+      : (JSON.parse(key) as StoredValue[]);
+  }
+
+  private singleKeyValue(key: RowKey): StoredValue {
+    // A numeric key (the common case) needs no JSON parser: `[42]`.
+    return key.charCodeAt(1) !== 0x22
+      ? Number(key.slice(1, -1))
+      : (JSON.parse(key) as StoredValue[])[0];
+  }
+
+  /** The values of each primary column (`[column][row]`) of `keys`. */
+  keyColumns(keys: RowKey[]): StoredValue[][] {
+    if (this.primary.length === 1) return [keys.map((key) => this.singleKeyValue(key))];
+    const decoded = keys.map((key) => this.keyValues(key));
+    return this.primary.map((_, i) => decoded.map((values) => values[i]));
   }
 
   /** A key as an object naming each primary column (the shape users pass as `id`). */

@@ -25,13 +25,13 @@ export class PostgresDialect extends SqlDialect {
 
   protected rowSource(
     columns: ColumnMetadata[],
-    rows: unknown[][],
+    values: unknown[][],
     params: unknown[],
     numbered = false,
   ): RowSource {
     const names = columns.map((_, i) => this.escape(`wb_c${i}`));
     const arrays = columns.map((column, i) => {
-      params.push(rows.map((row) => row[i]));
+      params.push(values[i]);
       return `${this.placeholder(params.length - 1)}::${this.typeOf(column)}[]`;
     });
     const ordinal = numbered ? this.escape('wb_n') : undefined;

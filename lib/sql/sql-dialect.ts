@@ -46,12 +46,13 @@ export abstract class SqlDialect {
   /** Placeholder of the parameter at `index` (0-based) in `params`. */
   protected abstract placeholder(index: number): string;
   /**
-   * A derived table `v` of `rows`, typed after `columns`; appends to
-   * `params`. With `numbered`, it also has a column of each row's position.
+   * A derived table `v` of rows given column by column (`values[c][r]`),
+   * typed after `columns`; appends to `params`. With `numbered`, it also
+   * has a column of each row's position.
    */
   protected abstract rowSource(
     columns: ColumnMetadata[],
-    rows: unknown[][],
+    values: unknown[][],
     params: unknown[],
     numbered?: boolean,
   ): RowSource;
@@ -108,7 +109,7 @@ export abstract class SqlDialect {
         const params: unknown[] = [];
         const source = this.rowSource(
           columns,
-          chunk.map((row) => run.names.map((name) => row[name])),
+          run.names.map((name) => chunk.map((row) => row[name])),
           params,
         );
         statements.push({
@@ -124,8 +125,9 @@ export abstract class SqlDialect {
   updates(entity: BufferedEntity, rows: Array<[RowKey, StoredRow]>): KeyedStatement[] {
     const groups = new Map<string, { names: string[]; rows: Array<[RowKey, StoredRow]> }>();
     for (const row of rows) {
-      const names = Object.keys(row[1]).sort();
-      const id = JSON.stringify(names);
+      const names = Object.keys(row[1]);
+      if (names.length > 1) names.sort();
+      const id = names.join('\u0000');
       let group = groups.get(id);
       if (!group) groups.set(id, (group = { names, rows: [] }));
       group.rows.push(row);
@@ -144,7 +146,9 @@ export abstract class SqlDialect {
     entity: BufferedEntity,
     rows: Array<[RowKey, Record<string, number>]>,
   ): KeyedStatement[] {
-    const names = [...new Set(rows.flatMap(([, deltas]) => Object.keys(deltas)))].sort();
+    const columns = new Set<string>();
+    for (let i = 0; i < rows.length; i++) for (const name in rows[i][1]) columns.add(name);
+    const names = [...columns].sort();
     // A row without a delta for one of the columns adds 0 to it.
     return this.keyedUpdates(
       entity,
@@ -215,12 +219,16 @@ export abstract class SqlDialect {
     const statements: KeyedStatement[] = [];
     for (const chunk of chunks(rows, this.maxRows(keys.length + columns.length))) {
       const params: unknown[] = [];
+      // Indexing, not destructuring: these run once per row.
+      const rowKeys = chunk.map((row) => row[0]);
       const source = this.rowSource(
         [...keys, ...columns],
-        chunk.map(([key, values]) => [
-          ...entity.keyValues(key),
-          ...names.map((name): StoredValue => (name in values ? values[name] : absent!)),
-        ]),
+        [
+          ...entity.keyColumns(rowKeys),
+          ...names.map((name) =>
+            chunk.map((row): StoredValue => (name in row[1] ? row[1][name] : absent!)),
+          ),
+        ],
         params,
         true,
       );
@@ -239,7 +247,7 @@ export abstract class SqlDialect {
         sql: this.keyedUpdateSql(update, source, chunk.length),
         params,
         entity,
-        keys: chunk.map(([key]) => key),
+        keys: rowKeys,
       });
     }
     return statements;

@@ -24,11 +24,15 @@ export class SqliteDialect extends SqlDialect {
     return '?';
   }
 
-  protected rowSource(columns: ColumnMetadata[], rows: unknown[][], params: unknown[]): RowSource {
-    const tuple = `(${columns.map(() => '?').join(', ')})`;
-    for (const row of rows) params.push(...row);
+  protected rowSource(
+    columns: ColumnMetadata[],
+    values: unknown[][],
+    params: unknown[],
+  ): RowSource {
+    const rows = values[0].length;
+    for (let r = 0; r < rows; r++) for (const column of values) params.push(column[r]);
     return {
-      sql: `(VALUES ${rows.map(() => tuple).join(', ')}) AS ${this.escape('v')}`,
+      sql: `(${valuesList(rows, columns.length)}) AS ${this.escape('v')}`,
       names: columns.map((_, i) => `column${i + 1}`),
     };
   }
@@ -55,16 +59,21 @@ export class SqliteDialect extends SqlDialect {
     const columns = entity.primary.map((c) => c.metadata);
     const params: unknown[] = [];
     keys.forEach((key, i) => params.push(i + 1, ...entity.keyValues(key)));
-    const tuple = `(${['?', ...columns.map(() => '?')].join(', ')})`;
     const [t, v] = [this.escape('t'), this.escape('v')];
     const where = columns
       .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.column${i + 2}`)
       .join(' AND ');
     return {
       sql:
-        `SELECT ${v}.column1 AS ${this.escape('n')} FROM (VALUES ${keys.map(() => tuple).join(', ')}) AS ${v} ` +
+        `SELECT ${v}.column1 AS ${this.escape('n')} FROM (${valuesList(keys.length, columns.length + 1)}) AS ${v} ` +
         `WHERE NOT EXISTS (SELECT 1 FROM ${this.table(entity)} AS ${t} WHERE ${where})`,
       params,
     };
   }
+}
+
+/** `VALUES (?, ?), (?, ?), …` for `rows` rows of `width` placeholders. */
+function valuesList(rows: number, width: number): string {
+  const tuple = `(${'?, '.repeat(width - 1)}?)`;
+  return `VALUES ${tuple}${`, ${tuple}`.repeat(rows - 1)}`;
 }

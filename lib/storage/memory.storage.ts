@@ -131,7 +131,7 @@ export class MemoryStorage implements BufferStorage {
           if (budget <= 0) break;
           if (row.set) part.updates.push([key, row.set]);
           if (row.deltas) {
-            const columns = Object.keys(row.deltas).length;
+            const columns = countKeys(row.deltas);
             if (columns) part.counters.push([key, row.deltas]);
             this.counts.counters -= columns;
           }
@@ -305,9 +305,17 @@ function entriesOf(batch: ClaimedBatch): number {
   let entries = 0;
   for (const part of batch.tables) {
     entries += part.inserts.length + part.updates.length;
-    for (const [, deltas] of part.counters) entries += Object.keys(deltas).length;
+    for (let i = 0; i < part.counters.length; i++) entries += countKeys(part.counters[i][1]);
   }
   return entries;
+}
+
+/** `Object.keys(object).length` without the array. */
+function countKeys(object: object): number {
+  let count = 0;
+  // eslint-disable-next-line @typescript-eslint/no-unused-vars
+  for (const _ in object) count++;
+  return count;
 }
 
 function pushLayer(layers: CellLayer[], row: RowState, column: string, batchId?: string) {

@@ -56,13 +56,23 @@ function stats(values: number[]): Sample {
   };
 }
 
-/** Runs `value` and `baseline` alternately, SAMPLES times each. */
-async function compare(measure: { value: () => Promise<number>; baseline: () => Promise<number> }) {
+/**
+ * Runs `value` and `baseline` alternately, `samples` times each, after
+ * `warmup` unrecorded rounds (short measurements are at the mercy of the
+ * JIT and the GC: they get more of both).
+ */
+async function compare(
+  measure: { value: () => Promise<number>; baseline: () => Promise<number> },
+  { samples = SAMPLES, warmup = 0 } = {},
+) {
   const values: number[] = [];
   const baselines: number[] = [];
-  for (let i = 0; i < SAMPLES; i++) {
-    baselines.push(await measure.baseline());
-    values.push(await measure.value());
+  for (let i = 0; i < warmup + samples; i++) {
+    const baseline = await measure.baseline();
+    const value = await measure.value();
+    if (i < warmup) continue;
+    baselines.push(baseline);
+    values.push(value);
     process.stdout.write('.');
   }
   return { value: stats(values), baseline: stats(baselines) };
@@ -312,18 +322,21 @@ async function flushes(database: 'sqlite' | 'postgres', rows: number) {
   ];
   for (const [kind, buffer, raw] of kinds) {
     let statements = 0;
-    const s = await compare({
-      value: async () => {
-        await buffer();
-        ctx.statements.reset();
-        const start = process.hrtime.bigint();
-        await ctx.buffer.flush();
-        const rate = rows / seconds(start);
-        statements = ctx.statements.writes().length;
-        return rate;
+    const s = await compare(
+      {
+        value: async () => {
+          await buffer();
+          ctx.statements.reset();
+          const start = process.hrtime.bigint();
+          await ctx.buffer.flush();
+          const rate = rows / seconds(start);
+          statements = ctx.statements.writes().length;
+          return rate;
+        },
+        baseline: raw,
       },
-      baseline: raw,
-    });
+      rows <= 10_000 ? { samples: quick ? 7 : 15, warmup: 2 } : { warmup: 1 },
+    );
     record(6, `flush of ${rows.toLocaleString('en-US')} ${kind}, ${database}`, 'rows/s', s, 0.7);
     const chunk = statements > 0 ? Math.ceil(rows / statements) : rows;
     results.push({

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { countKeys } from '../util/count-keys.js';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import type { RowKey, StoredRow, StoredValue } from '../storage/buffer-batch.interface.js';
@@ -255,15 +256,18 @@ export abstract class SqlDialect {
 }
 
 function runsOfSameColumns(rows: StoredRow[]): Array<{ names: string[]; rows: StoredRow[] }> {
-  const runs: Array<{ id: string; names: string[]; rows: StoredRow[] }> = [];
+  const runs: Array<{ names: string[]; rows: StoredRow[] }> = [];
   for (const row of rows) {
-    const names = Object.keys(row).sort();
-    const id = names.join('\u0000');
     const last = runs[runs.length - 1];
-    if (last && last.id === id) last.rows.push(row);
-    else runs.push({ id, names, rows: [row] });
+    if (last && namesExactly(row, last.names)) last.rows.push(row);
+    else runs.push({ names: Object.keys(row).sort(), rows: [row] });
   }
   return runs;
+}
+
+/** Whether `row` has exactly the properties `names` (without sorting its keys). */
+function namesExactly(row: StoredRow, names: string[]): boolean {
+  return countKeys(row) === names.length && names.every((name) => Object.hasOwn(row, name));
 }
 
 function chunks<T>(items: T[], size: number): T[][] {

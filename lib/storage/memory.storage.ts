@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { countKeys } from '../util/count-keys.js';
 import type { BufferStorage, ClaimOptions } from './buffer-storage.interface.js';
 import type {
   BatchTable,
@@ -308,14 +309,6 @@ function entriesOf(batch: ClaimedBatch): number {
     for (let i = 0; i < part.counters.length; i++) entries += countKeys(part.counters[i][1]);
   }
   return entries;
-}
-
-/** `Object.keys(object).length` without the array. */
-function countKeys(object: object): number {
-  let count = 0;
-  // eslint-disable-next-line @typescript-eslint/no-unused-vars
-  for (const _ in object) count++;
-  return count;
 }
 
 function pushLayer(layers: CellLayer[], row: RowState, column: string, batchId?: string) {

@@ -13,31 +13,29 @@
 
 /**
  * Applies one group of coalesced writes. KEYS: cnt, upd, ins.
- * ARGV: nSets, field, value, ..., nIntegerDeltas, field, delta, ..., nOtherDeltas, field, delta, ..., rows...
+ * ARGV: sets, integer deltas, other deltas (each a JSON array of
+ * alternating fields and values: one argument instead of two per cell),
+ * then insert rows.
  * Integer deltas use HINCRBY (several times cheaper than HINCRBYFLOAT),
  * unless the field already holds a fraction.
  */
 export const WRITE_SCRIPT = `
-local i = 2
-for _ = 1, tonumber(ARGV[1]) do
-  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
-  redis.call('HDEL', KEYS[1], ARGV[i])
-  i = i + 2
+local sets = cjson.decode(ARGV[1])
+for i = 1, #sets, 2 do
+  redis.call('HSET', KEYS[2], sets[i], sets[i + 1])
+  redis.call('HDEL', KEYS[1], sets[i])
 end
-local integers = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, integers do
-  if type(redis.pcall('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])) == 'table' then
-    redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
+local integers = cjson.decode(ARGV[2])
+for i = 1, #integers, 2 do
+  if type(redis.pcall('HINCRBY', KEYS[1], integers[i], integers[i + 1])) == 'table' then
+    redis.call('HINCRBYFLOAT', KEYS[1], integers[i], integers[i + 1])
   end
-  i = i + 2
 end
-local others = tonumber(ARGV[i])
-i = i + 1
-for _ = 1, others do
-  redis.call('HINCRBYFLOAT', KEYS[1], ARGV[i], ARGV[i + 1])
-  i = i + 2
+local others = cjson.decode(ARGV[3])
+for i = 1, #others, 2 do
+  redis.call('HINCRBYFLOAT', KEYS[1], others[i], others[i + 1])
 end
+local i = 4
 while i <= #ARGV do
   local last = math.min(i + 4999, #ARGV)
   redis.call('RPUSH', KEYS[3], unpack(ARGV, i, last))

@@ -79,6 +79,7 @@ export class RedisStorage implements BufferStorage {
   private readonly redis: (Redis | Cluster) & Scripts;
   private readonly groups = new Map<string, Group>();
   private readonly tableKeys = new Map<string, TableKeys>();
+  private readonly keysOfTarget = new WeakMap<BufferTarget, TableKeys>();
   private readonly knownTables = new Set<string>();
   private readonly dataSources = new Set<string>();
   private readonly maxGroupSize: number;
@@ -125,7 +126,7 @@ export class RedisStorage implements BufferStorage {
 
   increment(target: BufferTarget, key: RowKey, column: string, delta: number): Promise<void> {
     return this.enqueue(target, (group) => {
-      const field = JSON.stringify([key, column]);
+      const field = cellField(key, column);
       const cell = group.cells.get(field);
       if (cell) cell.delta += delta;
       else {
@@ -138,7 +139,7 @@ export class RedisStorage implements BufferStorage {
   update(target: BufferTarget, key: RowKey, values: StoredRow): Promise<void> {
     return this.enqueue(target, (group) => {
       for (const column of Object.keys(values)) {
-        const field = JSON.stringify([key, column]);
+        const field = cellField(key, column);
         const cell = group.cells.get(field);
         // The set overrides the deltas counted before it in this group.
         if (cell) Object.assign(cell, { set: encodeJson(values[column]), delta: 0 });
@@ -160,7 +161,7 @@ export class RedisStorage implements BufferStorage {
   async read(target: BufferTarget, key: RowKey, column: string): Promise<CellSnapshot> {
     const k = this.keys(target);
     const reply = await this.call(() =>
-      this.redis.wbRead(k.cnt, k.upd, k.inflight, k.epoch, JSON.stringify([key, column]), k.batch),
+      this.redis.wbRead(k.cnt, k.upd, k.inflight, k.epoch, cellField(key, column), k.batch),
     );
     const layers: CellLayer[] = [];
     const push = (batchId: string | undefined, delta: string | null, value: string | null) => {
@@ -333,13 +334,14 @@ export class RedisStorage implements BufferStorage {
   private send(tag: string, group: Group) {
     if (this.groups.get(tag) !== group) return; // already sent
     this.groups.delete(tag);
-    const sets: (string | number)[] = [];
-    const integers: (string | number)[] = [];
-    const others: (string | number)[] = [];
+    const sets: string[] = [];
+    const integers: string[] = [];
+    const others: string[] = [];
     for (const [field, cell] of group.cells) {
       if (cell.set !== undefined) sets.push(field, cell.set);
-      if (cell.delta !== 0)
-        (Number.isInteger(cell.delta) ? integers : others).push(field, cell.delta);
+      if (cell.delta !== 0) {
+        (Number.isInteger(cell.delta) ? integers : others).push(field, String(cell.delta));
+      }
     }
     const k = this.keys(group.target);
     const write = async () => {
@@ -348,12 +350,9 @@ export class RedisStorage implements BufferStorage {
         k.cnt,
         k.upd,
         k.ins,
-        sets.length / 2,
-        ...sets,
-        integers.length / 2,
-        ...integers,
-        others.length / 2,
-        ...others,
+        JSON.stringify(sets),
+        JSON.stringify(integers),
+        JSON.stringify(others),
         ...group.rows,
       );
     };
@@ -433,6 +432,9 @@ export class RedisStorage implements BufferStorage {
   }
 
   private keys(target: BufferTarget): TableKeys {
+    // Writes pass their entity's target object: found without building a string.
+    const known = this.keysOfTarget.get(target);
+    if (known) return known;
     const id = `${target.dataSource}\u0000${target.table}`;
     let keys = this.tableKeys.get(id);
     if (!keys) {
@@ -449,6 +451,7 @@ export class RedisStorage implements BufferStorage {
       };
       this.tableKeys.set(id, keys);
     }
+    this.keysOfTarget.set(target, keys);
     return keys;
   }
 
@@ -472,4 +475,11 @@ export class RedisStorage implements BufferStorage {
   private tablesKey(dataSource: string): string {
     return `${this.config.keyPrefix}{${encodeURIComponent(dataSource)}}:tables`;
   }
+}
+
+/** The hash field of one cell: the JSON array `[rowKey, column]`. */
+function cellField(key: RowKey, column: string): string {
+  // A key without quotes or escapes (numbers only) is its own JSON string body.
+  if (key.indexOf('"') < 0 && key.indexOf('\\') < 0) return `["${key}",${JSON.stringify(column)}]`;
+  return JSON.stringify([key, column]);
 }

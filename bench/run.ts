@@ -114,7 +114,8 @@ function record(
 }
 
 const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
-const fmt = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toFixed(2));
+const fmt = (x: number) =>
+  x >= 100 || Number.isInteger(x) ? Math.round(x).toLocaleString('en-US') : x.toFixed(2);
 const seconds = (start: bigint) => Number(process.hrtime.bigint() - start) / 1e9;
 
 /** #3: BufferService.increment on the memory storage vs a raw Map loop. */

@@ -14,7 +14,8 @@ STATE="${WB_SERVERS_DIR:-/tmp/write-buffer-test-servers}"
 PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 
 as_postgres() {
-  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From /: postgres may not enter the caller's directory (a root-only temp dir).
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # Retries a check for up to 30 s.

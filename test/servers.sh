@@ -65,7 +65,10 @@ start() {
     done
     local first="${CLUSTER_PORTS%% *}"
     if ! redis-cli -p "$first" cluster info | grep -q cluster_state:ok; then
-      redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$STATE/cluster-create.log"
+      # Restarted nodes remember their cluster (nodes.conf) and need a moment to agree again.
+      if ! redis-cli -p "$first" cluster info | grep -q 'cluster_known_nodes:3'; then
+        redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >"$STATE/cluster-create.log"
+      fi
       wait_for "cluster state ok" sh -c "redis-cli -p $first cluster info | grep -q cluster_state:ok"
     fi
   fi

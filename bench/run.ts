@@ -361,7 +361,7 @@ async function flushes(database: 'sqlite' | 'postgres', rows: number) {
     results.push({
       id: 7,
       name: `statements for ${rows.toLocaleString('en-US')} ${kind} in 1 table, ${database}`,
-      unit: 'statements',
+      unit: statements === 1 ? 'statement' : 'statements',
       value: statements,
       baseline: null,
       ratio: null,

@@ -124,14 +124,18 @@ export abstract class SqlDialect {
 
   /** UPDATEs setting columns; rows setting the same columns share a statement. */
   updates(entity: BufferedEntity, rows: Array<[RowKey, StoredRow]>): KeyedStatement[] {
-    const groups = new Map<string, { names: string[]; rows: Array<[RowKey, StoredRow]> }>();
+    type Group = { names: string[]; rows: Array<[RowKey, StoredRow]> };
+    const groups = new Map<string, Group>();
+    let last: Group | undefined;
     for (const row of rows) {
-      const names = Object.keys(row[1]);
-      if (names.length > 1) names.sort();
-      const id = names.join('\u0000');
-      let group = groups.get(id);
-      if (!group) groups.set(id, (group = { names, rows: [] }));
-      group.rows.push(row);
+      // Rows usually set the same columns as the row before: no sort, no lookup.
+      if (!last || !namesExactly(row[1], last.names)) {
+        const names = Object.keys(row[1]).sort();
+        const id = names.join('\u0000');
+        last = groups.get(id);
+        if (!last) groups.set(id, (last = { names, rows: [] }));
+      }
+      last.rows.push(row);
     }
     const statements: KeyedStatement[] = [];
     for (const group of groups.values()) {

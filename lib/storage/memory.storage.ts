@@ -27,6 +27,8 @@ interface InFlightBatch {
   /** Journal key of the batch. */
   seq: number;
   rows: Map<string, Map<RowKey, RowState>>;
+  /** Entries it holds, as counted by `pendingEntries`. */
+  entries: number;
 }
 
 /**
@@ -107,6 +109,7 @@ export class MemoryStorage implements BufferStorage {
     const tables = this.pending.get(dataSource);
     if (!tables) return null;
     let budget = options.maxRows;
+    let entries = 0;
     const claimedTables: BatchTable[] = [];
     const claimedRows = new Map<string, Map<RowKey, RowState>>();
     const journalRows: Array<[string, RowKey]> = [];
@@ -118,6 +121,7 @@ export class MemoryStorage implements BufferStorage {
       part.inserts = state.inserts.splice(0, budget);
       budget -= part.inserts.length;
       this.counts.inserts -= part.inserts.length;
+      entries += part.inserts.length;
       if (part.inserts.length) journalInserts.push([name, state.headSeq, part.inserts.length]);
       state.headSeq += part.inserts.length;
       // Rows wait until the table's inserts are all claimed, so an increment
@@ -125,25 +129,33 @@ export class MemoryStorage implements BufferStorage {
       if (state.inserts.length === 0 && state.rows.size > 0) {
         // The whole map changes hands when the budget covers it; else rows move one by one.
         const source = state.rows;
-        const whole = source.size <= budget;
-        const rows = whole ? source : new Map<RowKey, RowState>();
-        if (whole) state.rows = new Map();
-        for (const [key, row] of source) {
-          if (budget <= 0) break;
+        const take = (row: RowState, key: RowKey) => {
           if (row.set) part.updates.push([key, row.set]);
           if (row.deltas) {
             const columns = countKeys(row.deltas);
             if (columns) part.counters.push([key, row.deltas]);
             this.counts.counters -= columns;
+            entries += columns;
           }
-          if (!whole) {
+          if (this.journal) journalRows.push([name, key]);
+        };
+        let rows: Map<RowKey, RowState>;
+        if (source.size <= budget) {
+          source.forEach(take);
+          budget -= source.size;
+          rows = source;
+          state.rows = new Map();
+        } else {
+          rows = new Map();
+          for (const [key, row] of source) {
+            if (budget-- <= 0) break;
+            take(row, key);
             rows.set(key, row);
             source.delete(key);
           }
-          if (this.journal) journalRows.push([name, key]);
-          budget--;
         }
         this.counts.updates -= part.updates.length;
+        entries += part.updates.length;
         claimedRows.set(name, rows);
       }
       // An emptied table is kept while journaled, so insert sequence numbers keep growing.
@@ -159,8 +171,8 @@ export class MemoryStorage implements BufferStorage {
     this.epoch++;
     let list = this.claimed.get(dataSource);
     if (!list) this.claimed.set(dataSource, (list = []));
-    list.push({ batch, seq, rows: claimedRows });
-    this.inFlightEntries += entriesOf(batch);
+    list.push({ batch, seq, rows: claimedRows, entries });
+    this.inFlightEntries += entries;
     if (this.journal) await this.journal.claim(seq, batch, journalRows, journalInserts);
     return batch;
   }
@@ -179,7 +191,7 @@ export class MemoryStorage implements BufferStorage {
     const index = list.findIndex((entry) => entry.batch.id === batch.id);
     if (index < 0) return;
     const [entry] = list.splice(index, 1);
-    this.inFlightEntries -= entriesOf(entry.batch);
+    this.inFlightEntries -= entry.entries;
     if (list.length === 0) this.claimed.delete(batch.dataSource);
     if (this.journal) await this.journal.ack(entry.seq, batch.dataSource);
   }
@@ -280,8 +292,9 @@ export class MemoryStorage implements BufferStorage {
       }
       let list = this.claimed.get(batch.dataSource);
       if (!list) this.claimed.set(batch.dataSource, (list = []));
-      list.push({ batch, seq, rows });
-      this.inFlightEntries += entriesOf(batch);
+      const entries = entriesOf(batch);
+      list.push({ batch, seq, rows, entries });
+      this.inFlightEntries += entries;
       this.batchSeq = Math.max(this.batchSeq, seq);
     }
   }

@@ -343,17 +343,21 @@ export class Flusher {
             result.statements++;
           }
           if (kind === 'update') {
+            result.updated += part.updates.length - unmatched.size;
+          } else {
+            result.incremented += part.counters.length - unmatched.size;
+          }
+          if (unmatched.size === 0) continue;
+          if (kind === 'update') {
             for (const [key, values] of part.updates) {
               if (unmatched.has(key))
                 result.unmatched.push({ table: part.table, kind, key, values });
             }
-            result.updated += part.updates.length - unmatched.size;
           } else {
             for (const [key, deltas] of part.counters) {
               if (unmatched.has(key))
                 result.unmatched.push({ table: part.table, kind, key, deltas });
             }
-            result.incremented += part.counters.length - unmatched.size;
           }
         }
       }

@@ -38,6 +38,7 @@ export interface RedisStorageConfig {
 }
 
 interface Group {
+  tag: string;
   target: BufferTarget;
   cells: Map<string, { set?: string; delta: number }>;
   rows: string[];
@@ -125,37 +126,37 @@ export class RedisStorage implements BufferStorage {
   }
 
   increment(target: BufferTarget, key: RowKey, column: string, delta: number): Promise<void> {
-    return this.enqueue(target, (group) => {
-      const field = cellField(key, column);
-      const cell = group.cells.get(field);
-      if (cell) cell.delta += delta;
-      else {
-        group.cells.set(field, { delta });
-        group.size++;
-      }
-    });
+    const group = this.group(target);
+    const field = cellField(key, column);
+    const cell = group.cells.get(field);
+    if (cell) cell.delta += delta;
+    else {
+      group.cells.set(field, { delta });
+      group.size++;
+    }
+    return this.joined(group);
   }
 
   update(target: BufferTarget, key: RowKey, values: StoredRow): Promise<void> {
-    return this.enqueue(target, (group) => {
-      for (const column of Object.keys(values)) {
-        const field = cellField(key, column);
-        const cell = group.cells.get(field);
-        // The set overrides the deltas counted before it in this group.
-        if (cell) Object.assign(cell, { set: encodeJson(values[column]), delta: 0 });
-        else {
-          group.cells.set(field, { set: encodeJson(values[column]), delta: 0 });
-          group.size++;
-        }
+    const group = this.group(target);
+    for (const column of Object.keys(values)) {
+      const field = cellField(key, column);
+      const cell = group.cells.get(field);
+      // The set overrides the deltas counted before it in this group.
+      if (cell) Object.assign(cell, { set: encodeJson(values[column]), delta: 0 });
+      else {
+        group.cells.set(field, { set: encodeJson(values[column]), delta: 0 });
+        group.size++;
       }
-    });
+    }
+    return this.joined(group);
   }
 
   insert(target: BufferTarget, rows: StoredRow[]): Promise<void> {
-    return this.enqueue(target, (group) => {
-      for (const row of rows) group.rows.push(encodeJson(row));
-      group.size += rows.length;
-    });
+    const group = this.group(target);
+    for (const row of rows) group.rows.push(encodeJson(row));
+    group.size += rows.length;
+    return this.joined(group);
   }
 
   async read(target: BufferTarget, key: RowKey, column: string): Promise<CellSnapshot> {
@@ -316,24 +317,29 @@ export class RedisStorage implements BufferStorage {
   }
 
   /** Adds a write to this turn's group for its table; the group goes out in one call. */
-  private enqueue(target: BufferTarget, add: (group: Group) => void): Promise<void> {
+  /** The write group of this turn for a table, opened (and scheduled) by its first write. */
+  private group(target: BufferTarget): Group {
     const tag = this.tag(target);
     let group = this.groups.get(tag);
     if (!group) {
-      const created = { target, cells: new Map(), rows: [], size: 0 } as unknown as Group;
+      const created = { tag, target, cells: new Map(), rows: [], size: 0 } as unknown as Group;
       created.done = new Promise<void>((resolve, reject) => (created.settle = { resolve, reject }));
       this.groups.set(tag, (group = created));
-      setImmediate(() => this.send(tag, created));
+      setImmediate(() => this.send(created));
     }
-    add(group);
+    return group;
+  }
+
+  /** What a write added to `group` awaits; a full group goes at once. */
+  private joined(group: Group): Promise<void> {
     const done = group.done;
-    if (group.size >= this.maxGroupSize) this.send(tag, group);
+    if (group.size >= this.maxGroupSize) this.send(group);
     return done;
   }
 
-  private send(tag: string, group: Group) {
-    if (this.groups.get(tag) !== group) return; // already sent
-    this.groups.delete(tag);
+  private send(group: Group) {
+    if (this.groups.get(group.tag) !== group) return; // already sent
+    this.groups.delete(group.tag);
     const sets: string[] = [];
     const integers: string[] = [];
     const others: string[] = [];
@@ -480,6 +486,14 @@ export class RedisStorage implements BufferStorage {
 /** The hash field of one cell: the JSON array `[rowKey, column]`. */
 function cellField(key: RowKey, column: string): string {
   // A key without quotes or escapes (numbers only) is its own JSON string body.
-  if (key.indexOf('"') < 0 && key.indexOf('\\') < 0) return `["${key}",${JSON.stringify(column)}]`;
+  if (key.indexOf('"') < 0 && key.indexOf('\\') < 0) return `["${key}",${columnJson(column)}]`;
   return JSON.stringify([key, column]);
+}
+
+/** JSON strings of column names (entity columns: a handful), made once. */
+const columnJsons = new Map<string, string>();
+function columnJson(column: string): string {
+  let json = columnJsons.get(column);
+  if (json === undefined) columnJsons.set(column, (json = JSON.stringify(column)));
+  return json;
 }

@@ -252,7 +252,7 @@ export class MemoryStorage implements BufferStorage {
    * written once, and every write of the turn waits for the same commit.
    */
   private journalRow(target: BufferTarget, key: RowKey, row: RowState): Promise<void> {
-    this.dirtyRows.set(row, [target, key]);
+    if (!this.dirtyRows.has(row)) this.dirtyRows.set(row, [target, key]);
     this.journalCommit ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
       this.journalCommit = undefined;
       return this.writeDirtyRows();

@@ -56,6 +56,13 @@ function stats(values: number[]): Sample {
   };
 }
 
+/** Runs `measure` SAMPLES times. */
+async function sample(measure: () => Promise<number>): Promise<Sample> {
+  const values: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) values.push(await measure());
+  return stats(values);
+}
+
 /**
  * Runs `value` and `baseline` alternately, `samples` times each, after
  * `warmup` unrecorded rounds (short measurements are at the mercy of the
@@ -182,13 +189,9 @@ async function journalIncrement() {
   });
   // The same awaited, durable writes done with raw lmdb-js: the most any
   // library can reach with 256 callers that each wait for their fsync.
-  const ceilings: number[] = [];
-  for (let i = 0; i < SAMPLES; i++) {
-    ceilings.push(
-      await concurrent(256, ops, (i) => raw.put(`post:${i % 1000}`, i).then(() => raw.flushed)),
-    );
-  }
-  const ceiling = stats(ceilings);
+  const ceiling = await sample(() =>
+    concurrent(256, ops, (i) => raw.put(`post:${i % 1000}`, i).then(() => raw.flushed)),
+  );
   record(
     4,
     'BufferService.increment, memory + journal (sync), 256 concurrent awaiting callers',
@@ -210,26 +213,22 @@ async function redisIncrement() {
   const ctx = await benchContext('sqlite', { type: 'redis', url: REDIS_URL, keyPrefix: prefix });
   const raw = new Redis(REDIS_URL, { enableAutoPipelining: true });
   const ops = quick ? 50_000 : 200_000;
-  const s = await compare({
+  /** 64 callers spread over `rows` rows, against INCRBY on as many keys. */
+  const over = (rows: number) => ({
     value: async () => {
       const rate = await concurrent(64, ops, (i) =>
-        ctx.buffer.increment(Post, (i % 1000) + 1, 'views'),
+        ctx.buffer.increment(Post, (i % rows) + 1, 'views'),
       );
       await ctx.buffer.flush().catch(() => undefined);
       return rate;
     },
-    baseline: () => concurrent(64, ops, (i) => raw.incrby(`${prefix}raw:${i % 1000}`, 1)),
+    baseline: () => concurrent(64, ops, (i) => raw.incrby(`${prefix}raw:${i % rows}`, 1)),
   });
-  // The spread above gives every caller of a turn its own row (64 cells per
-  // script call); on a few hot rows a turn's writes coalesce into few cells.
-  const hot: number[] = [];
-  const hotBaseline: number[] = [];
-  for (let i = 0; i < SAMPLES; i++) {
-    hotBaseline.push(await concurrent(64, ops, (i) => raw.incrby(`${prefix}raw:${i % 10}`, 1)));
-    hot.push(await concurrent(64, ops, (i) => ctx.buffer.increment(Post, (i % 10) + 1, 'views')));
-    await ctx.buffer.flush().catch(() => undefined);
-  }
-  const [h, hb] = [stats(hot).median, stats(hotBaseline).median];
+  const s = await compare(over(1000));
+  // 1,000 rows give every caller of a turn its own row (64 cells per script
+  // call); on a few hot rows a turn's writes coalesce into few cells.
+  const hot = await compare(over(10));
+  const [h, hb] = [hot.value.median, hot.baseline.median];
   record(
     5,
     'BufferService.increment, Redis, 64 concurrent awaiting callers',
@@ -487,9 +486,7 @@ async function httpEndpoints(hasPostgres: boolean) {
     let note: string | undefined;
     if (baseline !== '/posts/1/uncounted') {
       // No buffer can make an endpoint faster than the same endpoint without the write.
-      const ceilings: number[] = [];
-      for (let i = 0; i < SAMPLES; i++) ceilings.push(await http(app.url, '/posts/1/uncounted'));
-      const ceiling = stats(ceilings).median;
+      const ceiling = (await sample(() => http(app.url, '/posts/1/uncounted'))).median;
       note =
         `ceiling: the same endpoint with no write at all: ${fmt(ceiling)} req/s ` +
         `(${(ceiling / s.baseline!.median).toFixed(2)}× of the baseline; the library reaches ${(s.value.median / ceiling).toFixed(2)}× of it)`;

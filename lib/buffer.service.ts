@@ -360,9 +360,8 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
    * `count` more entries (or at once for an increment of a counter that is
    * already buffered, which adds none); with policy 'flush' it starts a
    * flush and waits (up to `limits.waitTimeout`), with 'reject' it throws
-   * at once.
+   * at once. Returns nothing to await in the common case (there is room).
    */
-  /** Resolves when there is room for `count` more entries; nothing to await in the common case. */
   private admit(
     count: number,
     target?: BufferTarget,

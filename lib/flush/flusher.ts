@@ -342,21 +342,14 @@ export class Flusher {
             for (const key of await this.dialect.unmatchedKeys(statement, run)) unmatched.add(key);
             result.statements++;
           }
-          if (kind === 'update') {
-            result.updated += part.updates.length - unmatched.size;
-          } else {
-            result.incremented += part.counters.length - unmatched.size;
-          }
+          const applied =
+            (kind === 'update' ? part.updates : part.counters).length - unmatched.size;
+          if (kind === 'update') result.updated += applied;
+          else result.incremented += applied;
           if (unmatched.size === 0) continue;
-          if (kind === 'update') {
-            for (const [key, values] of part.updates) {
-              if (unmatched.has(key))
-                result.unmatched.push({ table: part.table, kind, key, values });
-            }
-          } else {
-            for (const [key, deltas] of part.counters) {
-              if (unmatched.has(key))
-                result.unmatched.push({ table: part.table, kind, key, deltas });
+          for (const entry of batchEntries({ ...batch, tables: [part] })) {
+            if (entry.kind !== 'insert' && entry.kind === kind && unmatched.has(entry.key)) {
+              result.unmatched.push(entry);
             }
           }
         }

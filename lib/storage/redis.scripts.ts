@@ -11,6 +11,14 @@
  * - `P:b:<id>:cnt|upd|ins|owner` a claimed batch's part and its owner token
  */
 
+/** RPUSH of `items[from..]`, in runs that stay under Lua's `unpack` limit. */
+const RPUSH_ALL = `
+local function rpushAll(key, items, from)
+  for i = from, #items, 5000 do
+    redis.call('RPUSH', key, unpack(items, i, math.min(i + 4999, #items)))
+  end
+end`;
+
 /**
  * Applies one group of coalesced writes. KEYS: cnt, upd, ins.
  * ARGV: sets, integer deltas, other deltas (each a JSON array of
@@ -19,7 +27,7 @@
  * Integer deltas use HINCRBY (several times cheaper than HINCRBYFLOAT),
  * unless the field already holds a fraction.
  */
-export const WRITE_SCRIPT = `
+export const WRITE_SCRIPT = `${RPUSH_ALL}
 local sets = cjson.decode(ARGV[1])
 for i = 1, #sets, 2 do
   redis.call('HSET', KEYS[2], sets[i], sets[i + 1])
@@ -35,12 +43,7 @@ local others = cjson.decode(ARGV[3])
 for i = 1, #others, 2 do
   redis.call('HINCRBYFLOAT', KEYS[1], others[i], others[i + 1])
 end
-local i = 4
-while i <= #ARGV do
-  local last = math.min(i + 4999, #ARGV)
-  redis.call('RPUSH', KEYS[3], unpack(ARGV, i, last))
-  i = last + 1
-end
+rpushAll(KEYS[3], ARGV, 4)
 return 1
 `;
 
@@ -49,7 +52,7 @@ return 1
  * once the inserts are all taken) the pending counters and updates.
  * KEYS: cnt, upd, ins, inflight, epoch, bcnt, bupd, bins, bowner. ARGV: id, maxRows, token.
  */
-export const CLAIM_SCRIPT = `
+export const CLAIM_SCRIPT = `${RPUSH_ALL}
 local pending = redis.call('LLEN', KEYS[3])
 local max = tonumber(ARGV[2])
 local took = 0
@@ -60,12 +63,7 @@ if pending > 0 then
   else
     local items = redis.call('LRANGE', KEYS[3], 0, max - 1)
     redis.call('LTRIM', KEYS[3], max, -1)
-    local i = 1
-    while i <= #items do
-      local last = math.min(i + 4999, #items)
-      redis.call('RPUSH', KEYS[8], unpack(items, i, last))
-      i = last + 1
-    end
+    rpushAll(KEYS[8], items, 1)
     took = max
   end
 end

@@ -328,6 +328,23 @@ describe.each(combos)('BufferService on %s with %s storage', (kind, storageKind)
       const all = await t.dataSource.getRepository(Post).find({ order: { id: 'ASC' } });
       expect(all.map((p) => p.views)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     });
+
+    it('claims at most maxBatchRows inserts per batch, in the order they were buffered', async () => {
+      await t.close();
+      t = await createTestApp(kind, {
+        storage: storageOptions(storageKind),
+        flush: { maxBatchRows: 3 },
+      });
+      const at = new Date();
+      await t.buffer.insert(
+        ActivityLog,
+        Array.from({ length: 10 }, (_, i) => ({ postId: i + 1, at, ip: '127.0.0.1' })),
+      );
+      const report = await t.buffer.flush();
+      expect(report).toMatchObject({ batches: 4, inserted: 10 });
+      const rows = await t.dataSource.getRepository(ActivityLog).find({ order: { id: 'ASC' } });
+      expect(rows.map((row) => row.postId)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    });
   });
 
   describe('composite keys', () => {

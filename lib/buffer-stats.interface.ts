@@ -19,6 +19,8 @@ export interface BufferStats {
   missingRows: number;
   /** Dead letters waiting for `retryDeadLetters` or `discardDeadLetters`. */
   deadLetters: number;
+  /** Dead letters dropped since start because `limits.maxDeadLetters` were held (memory: this process; Redis: all instances). */
+  deadLettersDropped: number;
   /** Current delay of scheduled flushes after transient failures, in milliseconds (0 when healthy). */
   backoffMs: number;
   /** Flushes that failed in a row; 0 after a success. */

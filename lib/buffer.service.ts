@@ -33,6 +33,7 @@ import {
   DEFAULT_LEDGER_RETENTION_MS,
   DEFAULT_LEDGER_TABLE,
   DEFAULT_MAX_BATCH_ROWS,
+  DEFAULT_MAX_DEAD_LETTERS,
   DEFAULT_MAX_PENDING,
   DEFAULT_MAX_PENDING_ENTRIES,
   DEFAULT_LIMIT_WAIT_MS,
@@ -58,7 +59,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
   private readonly maxPending: number;
   private writesSinceFlush = 0;
   private unflushedWrites = 0;
-  private readonly limits: Required<WriteBufferLimits>;
+  private readonly limits: Required<Omit<WriteBufferLimits, 'maxDeadLetters'>>;
   private sizeTriggered = false;
   private missingRows = 0;
   private lastFlush?: LastFlush;
@@ -97,6 +98,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
       this.dialects.set(name, dialect);
     }
     this.catalog = new EntityCatalog(this.dataSources);
+    await this.storage.open?.([...this.dataSources.keys()]);
     for (const [name, dataSource] of this.dataSources) {
       const flusher = new Flusher(
         name,
@@ -106,6 +108,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
         this.catalog,
         {
           maxBatchRows: this.options.flush?.maxBatchRows ?? DEFAULT_MAX_BATCH_ROWS,
+          maxDeadLetters: this.options.limits?.maxDeadLetters ?? DEFAULT_MAX_DEAD_LETTERS,
           leaseTtl: this.options.flush?.leaseTtl ?? DEFAULT_LEASE_TTL_MS,
           ledgerTable: this.ledgerTable,
           ledgerRetention: this.options.ledger?.retention ?? DEFAULT_LEDGER_RETENTION_MS,
@@ -301,42 +304,31 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
   }
 
   /** Writes the database refused (data errors) or whose row was missing, oldest first. */
-  deadLetters(): Promise<DeadLetter[]> {
-    return this.storage.deadLetters();
+  async deadLetters(): Promise<DeadLetter[]> {
+    const all = await Promise.all([...this.flushers.keys()].map((name) => this.storage.deadLetters(name)));
+    return all.flat().sort((a, b) => a.at.getTime() - b.at.getTime());
   }
 
   /**
    * Buffers dead letters again (all, or those with `ids`), once you fixed
-   * their cause; the next flush applies them. They leave the dead-letter
-   * store once buffered.
+   * their cause; the next flush applies them. Each letter leaves the
+   * dead-letter store in the same atomic step that buffers it, so calls
+   * racing on one letter (in one process or several) buffer it once.
+   * Resolves how many letters this call buffered.
    */
   async retryDeadLetters(ids?: string[]): Promise<number> {
-    const letters = await this.pick(ids);
-    for (const letter of letters) {
-      const target = { dataSource: letter.dataSource, table: letter.table };
-      if (letter.kind === 'insert') await this.storage.insert(target, [letter.payload]);
-      else if (letter.kind === 'update')
-        await this.storage.update(target, letter.rowKey!, letter.payload);
-      else {
-        for (const [column, delta] of Object.entries(letter.payload)) {
-          await this.storage.increment(target, letter.rowKey!, column, Number(delta));
-        }
-      }
-      await this.storage.removeDeadLetters([letter.id]);
-    }
-    return letters.length;
+    return this.eachDataSource((name) => this.storage.requeueDeadLetters(name, ids));
   }
 
-  /** Deletes dead letters for good (all, or those with `ids`). */
+  /** Deletes dead letters for good (all, or those with `ids`); resolves how many. */
   async discardDeadLetters(ids?: string[]): Promise<number> {
-    const letters = await this.pick(ids);
-    await this.storage.removeDeadLetters(letters.map((letter) => letter.id));
-    return letters.length;
+    return this.eachDataSource((name) => this.storage.removeDeadLetters(name, ids));
   }
 
-  private async pick(ids?: string[]): Promise<DeadLetter[]> {
-    const all = await this.storage.deadLetters();
-    return ids ? all.filter((letter) => ids.includes(letter.id)) : all;
+  private async eachDataSource(run: (name: string) => Promise<number>): Promise<number> {
+    let total = 0;
+    for (const name of this.flushers.keys()) total += await run(name);
+    return total;
   }
 
   /** Counts of what is buffered, and how flushing goes. */
@@ -345,6 +337,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     const health = [...this.flushers.values()].map((flusher) => flusher.health);
     return {
       deadLetters: storage.deadLetters,
+      deadLettersDropped: storage.deadLettersDropped,
       backoffMs: Math.max(0, ...health.map((h) => h.backoffMs)),
       pending: storage.pending,
       inFlightBatches: storage.inFlightBatches,

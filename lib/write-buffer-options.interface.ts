@@ -156,6 +156,14 @@ export interface WriteBufferLimits {
    * @default 5_000 (ms)
    */
   waitTimeout?: number;
+  /**
+   * Most dead letters kept per data source. Past it, further writes that
+   * cannot be applied are dropped: counted in `stats().deadLettersDropped`
+   * and logged once when the store becomes full (and once when it has
+   * room again). Retry or discard dead letters to make room.
+   * @default 10_000 (letters)
+   */
+  maxDeadLetters?: number;
 }
 
 /** Options of `WriteBufferModule.forRoot()` / `forRootAsync()`. */

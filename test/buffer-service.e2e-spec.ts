@@ -1,7 +1,7 @@
 import { UPDATE_STATEMENT } from './support/query-counter.js';
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import type { BufferStorage } from '../lib/index.js';
+import { faultyStorage } from './support/faulty-storage.js';
 import { createStorage } from '../lib/storage/create-storage.js';
 import { databaseKinds, type DatabaseKind } from './support/databases.js';
 import { ActivityLog, DownloadSchema, Membership, Post, User } from './support/entities.js';
@@ -374,42 +374,15 @@ describe.each(combos)('BufferService on %s with %s storage', (kind, storageKind)
   });
 });
 
-/** Wraps a storage so its next ack fails, as if the process died right after the commit. */
-function crashBeforeAck(inner: BufferStorage) {
-  const control = { crashNextAck: false };
-  const storage: BufferStorage = {
-    increment: (...args) => inner.increment(...args),
-    update: (...args) => inner.update(...args),
-    insert: (...args) => inner.insert(...args),
-    read: (...args) => inner.read(...args),
-    claim: (...args) => inner.claim(...args),
-    inFlight: (...args) => inner.inFlight(...args),
-    lease: (...args) => inner.lease(...args),
-    stats: () => inner.stats(),
-    putDeadLetters: (letters) => inner.putDeadLetters(letters),
-    deadLetters: () => inner.deadLetters(),
-    removeDeadLetters: (ids) => inner.removeDeadLetters(ids),
-    close: () => inner.close(),
-    ack: async (batch, lease) => {
-      if (control.crashNextAck) {
-        control.crashNextAck = false;
-        throw new Error('simulated crash between commit and ack');
-      }
-      return inner.ack(batch, lease);
-    },
-  };
-  return { storage, control };
-}
-
 describe.each(combos)('exactly-once on %s with %s storage', (kind, storageKind) => {
   it('applies a batch once even when it is applied again after a crash before ack', async () => {
-    const { storage, control } = crashBeforeAck(await createStorage(storageOptions(storageKind)));
+    const { storage, failNext } = faultyStorage(await createStorage(storageOptions(storageKind)));
     const t = await createTestApp(kind, { storage: { type: 'custom', instance: storage } });
     try {
       await t.dataSource.getRepository(Post).insert({ id: 1 });
       await t.buffer.increment(Post, 1, 'views', 5);
       await t.buffer.insert(ActivityLog, { postId: 1, at: new Date() });
-      control.crashNextAck = true;
+      failNext('ack');
       await expect(t.buffer.flush()).rejects.toThrow(/simulated crash/);
       expect((await t.buffer.stats()).inFlightBatches).toBe(1);
       // Committed but not acknowledged: get() must not count the delta twice.

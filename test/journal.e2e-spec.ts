@@ -96,7 +96,7 @@ describe.each(await databaseKinds())('LMDB journal on %s', (kind) => {
     databases.push(database);
     // First life: the batch commits, then the ack never happens.
     const storage = new (class extends MemoryStorage {
-      override async ack(_batch: ClaimedBatch, _lease: FlushLease) {
+      override async ack(_batch: ClaimedBatch, _lease: FlushLease): Promise<number> {
         throw new Error('process died before ack');
       }
     })(new LmdbJournal({ path }));

@@ -41,3 +41,8 @@ export function batchOf(batch: ClaimedBatch, id: string, entries: BatchEntry[]):
   }
   return { id, dataSource: batch.dataSource, tables: [...tables.values()] };
 }
+
+/** Names a counter or update entry within its batch, as the ledger records the ones that found no row. */
+export function entryId(entry: Exclude<BatchEntry, { kind: 'insert' }>): string {
+  return JSON.stringify([entry.table, entry.kind, entry.key]);
+}

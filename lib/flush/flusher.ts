@@ -3,20 +3,35 @@ import type { DataSource, QueryRunner } from 'typeorm';
 import { FlushError, LeaseLostError, WriteBufferError } from '../errors.js';
 import type { EntityCatalog } from '../metadata/entity-catalog.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
-import type { SqlDialect, Statement, StatementResult } from '../sql/sql-dialect.js';
+import type { SqlDialect, Statement } from '../sql/sql-dialect.js';
 import type { BufferStorage } from '../storage/buffer-storage.interface.js';
 import type { ClaimedBatch, FlushLease, RowKey } from '../storage/buffer-batch.interface.js';
 import { createHash } from 'node:crypto';
-import { batchEntries, batchOf, type BatchEntry } from './batch-entries.js';
+import { batchEntries, batchOf, entryId, type BatchEntry } from './batch-entries.js';
 import type { DeadLetter } from './dead-letter.interface.js';
 import { classifyFailure } from './failure-kind.js';
 import { emptyReport, type FlushReport, type MissingRow } from './flush-report.interface.js';
+import { Ledger, run as query } from './ledger.js';
 
-/** How often the ledger is pruned, at most. */
-const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** A counter or update entry of a batch. */
+type KeyedEntry = Exclude<BatchEntry, { kind: 'insert' }>;
+
+/** What applying a batch did. */
+interface ApplyResult {
+  /** The ledger showed the batch applied before: nothing ran, `unmatched` is what it missed then. */
+  skipped: boolean;
+  inserted: number;
+  updated: number;
+  incremented: number;
+  statements: number;
+  /** Entries whose row did not exist. */
+  unmatched: KeyedEntry[];
+}
 
 export interface FlusherOptions {
   maxBatchRows: number;
+  /** Most dead letters the data source keeps (`limits.maxDeadLetters`). */
+  maxDeadLetters: number;
   leaseTtl: number;
   ledgerTable: string;
   ledgerRetention: number;
@@ -43,7 +58,9 @@ export class Flusher {
   private readonly logger = new Logger('WriteBuffer');
   private tail: Promise<unknown> = Promise.resolve();
   private queued?: { tables?: Set<string>; promise: Promise<FlushReport> };
-  private lastPrune = 0;
+  private readonly ledger: Ledger;
+  /** Whether the last dead letters found the store full (logged once per change). */
+  private deadLettersFull = false;
   readonly health: FlusherHealth = { consecutiveFailures: 0, backoffMs: 0, nextAttemptAt: 0 };
 
   constructor(
@@ -53,17 +70,19 @@ export class Flusher {
     private readonly storage: BufferStorage,
     private readonly catalog: EntityCatalog,
     private readonly options: FlusherOptions,
-  ) {}
+  ) {
+    this.ledger = new Ledger(
+      name,
+      dataSource,
+      dialect,
+      options.ledgerTable,
+      options.ledgerRetention,
+    );
+  }
 
-  /** Creates the ledger table if it is missing. */
-  async prepare(): Promise<void> {
-    try {
-      await this.dataSource.query(this.dialect.ledgerSchema(this.options.ledgerTable));
-    } catch (error) {
-      // Another process may have created it at the same moment.
-      if (!(await this.dataSource.createQueryRunner().hasTable(this.options.ledgerTable)))
-        throw error;
-    }
+  /** Creates (or brings up to date) the ledger table. */
+  prepare(): Promise<void> {
+    return this.ledger.prepare();
   }
 
   /** Flushes everything pending (of `tables`, when given) at call time. */
@@ -108,7 +127,7 @@ export class Flusher {
       // Batches left in flight by a failed or crashed flush (of any
       // instance) go first, in order; they now belong to this lease.
       for (const batch of await this.storage.inFlight(this.name, lease)) {
-        await this.applyAndAck(batch, lease, report, held);
+        await this.settle(batch, lease, report, held);
       }
       for (;;) {
         const batch = await this.storage.claim(this.name, {
@@ -117,10 +136,10 @@ export class Flusher {
           lease,
         });
         if (!batch) break;
-        await this.applyAndAck(batch, lease, report, held);
+        await this.settle(batch, lease, report, held);
         if (batchSize(batch) < this.options.maxBatchRows) break;
       }
-      await this.pruneLedger();
+      await this.ledger.prune();
       this.succeeded();
     } catch (error) {
       this.failed(error);
@@ -170,89 +189,69 @@ export class Flusher {
     }
   }
 
-  private async applyAndAck(
+  /**
+   * Brings an in-flight batch to its end: applied and acked, or set aside.
+   * Entries the schema can no longer take (a dropped table or column)
+   * become dead letters at once. When the database refuses the batch for a
+   * data error, the storage replaces it by its two halves (atomically, so
+   * nothing of it was applied and each half is a batch of its own, with its
+   * own ledger id), until the offending entries are alone and set aside.
+   * Transient errors abort the flush: the batch stays in flight.
+   */
+  private async settle(
     batch: ClaimedBatch,
     lease: FlushLease,
     report: FlushReport,
     held: { lost: boolean },
-  ) {
-    const dead: DeadLetter[] = [];
-    await this.applyIsolating(batch, batch.id, held, report, dead);
-    if (dead.length) {
-      // Stored before the ack: a crash in between finds the same letters (same ids) again.
-      await this.storage.putDeadLetters(dead);
-      report.deadLettered += dead.length;
-      for (const letter of dead) {
-        this.logger.warn(
-          `Dead letter ${letter.id}: ${letter.kind} on ${letter.entity}` +
-            `${letter.key ? ` ${JSON.stringify(letter.key)}` : ''} was set aside: ${letter.error}`,
-        );
-        try {
-          this.options.onDeadLetter?.(letter);
-        } catch (error) {
-          this.logger.error(`onDeadLetter threw: ${(error as Error).message}`);
-        }
-      }
-    }
-    await this.storage.ack(batch, lease);
-  }
-
-  /**
-   * Applies a batch; when the database refuses it for a data error, splits
-   * it in halves (each its own transaction and ledger id, derived from the
-   * batch id so a re-run after a crash skips what was applied) until the
-   * offending entries are alone, and sets those aside as dead letters.
-   * Transient errors abort the flush: the batch stays in flight.
-   */
-  private async applyIsolating(
-    batch: ClaimedBatch,
-    id: string,
-    held: { lost: boolean },
-    report: FlushReport,
-    dead: DeadLetter[],
   ): Promise<void> {
-    let applied: Awaited<ReturnType<Flusher['apply']>>;
+    const entries = batchEntries(batch);
+    const stale = entries.flatMap((entry) => {
+      const problem = this.staleness(entry);
+      return problem ? [[entry, problem] as const] : [];
+    });
+    if (stale.length) {
+      const letters = stale.map(([entry, problem]) => this.deadLetter(batch.id, entry, problem));
+      const rest = entries.filter((entry) => !stale.some(([gone]) => gone === entry));
+      if (rest.length === 0) return this.ack(batch, lease, report, letters);
+      const part = batchOf(batch, `${batch.id}/a`, rest);
+      await this.split(batch, lease, report, [part], letters);
+      return this.settle(part, lease, report, held);
+    }
+    let applied: ApplyResult;
     try {
-      applied = await this.apply(batch, id, held);
+      applied = await this.apply(batch, lease, held);
     } catch (error) {
       if (error instanceof WriteBufferError) throw error;
       if (classifyFailure(this.dataSource.options.type, error) !== 'data') throw error;
-      const entries = batchEntries(batch);
+      const message = (error as Error).message;
       if (entries.length === 1) {
-        dead.push(this.deadLetter(id, entries[0], (error as Error).message));
-        return;
+        return this.ack(batch, lease, report, [this.deadLetter(batch.id, entries[0], message)]);
       }
       const half = Math.ceil(entries.length / 2);
-      await this.applyIsolating(
-        batchOf(batch, `${id}/0`, entries.slice(0, half)),
-        `${id}/0`,
-        held,
-        report,
-        dead,
-      );
-      await this.applyIsolating(
-        batchOf(batch, `${id}/1`, entries.slice(half)),
-        `${id}/1`,
-        held,
-        report,
-        dead,
-      );
+      const parts = [
+        batchOf(batch, `${batch.id}/0`, entries.slice(0, half)),
+        batchOf(batch, `${batch.id}/1`, entries.slice(half)),
+      ];
+      await this.split(batch, lease, report, parts, []);
+      for (const part of parts) await this.settle(part, lease, report, held);
       return;
     }
-    if (!applied) {
-      report.skippedBatches++;
-      return;
+    if (applied.skipped) report.skippedBatches++;
+    else {
+      report.batches++;
+      report.inserted += applied.inserted;
+      report.updated += applied.updated;
+      report.incremented += applied.incremented;
+      report.statements += applied.statements;
     }
-    report.batches++;
-    report.inserted += applied.inserted;
-    report.updated += applied.updated;
-    report.incremented += applied.incremented;
-    report.statements += applied.statements;
+    const letters: DeadLetter[] = [];
     for (const entry of applied.unmatched) {
       const missing = this.missingRow(entry);
       report.missing.push(missing);
       if (this.options.onMissingRow === 'dead-letter') {
-        dead.push(this.deadLetter(id, entry, `row ${JSON.stringify(missing.id)} does not exist`));
+        letters.push(
+          this.deadLetter(batch.id, entry, `row ${JSON.stringify(missing.id)} does not exist`),
+        );
       } else {
         this.logger.warn(
           `${missing.entity} ${JSON.stringify(missing.id)} does not exist in data source '${missing.dataSource}': ` +
@@ -260,10 +259,83 @@ export class Flusher {
         );
       }
     }
+    await this.ack(batch, lease, report, letters);
+  }
+
+  /** Why an entry can no longer be applied to the schema (a table or column that is gone), if so. */
+  private staleness(entry: BatchEntry): string | undefined {
+    const entity = this.catalog.table(this.name, entry.table);
+    if (!entity) {
+      return `table '${entry.table}' is not an entity of data source '${this.name}' any more`;
+    }
+    const values =
+      entry.kind === 'insert' ? entry.row : entry.kind === 'update' ? entry.values : entry.deltas;
+    for (const column in values) {
+      if (!entity.hasColumn(column)) {
+        return `column '${column}' is not a column of entity ${entity.name} any more`;
+      }
+    }
+    return undefined;
+  }
+
+  private async ack(
+    batch: ClaimedBatch,
+    lease: FlushLease,
+    report: FlushReport,
+    letters: DeadLetter[],
+  ): Promise<void> {
+    const kept = await this.storage.ack(batch, lease, this.setAside(letters));
+    this.keptDeadLetters(letters, kept, report);
+  }
+
+  private async split(
+    batch: ClaimedBatch,
+    lease: FlushLease,
+    report: FlushReport,
+    parts: ClaimedBatch[],
+    letters: DeadLetter[],
+  ): Promise<void> {
+    const kept = await this.storage.split(batch, lease, parts, this.setAside(letters));
+    this.keptDeadLetters(letters, kept, report);
+  }
+
+  private setAside(letters: DeadLetter[]) {
+    return letters.length ? { letters, max: this.options.maxDeadLetters } : undefined;
+  }
+
+  /** Reports, logs and hands to `onDeadLetter` the letters the storage kept. */
+  private keptDeadLetters(letters: DeadLetter[], kept: number, report: FlushReport) {
+    if (letters.length === 0) return;
+    report.deadLettered += kept;
+    const full = kept < letters.length;
+    if (full !== this.deadLettersFull) {
+      this.deadLettersFull = full;
+      if (full) {
+        this.logger.error(
+          `The dead letters of data source '${this.name}' reached limits.maxDeadLetters (${this.options.maxDeadLetters}): ` +
+            `further writes that cannot be applied are dropped and counted (stats().deadLettersDropped). ` +
+            `Retry or discard dead letters to make room. The next line will say when there is room again.`,
+        );
+      } else {
+        this.logger.log(`The dead letters of data source '${this.name}' have room again.`);
+      }
+    }
+    // The storage keeps the first `kept` letters it was given.
+    for (const letter of letters.slice(0, kept)) {
+      this.logger.warn(
+        `Dead letter ${letter.id}: ${letter.kind} on ${letter.entity}` +
+          `${letter.key ? ` ${JSON.stringify(letter.key)}` : ''} was set aside: ${letter.error}`,
+      );
+      try {
+        this.options.onDeadLetter?.(letter);
+      } catch (error) {
+        this.logger.error(`onDeadLetter threw: ${(error as Error).message}`);
+      }
+    }
   }
 
   /** How a counter or update whose row was not there appears in a FlushReport. */
-  private missingRow(entry: Exclude<BatchEntry, { kind: 'insert' }>): MissingRow {
+  private missingRow(entry: KeyedEntry): MissingRow {
     const entity = this.catalog.table(this.name, entry.table)!;
     return {
       dataSource: this.name,
@@ -297,29 +369,38 @@ export class Flusher {
 
   /**
    * Applies a batch in one transaction, unless the ledger shows it was
-   * applied already (then resolves `null`). Inserts go first, then
-   * updates, then counters, so arrival order on one row holds.
+   * applied already (then it is `skipped`, with the entries it missed
+   * then). Inserts go first, then updates, then counters, so arrival order
+   * on one row holds. Commits only while `lease` is held.
    */
-  private async apply(batch: ClaimedBatch, id: string, held: { lost: boolean }) {
+  private async apply(
+    batch: ClaimedBatch,
+    lease: FlushLease,
+    held: { lost: boolean },
+  ): Promise<ApplyResult> {
     const runner = this.dataSource.createQueryRunner();
-    const result = {
+    const result: ApplyResult = {
+      skipped: false,
       inserted: 0,
       updated: 0,
       incremented: 0,
       statements: 0,
-      unmatched: [] as Array<Exclude<BatchEntry, { kind: 'insert' }>>,
+      unmatched: [],
     };
     await runner.connect();
     try {
       await runner.startTransaction();
-      const claim = this.dialect.ledgerClaim(this.options.ledgerTable, id, Date.now());
-      const { records: recorded } = await query(runner, claim).catch((error: unknown) => {
-        // The ledger is ours, not the user's data: never a reason to dead-letter.
-        throw FlushError.failed(this.name, error);
-      });
-      if (recorded.length === 0) {
+      const missedBefore = await this.ledger.record(runner, batch.id);
+      if (missedBefore) {
         await runner.rollbackTransaction();
-        return null;
+        const missed = new Set(missedBefore);
+        result.skipped = true;
+        if (missed.size) {
+          result.unmatched = batchEntries(batch).filter(
+            (entry): entry is KeyedEntry => entry.kind !== 'insert' && missed.has(entryId(entry)),
+          );
+        }
+        return result;
       }
       const parts = batch.tables.map((part) => ({ part, entity: this.entity(batch, part.table) }));
       for (const { part, entity } of parts) {
@@ -348,14 +429,16 @@ export class Flusher {
           else result.incremented += applied;
           if (unmatched.size === 0) continue;
           for (const entry of batchEntries({ ...batch, tables: [part] })) {
-            if (entry.kind !== 'insert' && entry.kind === kind && unmatched.has(entry.key)) {
-              result.unmatched.push(entry);
-            }
+            if (entry.kind === kind && unmatched.has(entry.key)) result.unmatched.push(entry);
           }
         }
       }
-      if (held.lost) {
-        // Another flusher may own this batch now: leave it to that one.
+      if (result.unmatched.length) {
+        await this.ledger.recordMissed(runner, batch.id, result.unmatched.map(entryId));
+      }
+      // Fencing: a flusher that lost its lease leaves the batch to the new holder.
+      if (held.lost || !(await lease.renew())) {
+        held.lost = true;
         throw new LeaseLostError(
           `The flush lease of data source '${this.name}' expired while applying batch ${batch.id}; rolled back and left to the next lease holder.`,
         );
@@ -382,21 +465,6 @@ export class Flusher {
     return entity;
   }
 
-  private async pruneLedger() {
-    const now = Date.now();
-    if (now - this.lastPrune < PRUNE_EVERY_MS) return;
-    this.lastPrune = now;
-    const prune = this.dialect.ledgerPrune(
-      this.options.ledgerTable,
-      now - this.options.ledgerRetention,
-    );
-    await this.dataSource.query(prune.sql, prune.params);
-  }
-}
-
-async function query(runner: QueryRunner, statement: Statement): Promise<StatementResult> {
-  const result = await runner.query(statement.sql, statement.params, true);
-  return { records: result.records ?? [], affected: result.affected };
 }
 
 /** Inserts plus distinct rows (a row may have both an update and counters). */

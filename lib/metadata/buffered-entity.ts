@@ -44,6 +44,11 @@ export class BufferedEntity {
     this.primary = metadata.primaryColumns.map((column) => this.columns.get(column.propertyPath)!);
   }
 
+  /** Whether the entity has a (non-virtual, non-relation) column with this property path. */
+  hasColumn(name: string): boolean {
+    return this.columns.has(name);
+  }
+
   /** A column by property path. */
   column(name: string): BufferedColumn {
     const column = this.columns.get(name);

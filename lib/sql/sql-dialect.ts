@@ -71,8 +71,14 @@ export abstract class SqlDialect {
     return (
       `CREATE TABLE IF NOT EXISTS ${this.escape(table)} (` +
       `${this.escape('batch_id')} varchar(200) NOT NULL PRIMARY KEY, ` +
-      `${this.escape('applied_at')} ${this.epochType} NOT NULL)`
+      `${this.escape('applied_at')} ${this.epochType} NOT NULL, ` +
+      `${this.escape('missed')} text NULL)`
     );
+  }
+
+  /** Adds the `missed` column to a ledger created before it existed. */
+  ledgerAddMissed(table: string): string {
+    return `ALTER TABLE ${this.escape(table)} ADD COLUMN ${this.escape('missed')} text NULL`;
   }
 
   /** Records a batch id; returns a row only if it was not recorded before. */
@@ -86,10 +92,31 @@ export abstract class SqlDialect {
     };
   }
 
-  ledgerPrune(table: string, before: number): Statement {
+  /** Sets a recorded batch's `missed` column. */
+  ledgerSetMissed(table: string, batchId: string, missed: string): Statement {
     return {
-      sql: `DELETE FROM ${this.escape(table)} WHERE ${this.escape('applied_at')} < ${this.placeholder(0)}`,
-      params: [before],
+      sql: `UPDATE ${this.escape(table)} SET ${this.escape('missed')} = ${this.placeholder(0)} WHERE ${this.escape('batch_id')} = ${this.placeholder(1)}`,
+      params: [missed, batchId],
+    };
+  }
+
+  /** The `applied_at` and `missed` columns of one recorded id. */
+  ledgerRead(table: string, batchId: string): Statement {
+    return {
+      sql:
+        `SELECT ${this.escape('applied_at')} AS ${this.escape('applied_at')}, ${this.escape('missed')} AS ${this.escape('missed')} ` +
+        `FROM ${this.escape(table)} WHERE ${this.escape('batch_id')} = ${this.placeholder(0)}`,
+      params: [batchId],
+    };
+  }
+
+  /** Deletes batch ids recorded before `before` (never the format row, `keep`). */
+  ledgerPrune(table: string, before: number, keep: string): Statement {
+    return {
+      sql:
+        `DELETE FROM ${this.escape(table)} WHERE ${this.escape('applied_at')} < ${this.placeholder(0)} ` +
+        `AND ${this.escape('batch_id')} <> ${this.placeholder(1)}`,
+      params: [before, keep],
     };
   }
 

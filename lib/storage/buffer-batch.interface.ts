@@ -73,13 +73,15 @@ export interface StorageStats {
   inFlightBatches: number;
   /** Dead letters held. */
   deadLetters: number;
+  /** Dead letters dropped because `limits.maxDeadLetters` were held already. */
+  deadLettersDropped: number;
   /** Entries and bytes in use in the journal, for storages that keep one. */
   journal?: { entries: number; bytes: number };
 }
 
 /** Permission to flush one data source; see `BufferStorage.lease`. */
 export interface FlushLease {
-  /** Random token; checked by `ack` as a fencing value. */
+  /** Random token; checked by `claim`, `inFlight`, `split` and `ack` as a fencing value. */
   readonly token: string;
   /** Extends the lease; resolves `false` if it was lost. */
   renew(): Promise<boolean>;

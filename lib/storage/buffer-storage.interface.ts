@@ -33,33 +33,61 @@ export interface BufferStorage {
   /** Unapplied layers of one cell (in-flight batches, then pending). */
   read(target: BufferTarget, key: RowKey, column: string): Promise<CellSnapshot>;
   /**
+   * Checks what the storage already holds before the module uses it (a
+   * persisted format it does not know is refused with a
+   * `WriteBufferConfigError`). Optional.
+   */
+  open?(dataSources: readonly string[]): Promise<void>;
+  /**
    * Moves up to `maxRows` pending entries of the data source (only of
    * `tables`, when given) into a new in-flight batch owned by `lease`.
-   * Resolves `null` when nothing is pending.
+   * Resolves `null` when nothing is pending. Rejects with `LeaseLostError`,
+   * claiming nothing, once `lease` is not the data source's current lease.
    */
   claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null>;
   /**
    * In-flight batches of the data source, oldest first. With `lease`, they
    * now belong to it (a flusher taking over from one whose lease expired),
-   * so the previous owner can no longer ack them.
+   * so the previous owner can no longer ack or split them; rejects with
+   * `LeaseLostError` if `lease` is not current.
    */
   inFlight(dataSource: string, lease?: FlushLease): Promise<ClaimedBatch[]>;
   /**
-   * Deletes an applied in-flight batch. Rejects, deleting nothing, if
-   * `lease` is no longer the data source's current lease.
+   * In one atomic step: deletes an in-flight batch and keeps `setAside`'s
+   * dead letters. Resolves how many letters were kept (the rest found the
+   * store full). Rejects with `LeaseLostError`, changing nothing, if
+   * `lease` no longer owns the batch.
    */
-  ack(batch: ClaimedBatch, lease: FlushLease): Promise<void>;
+  ack(batch: ClaimedBatch, lease: FlushLease, setAside?: SetAside): Promise<number>;
+  /**
+   * In one atomic step: replaces an in-flight batch by `parts` (in its
+   * place in the in-flight order, owned by `lease`), keeps `setAside`'s
+   * dead letters, and changes the claim epoch. Used to isolate entries the
+   * database refuses: `batch` was never applied, each part is applied and
+   * acked on its own. Resolves and rejects as `ack`.
+   */
+  split(
+    batch: ClaimedBatch,
+    lease: FlushLease,
+    parts: ClaimedBatch[],
+    setAside?: SetAside,
+  ): Promise<number>;
   /**
    * Takes the data source's flush lease for `ttl` milliseconds, or
    * resolves `null` if another flusher holds it.
    */
   lease(dataSource: string, ttl: number): Promise<FlushLease | null>;
-  /** Stores dead letters (same id: replaced), durably and visible to every instance. */
-  putDeadLetters(letters: DeadLetter[]): Promise<void>;
-  /** All dead letters, oldest first. */
-  deadLetters(): Promise<DeadLetter[]>;
-  /** Deletes dead letters by id. */
-  removeDeadLetters(ids: string[]): Promise<void>;
+  /** The data source's dead letters, oldest first. */
+  deadLetters(dataSource: string): Promise<DeadLetter[]>;
+  /**
+   * Moves dead letters (those with `ids`, or all) back to pending state in
+   * one atomic step per letter: a letter is buffered again exactly once,
+   * however many callers retry it at the same moment. Resolves how many
+   * this call moved.
+   */
+  requeueDeadLetters(dataSource: string, ids?: readonly string[]): Promise<number>;
+  /** Deletes dead letters (those with `ids`, or all); resolves how many. */
+  removeDeadLetters(dataSource: string, ids?: readonly string[]): Promise<number>;
   stats(): Promise<StorageStats>;
   /**
    * Entries held in this process (pending and in flight), synchronously,
@@ -80,6 +108,13 @@ export interface ClaimOptions {
   tables?: readonly string[];
   /** The claiming flusher's lease; the batch belongs to it. */
   lease: FlushLease;
+}
+
+/** Dead letters to keep together with an `ack` or `split`, up to `max` held in all. */
+export interface SetAside {
+  letters: DeadLetter[];
+  /** Most dead letters the data source may hold; letters past it are dropped and counted. */
+  max: number;
 }
 
 /** Injection token of the {@link BufferStorage} in use. */

@@ -22,14 +22,15 @@ export interface LmdbJournalOptions {
 export interface JournalContents {
   rows: Array<{ dataSource: string; table: string; key: RowKey; state: RowState }>;
   inserts: Array<{ dataSource: string; table: string; seq: number; row: StoredRow }>;
-  batches: Array<{ seq: number; batch: ClaimedBatch }>;
+  /** In key order: claim order, and the parts of a split batch in their order. */
+  batches: Array<{ seq: number; part: string; batch: ClaimedBatch }>;
   deadLetters: DeadLetter[];
 }
 
 type Key =
   | [kind: 'p', dataSource: string, table: string, key: RowKey]
   | [kind: 'i', dataSource: string, table: string, seq: number]
-  | [kind: 'b', dataSource: string, seq: number]
+  | [kind: 'b', dataSource: string, seq: number, part: string]
   | [kind: 'd', id: string];
 
 /**
@@ -79,7 +80,7 @@ export class LmdbJournal {
           row: value as StoredRow,
         });
       } else if (key[0] === 'b') {
-        contents.batches.push({ seq: key[2], batch: value as ClaimedBatch });
+        contents.batches.push({ seq: key[2], part: key[3], batch: value as ClaimedBatch });
       } else if (key[0] === 'd') {
         contents.deadLetters.push(value as DeadLetter);
       }
@@ -119,7 +120,7 @@ export class LmdbJournal {
     inserts: Array<[table: string, from: number, count: number]>,
   ): Promise<void> {
     await this.db.transaction(() => {
-      void this.db.put(['b', batch.dataSource, seq], encodeJson(batch));
+      void this.db.put(['b', batch.dataSource, seq, ''], encodeJson(batch));
       for (const [table, key] of rows) void this.db.remove(['p', batch.dataSource, table, key]);
       for (const [table, from, count] of inserts) {
         for (let i = 0; i < count; i++)
@@ -129,20 +130,50 @@ export class LmdbJournal {
     await this.db.flushed;
   }
 
-  /** Dead letters are always written durably: the batch they came from is acked next. */
-  async putDeadLetters(letters: DeadLetter[]): Promise<void> {
-    for (const letter of letters) void this.db.put(['d', letter.id], encodeJson(letter));
+  /**
+   * In one transaction: an in-flight batch goes, the parts it was split
+   * into (if any) and its dead letters come in. Durable before it resolves
+   * when it splits, since a part may be applied next; an ack alone is not
+   * waited for (lost, it only means a re-apply that the ledger skips).
+   */
+  async replace(
+    dataSource: string,
+    [seq, part]: [number, string],
+    parts: Array<{ seq: number; part: string; batch: ClaimedBatch }>,
+    letters: DeadLetter[],
+  ): Promise<void> {
+    await this.db.transaction(() => {
+      void this.db.remove(['b', dataSource, seq, part]);
+      for (const added of parts) {
+        void this.db.put(['b', dataSource, added.seq, added.part], encodeJson(added.batch));
+      }
+      for (const letter of letters) void this.db.put(['d', letter.id], encodeJson(letter));
+    });
+    if (parts.length) await this.db.flushed;
+  }
+
+  /** In one transaction, durably: dead letters leave and what they held is pending again. */
+  async requeue(
+    rows: Array<{ target: BufferTarget; key: RowKey; row: RowState }>,
+    inserts: Array<{ target: BufferTarget; seq: number; row: StoredRow }>,
+    ids: string[],
+  ): Promise<void> {
+    if (ids.length === 0) return;
+    await this.db.transaction(() => {
+      for (const { target, key, row } of rows) {
+        void this.db.put(['p', target.dataSource, target.table, key], encodeJson(row));
+      }
+      for (const { target, seq, row } of inserts) {
+        void this.db.put(['i', target.dataSource, target.table, seq], encodeJson(row));
+      }
+      for (const id of ids) void this.db.remove(['d', id]);
+    });
     await this.db.flushed;
   }
 
   async removeDeadLetters(ids: string[]): Promise<void> {
     for (const id of ids) void this.db.remove(['d', id]);
     await this.db.flushed;
-  }
-
-  /** Forgets an applied batch (a lost ack only means a no-op re-apply). */
-  async ack(seq: number, dataSource: string): Promise<void> {
-    await this.db.remove(['b', dataSource, seq]);
   }
 
   /** Entries held and bytes of pages in use. */

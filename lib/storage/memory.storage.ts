@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { countKeys } from '../util/count-keys.js';
-import type { BufferStorage, ClaimOptions } from './buffer-storage.interface.js';
+import { LeaseLostError } from '../errors.js';
+import type { BufferStorage, ClaimOptions, SetAside } from './buffer-storage.interface.js';
 import type {
   BatchTable,
   BufferTarget,
@@ -24,8 +25,9 @@ class TableState {
 
 interface InFlightBatch {
   batch: ClaimedBatch;
-  /** Journal key of the batch. */
+  /** Journal key of the batch: claim sequence number, then its place among the parts of a split. */
   seq: number;
+  part: string;
   rows: Map<string, Map<RowKey, RowState>>;
   /** Entries it holds, as counted by `pendingEntries`. */
   entries: number;
@@ -43,6 +45,7 @@ export class MemoryStorage implements BufferStorage {
   private readonly dead = new Map<string, DeadLetter>();
   private epoch = 0;
   private batchSeq = 0;
+  private deadLettersDropped = 0;
   private counts = { counters: 0, updates: 0, inserts: 0 };
   private inFlightEntries = 0;
 
@@ -55,6 +58,16 @@ export class MemoryStorage implements BufferStorage {
   }
 
   async increment(target: BufferTarget, key: RowKey, column: string, delta: number) {
+    const row = this.addDelta(target, key, column, delta);
+    if (this.journal) await this.journalRow(target, key, row);
+  }
+
+  async update(target: BufferTarget, key: RowKey, values: StoredRow) {
+    const row = this.setColumns(target, key, values);
+    if (this.journal) await this.journalRow(target, key, row);
+  }
+
+  private addDelta(target: BufferTarget, key: RowKey, column: string, delta: number): RowState {
     const row = this.row(target, key);
     const deltas = (row.deltas ??= {});
     if (deltas[column] === undefined) {
@@ -63,10 +76,10 @@ export class MemoryStorage implements BufferStorage {
     } else {
       deltas[column] += delta;
     }
-    if (this.journal) await this.journalRow(target, key, row);
+    return row;
   }
 
-  async update(target: BufferTarget, key: RowKey, values: StoredRow) {
+  private setColumns(target: BufferTarget, key: RowKey, values: StoredRow): RowState {
     const row = this.row(target, key);
     if (!row.set) {
       row.set = {};
@@ -80,7 +93,7 @@ export class MemoryStorage implements BufferStorage {
         this.counts.counters--;
       }
     }
-    if (this.journal) await this.journalRow(target, key, row);
+    return row;
   }
 
   async insert(target: BufferTarget, rows: StoredRow[]) {
@@ -103,6 +116,7 @@ export class MemoryStorage implements BufferStorage {
   }
 
   async claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null> {
+    this.fence(dataSource, options.lease);
     // Row states still waiting for their turn's journal write go first, so
     // the claim's removals land after them.
     while (this.dirtyRows.size) await this.journalCommit;
@@ -171,29 +185,90 @@ export class MemoryStorage implements BufferStorage {
     this.epoch++;
     let list = this.claimed.get(dataSource);
     if (!list) this.claimed.set(dataSource, (list = []));
-    list.push({ batch, seq, rows: claimedRows, entries });
+    list.push({ batch, seq, part: '', rows: claimedRows, entries });
     this.inFlightEntries += entries;
     if (this.journal) await this.journal.claim(seq, batch, journalRows, journalInserts);
     return batch;
   }
 
-  async inFlight(dataSource: string): Promise<ClaimedBatch[]> {
+  async inFlight(dataSource: string, lease?: FlushLease): Promise<ClaimedBatch[]> {
+    if (lease) this.fence(dataSource, lease);
     return (this.claimed.get(dataSource) ?? []).map((entry) => entry.batch);
   }
 
-  async ack(batch: ClaimedBatch, lease: FlushLease) {
-    if (this.leases.get(batch.dataSource) !== lease.token) {
-      throw new Error(
-        `The flush lease of data source '${batch.dataSource}' was lost; not acknowledging batch ${batch.id}.`,
-      );
-    }
+  async ack(batch: ClaimedBatch, lease: FlushLease, setAside?: SetAside): Promise<number> {
+    return this.replace(batch, lease, [], setAside);
+  }
+
+  async split(
+    batch: ClaimedBatch,
+    lease: FlushLease,
+    parts: ClaimedBatch[],
+    setAside?: SetAside,
+  ): Promise<number> {
+    return this.replace(batch, lease, parts, setAside);
+  }
+
+  /** `ack` and `split`: the batch leaves, its parts (if any) and dead letters come in, all at once. */
+  private async replace(
+    batch: ClaimedBatch,
+    lease: FlushLease,
+    parts: ClaimedBatch[],
+    setAside?: SetAside,
+  ): Promise<number> {
+    this.fence(batch.dataSource, lease);
     const list = this.claimed.get(batch.dataSource) ?? [];
     const index = list.findIndex((entry) => entry.batch.id === batch.id);
-    if (index < 0) return;
-    const [entry] = list.splice(index, 1);
+    if (index < 0) return 0;
+    const entry = list[index];
+    const replacements = parts.map(
+      (part, i): InFlightBatch => ({
+        batch: part,
+        seq: entry.seq,
+        part: `${entry.part}${entry.part ? '/' : ''}${i}`,
+        rows: rowsOf(part),
+        entries: entriesOf(part),
+      }),
+    );
+    list.splice(index, 1, ...replacements);
+    for (const added of replacements) this.inFlightEntries += added.entries;
     this.inFlightEntries -= entry.entries;
     if (list.length === 0) this.claimed.delete(batch.dataSource);
-    if (this.journal) await this.journal.ack(entry.seq, batch.dataSource);
+    if (parts.length) this.epoch++;
+    const kept = this.keepDeadLetters(setAside);
+    await this.journal?.replace(
+      batch.dataSource,
+      [entry.seq, entry.part],
+      replacements.map(({ seq, part, batch }) => ({ seq, part, batch })),
+      kept,
+    );
+    return kept.length;
+  }
+
+  /** The letters that fit under `setAside.max` (a letter already held is replaced). */
+  private keepDeadLetters(setAside?: SetAside): DeadLetter[] {
+    const kept: DeadLetter[] = [];
+    if (!setAside?.letters.length) return kept;
+    let held = this.lettersOf(setAside.letters[0].dataSource).length;
+    for (const letter of setAside.letters) {
+      if (this.dead.has(letter.id) || held < setAside.max) {
+        if (!this.dead.has(letter.id)) held++;
+        this.dead.set(letter.id, letter);
+        kept.push(letter);
+      } else {
+        this.deadLettersDropped++;
+      }
+    }
+    return kept;
+  }
+
+  /** Rejects when `lease` is not the data source's current lease. */
+  private fence(dataSource: string, lease: FlushLease) {
+    if (this.leases.get(dataSource) !== lease.token) {
+      throw new LeaseLostError(
+        `The flush lease of data source '${dataSource}' is no longer held by this flusher; it changes nothing.`,
+      );
+    }
   }
 
   async lease(dataSource: string): Promise<FlushLease | null> {
@@ -209,18 +284,54 @@ export class MemoryStorage implements BufferStorage {
     };
   }
 
-  async putDeadLetters(letters: DeadLetter[]): Promise<void> {
-    for (const letter of letters) this.dead.set(letter.id, letter);
-    await this.journal?.putDeadLetters(letters);
+  async deadLetters(dataSource: string): Promise<DeadLetter[]> {
+    return this.lettersOf(dataSource).sort((a, b) => a.at.getTime() - b.at.getTime());
   }
 
-  async deadLetters(): Promise<DeadLetter[]> {
-    return [...this.dead.values()].sort((a, b) => a.at.getTime() - b.at.getTime());
+  async requeueDeadLetters(dataSource: string, ids?: readonly string[]): Promise<number> {
+    // Synchronous up to the journal write: no other call sees a letter both held and requeued.
+    const letters = this.lettersOf(dataSource, ids);
+    const rows = new Map<RowState, [BufferTarget, RowKey]>();
+    const inserts: Array<{ target: BufferTarget; seq: number; row: StoredRow }> = [];
+    for (const letter of letters) {
+      this.dead.delete(letter.id);
+      const target = { dataSource, table: letter.table };
+      if (letter.kind === 'insert') {
+        const table = this.table(target);
+        inserts.push({ target, seq: table.headSeq + table.inserts.length, row: letter.payload });
+        table.inserts.push(letter.payload);
+        this.counts.inserts++;
+        continue;
+      }
+      const key = letter.rowKey!;
+      if (letter.kind === 'update') this.setColumns(target, key, letter.payload);
+      else {
+        for (const [column, delta] of Object.entries(letter.payload)) {
+          this.addDelta(target, key, column, Number(delta));
+        }
+      }
+      rows.set(this.row(target, key), [target, key]);
+    }
+    await this.journal?.requeue(
+      [...rows].map(([row, [target, key]]) => ({ target, key, row })),
+      inserts,
+      letters.map((letter) => letter.id),
+    );
+    return letters.length;
   }
 
-  async removeDeadLetters(ids: string[]): Promise<void> {
-    for (const id of ids) this.dead.delete(id);
-    await this.journal?.removeDeadLetters(ids);
+  async removeDeadLetters(dataSource: string, ids?: readonly string[]): Promise<number> {
+    const letters = this.lettersOf(dataSource, ids);
+    for (const letter of letters) this.dead.delete(letter.id);
+    await this.journal?.removeDeadLetters(letters.map((letter) => letter.id));
+    return letters.length;
+  }
+
+  private lettersOf(dataSource: string, ids?: readonly string[]): DeadLetter[] {
+    const wanted = ids && new Set(ids);
+    return [...this.dead.values()].filter(
+      (letter) => letter.dataSource === dataSource && (!wanted || wanted.has(letter.id)),
+    );
   }
 
   hasCounter(target: BufferTarget, key: RowKey, column: string): boolean {
@@ -239,6 +350,7 @@ export class MemoryStorage implements BufferStorage {
       pending: { ...this.counts },
       inFlightBatches,
       deadLetters: this.dead.size,
+      deadLettersDropped: this.deadLettersDropped,
       journal: this.journal?.size(),
     };
   }
@@ -282,18 +394,12 @@ export class MemoryStorage implements BufferStorage {
       this.counts.inserts++;
     }
     for (const letter of contents.deadLetters) this.dead.set(letter.id, letter);
-    for (const { seq, batch } of contents.batches.sort((a, b) => a.seq - b.seq)) {
-      const rows = new Map<string, Map<RowKey, RowState>>();
-      for (const part of batch.tables) {
-        const byKey = new Map<RowKey, RowState>();
-        for (const [key, set] of part.updates) byKey.set(key, { set });
-        for (const [key, deltas] of part.counters) byKey.set(key, { ...byKey.get(key), deltas });
-        rows.set(part.table, byKey);
-      }
+    // The journal gives batches back in key order: claim order, parts of a split in their order.
+    for (const { seq, part, batch } of contents.batches) {
       let list = this.claimed.get(batch.dataSource);
       if (!list) this.claimed.set(batch.dataSource, (list = []));
       const entries = entriesOf(batch);
-      list.push({ batch, seq, rows, entries });
+      list.push({ batch, seq, part, rows: rowsOf(batch), entries });
       this.inFlightEntries += entries;
       this.batchSeq = Math.max(this.batchSeq, seq);
     }
@@ -313,6 +419,18 @@ export class MemoryStorage implements BufferStorage {
     if (!row) rows.set(key, (row = {}));
     return row;
   }
+}
+
+/** A batch's rows by table, as `read` looks them up. */
+function rowsOf(batch: ClaimedBatch): Map<string, Map<RowKey, RowState>> {
+  const rows = new Map<string, Map<RowKey, RowState>>();
+  for (const part of batch.tables) {
+    const byKey = new Map<RowKey, RowState>();
+    for (const [key, set] of part.updates) byKey.set(key, { set });
+    for (const [key, deltas] of part.counters) byKey.set(key, { ...byKey.get(key), deltas });
+    rows.set(part.table, byKey);
+  }
+  return rows;
 }
 
 function entriesOf(batch: ClaimedBatch): number {

@@ -1,120 +1,323 @@
 /**
- * Lua scripts of the Redis storage. Every script touches the keys of one
- * (data source, table) only, which share a hash tag: one slot on a cluster.
+ * Lua scripts of the Redis storage. All keys of one data source share its
+ * hash tag (one slot on a cluster), so a claim, an ack, a split or a
+ * dead-letter retry covers every table of the data source in one atomic
+ * script, fenced by the flush lease that lives in the same slot.
  *
- * Per table (prefix P = `<keyPrefix>{<data source>/<table>}`):
- * - `P:cnt`  hash  [rowKey, column] → pending delta
- * - `P:upd`  hash  [rowKey, column] → pending value (encoded)
- * - `P:ins`  list  pending insert rows (encoded), in order
- * - `P:inflight` list of in-flight batch ids, oldest first
- * - `P:epoch` number of claims so far
- * - `P:b:<id>:cnt|upd|ins|owner` a claimed batch's part and its owner token
+ * Per data source (P = `<keyPrefix>{<data source>}`, T = a table path,
+ * URI-encoded, as the scripts see it):
+ * - `P:format`  the layout version ({@link REDIS_FORMAT})
+ * - `P:lease`   the flush lease: a random token with an expiry
+ * - `P:tables`  set of tables with pending entries
+ * - `P:t:T:cnt` hash  [rowKey, column] → pending delta
+ * - `P:t:T:upd` hash  [rowKey, column] → pending value (encoded)
+ * - `P:t:T:ins` list  pending insert rows (encoded), in order
+ * - `P:inflight` list of in-flight batch ids, in apply order
+ * - `P:epoch`   changes on every claim and split
+ * - `P:b:<id>`  hash: owner (lease token), tables (JSON array of T)
+ * - `P:b:<id>:T:cnt|upd|ins` the batch's part of table T
+ * - `P:dead`    hash  letter id → letter (encoded)
+ * - `P:dead:ops` hash letter id → what re-buffering it writes (JSON)
+ * - `P:dead:dropped` letters dropped because the store was full
  */
 
-/** RPUSH of `items[from..]`, in runs that stay under Lua's `unpack` limit. */
-const RPUSH_ALL = `
+/** Version of the key layout above; a process meeting another refuses to start. */
+export const REDIS_FORMAT = 2;
+
+/** Helpers every script shares. */
+const COMMON = `
 local function rpushAll(key, items, from)
   for i = from, #items, 5000 do
     redis.call('RPUSH', key, unpack(items, i, math.min(i + 4999, #items)))
   end
-end`;
-
-/**
- * Applies one group of coalesced writes. KEYS: cnt, upd, ins.
- * ARGV: sets, integer deltas, other deltas (each a JSON array of
- * alternating fields and values: one argument instead of two per cell),
- * then insert rows.
- * Integer deltas use HINCRBY (several times cheaper than HINCRBYFLOAT),
- * unless the field already holds a fraction.
- */
-export const WRITE_SCRIPT = `${RPUSH_ALL}
-local sets = cjson.decode(ARGV[1])
-for i = 1, #sets, 2 do
-  redis.call('HSET', KEYS[2], sets[i], sets[i + 1])
-  redis.call('HDEL', KEYS[1], sets[i])
 end
-local integers = cjson.decode(ARGV[2])
-for i = 1, #integers, 2 do
-  if type(redis.pcall('HINCRBY', KEYS[1], integers[i], integers[i + 1])) == 'table' then
-    redis.call('HINCRBYFLOAT', KEYS[1], integers[i], integers[i + 1])
+local function hsetAll(key, pairs)
+  for i = 1, #pairs, 5000 do
+    redis.call('HSET', key, unpack(pairs, i, math.min(i + 4999, #pairs)))
   end
 end
-local others = cjson.decode(ARGV[3])
-for i = 1, #others, 2 do
-  redis.call('HINCRBYFLOAT', KEYS[1], others[i], others[i + 1])
+local function fenced(lease, token)
+  if redis.call('GET', lease) ~= token then
+    return redis.error_reply('WBFENCED the flush lease is no longer held by this flusher')
+  end
 end
-rpushAll(KEYS[3], ARGV, 4)
+local function batchKey(P, id) return P .. ':b:' .. id end
+local function partKey(P, id, t, kind) return P .. ':b:' .. id .. ':' .. t .. ':' .. kind end
+local function tableKey(P, t, kind) return P .. ':t:' .. t .. ':' .. kind end
+local function deleteBatch(P, id)
+  local meta = batchKey(P, id)
+  local tables = redis.call('HGET', meta, 'tables')
+  if tables then
+    for _, t in ipairs(cjson.decode(tables)) do
+      redis.call('DEL', partKey(P, id, t, 'ins'), partKey(P, id, t, 'cnt'), partKey(P, id, t, 'upd'))
+    end
+  end
+  redis.call('DEL', meta)
+end
+local function readBatch(P, id)
+  local tables = redis.call('HGET', batchKey(P, id), 'tables')
+  local parts = {}
+  if not tables then return parts end
+  for _, t in ipairs(cjson.decode(tables)) do
+    parts[#parts + 1] = t
+    parts[#parts + 1] = redis.call('LRANGE', partKey(P, id, t, 'ins'), 0, -1)
+    parts[#parts + 1] = redis.call('HGETALL', partKey(P, id, t, 'cnt'))
+    parts[#parts + 1] = redis.call('HGETALL', partKey(P, id, t, 'upd'))
+  end
+  return parts
+end
+local function keepLetters(dead, ops, dropped, max, args, from)
+  local kept = 0
+  for i = from, #args, 3 do
+    if redis.call('HEXISTS', dead, args[i]) == 1 or redis.call('HLEN', dead) < max then
+      redis.call('HSET', dead, args[i], args[i + 1])
+      redis.call('HSET', ops, args[i], args[i + 2])
+      kept = kept + 1
+    else
+      redis.call('INCR', dropped)
+    end
+  end
+  return kept
+end
+`;
+
+/** Adds `deltas` (flat field/delta pairs) to a counter hash: HINCRBY unless a field holds a fraction. */
+const ADD_DELTAS = `
+local function addIntegers(cnt, pairs)
+  for i = 1, #pairs, 2 do
+    if type(redis.pcall('HINCRBY', cnt, pairs[i], pairs[i + 1])) == 'table' then
+      redis.call('HINCRBYFLOAT', cnt, pairs[i], pairs[i + 1])
+    end
+  end
+end
+local function addOthers(cnt, pairs)
+  for i = 1, #pairs, 2 do redis.call('HINCRBYFLOAT', cnt, pairs[i], pairs[i + 1]) end
+end
+local function setCells(cnt, upd, pairs)
+  for i = 1, #pairs, 2 do
+    redis.call('HSET', upd, pairs[i], pairs[i + 1])
+    redis.call('HDEL', cnt, pairs[i])
+  end
+end
+`;
+
+/** Checks the layout version. KEYS: format, tables. ARGV: version. Returns the version found. */
+export const FORMAT_SCRIPT = `
+local found = redis.call('GET', KEYS[1])
+if found then return found end
+-- Keys of the unversioned layout (0.1) use the same tables set.
+if redis.call('EXISTS', KEYS[2]) == 1 then return '1' end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
+`;
+
+/**
+ * Applies one group of coalesced writes to one table. KEYS: cnt, upd, ins,
+ * tables. ARGV: table, sets, integer deltas, other deltas (each a JSON
+ * array of alternating fields and values), then insert rows.
+ */
+export const WRITE_SCRIPT = `${COMMON}${ADD_DELTAS}
+setCells(KEYS[1], KEYS[2], cjson.decode(ARGV[2]))
+addIntegers(KEYS[1], cjson.decode(ARGV[3]))
+addOthers(KEYS[1], cjson.decode(ARGV[4]))
+rpushAll(KEYS[3], ARGV, 5)
+redis.call('SADD', KEYS[4], ARGV[1])
 return 1
 `;
 
 /**
- * Moves pending entries into batch `id`: up to maxRows inserts, and (only
- * once the inserts are all taken) the pending counters and updates.
- * KEYS: cnt, upd, ins, inflight, epoch, bcnt, bupd, bins, bowner. ARGV: id, maxRows, token.
+ * Moves pending entries of the data source into batch `id`: per table (in
+ * name order) up to the remaining budget of inserts, and (only once the
+ * table's inserts are all taken) its pending counters and updates.
+ * KEYS: lease, tables, inflight, epoch. ARGV: P, id, maxRows, token,
+ * tables to claim (JSON array, or '' for all).
+ * Returns table, inserts, counters, updates per claimed table.
  */
-export const CLAIM_SCRIPT = `${RPUSH_ALL}
-local pending = redis.call('LLEN', KEYS[3])
-local max = tonumber(ARGV[2])
-local took = 0
-if pending > 0 then
-  if pending <= max then
-    redis.call('RENAME', KEYS[3], KEYS[8])
-    took = pending
-  else
-    local items = redis.call('LRANGE', KEYS[3], 0, max - 1)
-    redis.call('LTRIM', KEYS[3], max, -1)
-    rpushAll(KEYS[8], items, 1)
-    took = max
+export const CLAIM_SCRIPT = `${COMMON}
+local refused = fenced(KEYS[1], ARGV[4])
+if refused then return refused end
+local P, id, budget = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local only = nil
+if ARGV[5] ~= '' then
+  only = {}
+  for _, t in ipairs(cjson.decode(ARGV[5])) do only[t] = true end
+end
+local names = redis.call('SMEMBERS', KEYS[2])
+table.sort(names)
+local out, claimed = {}, {}
+for _, t in ipairs(names) do
+  if budget <= 0 then break end
+  if only == nil or only[t] then
+    local ins, cnt, upd = tableKey(P, t, 'ins'), tableKey(P, t, 'cnt'), tableKey(P, t, 'upd')
+    local pending = redis.call('LLEN', ins)
+    local rows, counters, updates = {}, {}, {}
+    local took = math.min(pending, budget)
+    if took > 0 then
+      rows = redis.call('LRANGE', ins, 0, took - 1)
+      if took == pending then redis.call('RENAME', ins, partKey(P, id, t, 'ins'))
+      else
+        redis.call('LTRIM', ins, took, -1)
+        rpushAll(partKey(P, id, t, 'ins'), rows, 1)
+      end
+      budget = budget - took
+    end
+    if took == pending then
+      if redis.call('EXISTS', cnt) == 1 then
+        counters = redis.call('HGETALL', cnt)
+        redis.call('RENAME', cnt, partKey(P, id, t, 'cnt'))
+      end
+      if redis.call('EXISTS', upd) == 1 then
+        updates = redis.call('HGETALL', upd)
+        redis.call('RENAME', upd, partKey(P, id, t, 'upd'))
+      end
+      budget = budget - (#counters + #updates) / 2
+      redis.call('SREM', KEYS[2], t)
+    end
+    if took > 0 or #counters > 0 or #updates > 0 then
+      claimed[#claimed + 1] = t
+      out[#out + 1] = t
+      out[#out + 1] = rows
+      out[#out + 1] = counters
+      out[#out + 1] = updates
+    end
   end
 end
-if took == pending then
-  if redis.call('EXISTS', KEYS[1]) == 1 then
-    redis.call('RENAME', KEYS[1], KEYS[6])
-    took = took + 1
-  end
-  if redis.call('EXISTS', KEYS[2]) == 1 then
-    redis.call('RENAME', KEYS[2], KEYS[7])
-    took = took + 1
-  end
-end
-if took == 0 then return 0 end
-redis.call('SET', KEYS[9], ARGV[3])
-redis.call('RPUSH', KEYS[4], ARGV[1])
-redis.call('INCR', KEYS[5])
-return 1
-`;
-
-/** Gives the table's in-flight batches to a new owner. KEYS: inflight. ARGV: batch key prefix, token. Returns the ids. */
-export const ADOPT_SCRIPT = `
-local ids = redis.call('LRANGE', KEYS[1], 0, -1)
-for _, id in ipairs(ids) do
-  redis.call('SET', ARGV[1] .. id .. ':owner', ARGV[2])
-end
-return ids
-`;
-
-/** Deletes an applied batch part if the caller still owns it. KEYS: inflight, bcnt, bupd, bins, bowner. ARGV: id, token. */
-export const ACK_SCRIPT = `
-if redis.call('GET', KEYS[5]) ~= ARGV[2] then
-  return redis.error_reply('WBFENCED the batch belongs to another flusher now')
-end
-redis.call('DEL', KEYS[2], KEYS[3], KEYS[4], KEYS[5])
-redis.call('LREM', KEYS[1], 0, ARGV[1])
-return 1
+if #claimed == 0 then return out end
+redis.call('HSET', batchKey(P, id), 'owner', ARGV[4], 'tables', cjson.encode(claimed))
+redis.call('RPUSH', KEYS[3], id)
+redis.call('INCR', KEYS[4])
+return out
 `;
 
 /**
- * One cell's unapplied state. KEYS: cnt, upd, inflight, epoch. ARGV: field, batch key prefix.
- * Returns epoch, pending delta, pending value, then id, delta, value per in-flight batch.
+ * The data source's in-flight batches, in order; with a token, they now
+ * belong to it (fenced by the lease). KEYS: lease, inflight. ARGV: P,
+ * token or ''. Returns id and parts (as CLAIM returns them) per batch.
  */
-export const READ_SCRIPT = `
-local out = { redis.call('GET', KEYS[4]) or '0', redis.call('HGET', KEYS[1], ARGV[1]) or false, redis.call('HGET', KEYS[2], ARGV[1]) or false }
-for _, id in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+export const IN_FLIGHT_SCRIPT = `${COMMON}
+if ARGV[2] ~= '' then
+  local refused = fenced(KEYS[1], ARGV[2])
+  if refused then return refused end
+end
+local out = {}
+for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  if ARGV[2] ~= '' then redis.call('HSET', batchKey(ARGV[1], id), 'owner', ARGV[2]) end
   out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', ARGV[2] .. id .. ':cnt', ARGV[1]) or false
-  out[#out + 1] = redis.call('HGET', ARGV[2] .. id .. ':upd', ARGV[1]) or false
+  out[#out + 1] = readBatch(ARGV[1], id)
 end
 return out
+`;
+
+/**
+ * Deletes batch `id` and, with a parts JSON, puts its parts in its place;
+ * keeps dead letters up to the bound. KEYS: lease, inflight, epoch, dead,
+ * dead ops, dropped. ARGV: P, id, token, max letters, parts JSON or '',
+ * then id, letter, ops per dead letter. Returns the letters kept.
+ */
+export const SETTLE_SCRIPT = `${COMMON}
+local P, id, token = ARGV[1], ARGV[2], ARGV[3]
+local refused = fenced(KEYS[1], token)
+if refused then return refused end
+local owner = redis.call('HGET', batchKey(P, id), 'owner')
+if not owner then return 0 end
+if owner ~= token then
+  return redis.error_reply('WBFENCED the batch belongs to another flusher now')
+end
+if ARGV[5] ~= '' then
+  for _, part in ipairs(cjson.decode(ARGV[5])) do
+    local names = {}
+    for _, p in ipairs(part.tables) do
+      names[#names + 1] = p.table
+      if #p.inserts > 0 then rpushAll(partKey(P, part.id, p.table, 'ins'), p.inserts, 1) end
+      if #p.counters > 0 then hsetAll(partKey(P, part.id, p.table, 'cnt'), p.counters) end
+      if #p.updates > 0 then hsetAll(partKey(P, part.id, p.table, 'upd'), p.updates) end
+    end
+    redis.call('HSET', batchKey(P, part.id), 'owner', token, 'tables', cjson.encode(names))
+    redis.call('LINSERT', KEYS[2], 'BEFORE', id, part.id)
+  end
+  redis.call('INCR', KEYS[3])
+end
+deleteBatch(P, id)
+redis.call('LREM', KEYS[2], 0, id)
+return keepLetters(KEYS[4], KEYS[5], KEYS[6], tonumber(ARGV[4]), ARGV, 6)
+`;
+
+/**
+ * One cell's unapplied state. KEYS: epoch, inflight, cnt, upd (of the
+ * table). ARGV: P, table, field. Returns epoch, pending delta, pending
+ * value, then id, delta, value per in-flight batch.
+ */
+export const READ_SCRIPT = `${COMMON}
+local P, t, field = ARGV[1], ARGV[2], ARGV[3]
+local out = { redis.call('GET', KEYS[1]) or '0', redis.call('HGET', KEYS[3], field) or false, redis.call('HGET', KEYS[4], field) or false }
+for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+  out[#out + 1] = id
+  out[#out + 1] = redis.call('HGET', partKey(P, id, t, 'cnt'), field) or false
+  out[#out + 1] = redis.call('HGET', partKey(P, id, t, 'upd'), field) or false
+end
+return out
+`;
+
+/**
+ * Buffers dead letters again and deletes them, each exactly once.
+ * KEYS: dead, dead ops, tables. ARGV: P, then letter ids (none: all).
+ * Returns how many were moved.
+ */
+export const REQUEUE_SCRIPT = `${COMMON}${ADD_DELTAS}
+local P = ARGV[1]
+local ids = {}
+if #ARGV > 1 then
+  for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
+else
+  ids = redis.call('HKEYS', KEYS[1])
+end
+local moved = 0
+for _, id in ipairs(ids) do
+  local ops = redis.call('HGET', KEYS[2], id)
+  if ops then
+    local op = cjson.decode(ops)
+    local t = op.table
+    setCells(tableKey(P, t, 'cnt'), tableKey(P, t, 'upd'), op.sets)
+    addOthers(tableKey(P, t, 'cnt'), op.deltas)
+    if #op.inserts > 0 then rpushAll(tableKey(P, t, 'ins'), op.inserts, 1) end
+    redis.call('SADD', KEYS[3], t)
+    redis.call('HDEL', KEYS[1], id)
+    redis.call('HDEL', KEYS[2], id)
+    moved = moved + 1
+  end
+end
+return moved
+`;
+
+/** Deletes dead letters. KEYS: dead, dead ops. ARGV: ids (none: all). Returns how many. */
+export const REMOVE_DEAD_SCRIPT = `
+local ids = {}
+if #ARGV > 0 then ids = ARGV else ids = redis.call('HKEYS', KEYS[1]) end
+local removed = 0
+for _, id in ipairs(ids) do
+  removed = removed + redis.call('HDEL', KEYS[1], id)
+  redis.call('HDEL', KEYS[2], id)
+end
+return removed
+`;
+
+/**
+ * Counts of one data source. KEYS: tables, inflight, dead, dropped. ARGV: P.
+ * Returns counters, updated rows, inserts, in-flight batches, dead letters, dropped.
+ */
+export const STATS_SCRIPT = `${COMMON}
+local P = ARGV[1]
+local counters, updates, inserts = 0, 0, 0
+for _, t in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  counters = counters + redis.call('HLEN', tableKey(P, t, 'cnt'))
+  inserts = inserts + redis.call('LLEN', tableKey(P, t, 'ins'))
+  local rows = {}
+  for _, field in ipairs(redis.call('HKEYS', tableKey(P, t, 'upd'))) do
+    rows[cjson.decode(field)[1]] = true
+  end
+  for _ in pairs(rows) do updates = updates + 1 end
+end
+return { counters, updates, inserts, redis.call('LLEN', KEYS[2]), redis.call('HLEN', KEYS[3]), tonumber(redis.call('GET', KEYS[4]) or '0') }
 `;
 
 /** Extends a lease held by ARGV[1] to ARGV[2] ms. KEYS: lease. */

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
 import type { DeadLetter } from '../flush/dead-letter.interface.js';
-import { LeaseLostError, RedisUnavailableError } from '../errors.js';
-import type { BufferStorage, ClaimOptions } from './buffer-storage.interface.js';
+import { LeaseLostError, RedisUnavailableError, WriteBufferConfigError } from '../errors.js';
+import type { BufferStorage, ClaimOptions, SetAside } from './buffer-storage.interface.js';
 import type {
   BatchTable,
   BufferTarget,
@@ -16,12 +16,17 @@ import type {
   StoredValue,
 } from './buffer-batch.interface.js';
 import {
-  ACK_SCRIPT,
-  ADOPT_SCRIPT,
   CLAIM_SCRIPT,
+  FORMAT_SCRIPT,
+  IN_FLIGHT_SCRIPT,
   READ_SCRIPT,
   RELEASE_SCRIPT,
+  REDIS_FORMAT,
+  REMOVE_DEAD_SCRIPT,
   RENEW_SCRIPT,
+  REQUEUE_SCRIPT,
+  SETTLE_SCRIPT,
+  STATS_SCRIPT,
   WRITE_SCRIPT,
 } from './redis.scripts.js';
 import { decodeJson, encodeJson } from './stored-value.codec.js';
@@ -48,24 +53,41 @@ interface Group {
   settle: { resolve: () => void; reject: (error: unknown) => void };
 }
 
-/** Names of one table's keys. */
+/** Names of one data source's keys (see redis.scripts.ts). */
+interface SourceKeys {
+  /** `<keyPrefix>{<data source>}`: the prefix of every key, with the hash tag. */
+  p: string;
+  format: string;
+  lease: string;
+  tables: string;
+  inflight: string;
+  epoch: string;
+  dead: string;
+  deadOps: string;
+  dropped: string;
+}
+
+/** Names of one table's pending keys. */
 interface TableKeys {
-  tag: string;
+  source: SourceKeys;
+  /** The table path as the scripts see it (URI-encoded). */
+  name: string;
   cnt: string;
   upd: string;
   ins: string;
-  inflight: string;
-  epoch: string;
-  /** Prefix of its batches' keys. */
-  batch: string;
 }
 
+type Reply = string | null | Reply[];
 type Scripts = {
+  wbFormat(...args: (string | number)[]): Promise<string>;
   wbWrite(...args: (string | number)[]): Promise<number>;
-  wbClaim(...args: (string | number)[]): Promise<number>;
-  wbAdopt(...args: (string | number)[]): Promise<string[]>;
-  wbAck(...args: (string | number)[]): Promise<number>;
+  wbClaim(...args: (string | number)[]): Promise<Reply[]>;
+  wbInFlight(...args: (string | number)[]): Promise<Reply[]>;
+  wbSettle(...args: (string | number)[]): Promise<number>;
   wbRead(...args: (string | number)[]): Promise<Array<string | null>>;
+  wbRequeue(...args: (string | number)[]): Promise<number>;
+  wbRemoveDead(...args: (string | number)[]): Promise<number>;
+  wbStats(...args: (string | number)[]): Promise<number[]>;
   wbRenew(...args: (string | number)[]): Promise<number>;
   wbRelease(...args: (string | number)[]): Promise<number>;
 };
@@ -81,7 +103,7 @@ export class RedisStorage implements BufferStorage {
   private readonly groups = new Map<string, Group>();
   private readonly tableKeys = new Map<string, TableKeys>();
   private readonly keysOfTarget = new WeakMap<BufferTarget, TableKeys>();
-  private readonly knownTables = new Set<string>();
+  private readonly sourceKeys = new Map<string, SourceKeys>();
   private readonly dataSources = new Set<string>();
   private readonly maxGroupSize: number;
   private batchCounter = 0;
@@ -89,16 +111,39 @@ export class RedisStorage implements BufferStorage {
   constructor(private readonly config: RedisStorageConfig) {
     this.maxGroupSize = config.maxGroupSize ?? 5000;
     const client = config.client;
-    client.defineCommand('wbWrite', { numberOfKeys: 3, lua: WRITE_SCRIPT });
-    client.defineCommand('wbClaim', { numberOfKeys: 9, lua: CLAIM_SCRIPT });
-    client.defineCommand('wbAdopt', { numberOfKeys: 1, lua: ADOPT_SCRIPT });
-    client.defineCommand('wbAck', { numberOfKeys: 5, lua: ACK_SCRIPT });
-    client.defineCommand('wbRead', { numberOfKeys: 4, lua: READ_SCRIPT });
-    client.defineCommand('wbRenew', { numberOfKeys: 1, lua: RENEW_SCRIPT });
-    client.defineCommand('wbRelease', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+    const scripts: Array<[keyof Scripts, number, string]> = [
+      ['wbFormat', 2, FORMAT_SCRIPT],
+      ['wbWrite', 4, WRITE_SCRIPT],
+      ['wbClaim', 4, CLAIM_SCRIPT],
+      ['wbInFlight', 2, IN_FLIGHT_SCRIPT],
+      ['wbSettle', 6, SETTLE_SCRIPT],
+      ['wbRead', 4, READ_SCRIPT],
+      ['wbRequeue', 3, REQUEUE_SCRIPT],
+      ['wbRemoveDead', 2, REMOVE_DEAD_SCRIPT],
+      ['wbStats', 4, STATS_SCRIPT],
+      ['wbRenew', 1, RENEW_SCRIPT],
+      ['wbRelease', 1, RELEASE_SCRIPT],
+    ];
+    for (const [name, numberOfKeys, lua] of scripts) {
+      client.defineCommand(name, { numberOfKeys, lua });
+    }
     this.redis = client as (Redis | Cluster) & Scripts;
-    // A Redis that comes back may have lost the table sets: register again.
-    client.on('ready', () => this.knownTables.clear());
+  }
+
+  /** Refuses a key layout this version does not know (written by another version). */
+  async open(dataSources: readonly string[]): Promise<void> {
+    for (const dataSource of dataSources) {
+      this.dataSources.add(dataSource);
+      const k = this.source(dataSource);
+      const found = await this.call(() => this.redis.wbFormat(k.format, k.tables, REDIS_FORMAT));
+      if (found !== String(REDIS_FORMAT)) {
+        throw new WriteBufferConfigError(
+          `Redis keys under '${k.p}' are in layout version ${found}, and this version of the write buffer reads layout ${REDIS_FORMAT}. ` +
+            `Let the processes of the version that wrote them flush everything (stats() shows nothing pending or in flight) and stop them, ` +
+            `then delete the keys '${k.p}:*'; or use another storage.keyPrefix.`,
+        );
+      }
+    }
   }
 
   /**
@@ -162,7 +207,15 @@ export class RedisStorage implements BufferStorage {
   async read(target: BufferTarget, key: RowKey, column: string): Promise<CellSnapshot> {
     const k = this.keys(target);
     const reply = await this.call(() =>
-      this.redis.wbRead(k.cnt, k.upd, k.inflight, k.epoch, cellField(key, column), k.batch),
+      this.redis.wbRead(
+        k.source.epoch,
+        k.source.inflight,
+        k.cnt,
+        k.upd,
+        k.source.p,
+        k.name,
+        cellField(key, column),
+      ),
     );
     const layers: CellLayer[] = [];
     const push = (batchId: string | undefined, delta: string | null, value: string | null) => {
@@ -181,75 +234,87 @@ export class RedisStorage implements BufferStorage {
 
   async claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null> {
     this.dataSources.add(dataSource);
+    const k = this.source(dataSource);
     const id = this.batchId();
-    const lease = options.lease.token;
-    const tables: BatchTable[] = [];
-    for (const table of await this.tables(dataSource)) {
-      if (options.tables && !options.tables.includes(table)) continue;
-      const k = this.keys({ dataSource, table });
-      const b = this.batchKeys(k, id);
-      const claimed = await this.call(() =>
-        this.redis.wbClaim(
-          k.cnt,
-          k.upd,
-          k.ins,
-          k.inflight,
-          k.epoch,
-          b.cnt,
-          b.upd,
-          b.ins,
-          b.owner,
-          id,
-          options.maxRows,
-          lease,
-        ),
-      );
-      if (claimed) tables.push(await this.part(table, b));
-    }
-    return tables.length ? { id, dataSource, tables } : null;
+    const only = options.tables ? JSON.stringify(options.tables.map(encodeURIComponent)) : '';
+    const reply = await this.fenced(() =>
+      this.redis.wbClaim(
+        k.lease,
+        k.tables,
+        k.inflight,
+        k.epoch,
+        k.p,
+        id,
+        options.maxRows,
+        options.lease.token,
+        only,
+      ),
+    );
+    return reply.length ? { id, dataSource, tables: decodeParts(reply) } : null;
   }
 
   async inFlight(dataSource: string, lease?: FlushLease): Promise<ClaimedBatch[]> {
     this.dataSources.add(dataSource);
-    const batches = new Map<string, ClaimedBatch>();
-    for (const table of await this.tables(dataSource)) {
-      const k = this.keys({ dataSource, table });
-      const ids = await this.call(() =>
-        lease
-          ? this.redis.wbAdopt(k.inflight, k.batch, lease.token)
-          : (this.redis.lrange(k.inflight, 0, -1) as Promise<string[]>),
-      );
-      for (const id of ids) {
-        let batch = batches.get(id);
-        if (!batch) batches.set(id, (batch = { id, dataSource, tables: [] }));
-        batch.tables.push(await this.part(table, this.batchKeys(k, id)));
-      }
+    const k = this.source(dataSource);
+    const reply = await this.fenced(() =>
+      this.redis.wbInFlight(k.lease, k.inflight, k.p, lease?.token ?? ''),
+    );
+    const batches: ClaimedBatch[] = [];
+    for (let i = 0; i < reply.length; i += 2) {
+      batches.push({
+        id: reply[i] as string,
+        dataSource,
+        tables: decodeParts(reply[i + 1] as Reply[]),
+      });
     }
-    // Batch ids start with their claim time: sorting restores claim order.
-    return [...batches.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    return batches;
   }
 
-  async ack(batch: ClaimedBatch, lease: FlushLease): Promise<void> {
-    for (const part of batch.tables) {
-      const k = this.keys({ dataSource: batch.dataSource, table: part.table });
-      const b = this.batchKeys(k, batch.id);
-      try {
-        await this.call(() =>
-          this.redis.wbAck(k.inflight, b.cnt, b.upd, b.ins, b.owner, batch.id, lease.token),
-        );
-      } catch (error) {
-        if (error instanceof Error && error.message.includes('WBFENCED')) {
-          throw new LeaseLostError(
-            `The flush lease of data source '${batch.dataSource}' was lost and another flusher owns batch ${batch.id}; not acknowledging it.`,
-          );
-        }
-        throw error;
-      }
-    }
+  ack(batch: ClaimedBatch, lease: FlushLease, setAside?: SetAside): Promise<number> {
+    return this.settle(batch, lease, '', setAside);
+  }
+
+  split(
+    batch: ClaimedBatch,
+    lease: FlushLease,
+    parts: ClaimedBatch[],
+    setAside?: SetAside,
+  ): Promise<number> {
+    return this.settle(batch, lease, JSON.stringify(parts.map(encodeBatch)), setAside);
+  }
+
+  private settle(
+    batch: ClaimedBatch,
+    lease: FlushLease,
+    parts: string,
+    setAside?: SetAside,
+  ): Promise<number> {
+    const k = this.source(batch.dataSource);
+    const letters = (setAside?.letters ?? []).flatMap((letter) => [
+      letter.id,
+      encodeJson(letter),
+      requeueOps(letter),
+    ]);
+    return this.fenced(() =>
+      this.redis.wbSettle(
+        k.lease,
+        k.inflight,
+        k.epoch,
+        k.dead,
+        k.deadOps,
+        k.dropped,
+        k.p,
+        batch.id,
+        lease.token,
+        setAside?.max ?? 0,
+        parts,
+        ...letters,
+      ),
+    );
   }
 
   async lease(dataSource: string, ttl: number): Promise<FlushLease | null> {
-    const key = this.leaseKey(dataSource);
+    const key = this.source(dataSource).lease;
     const token = randomUUID();
     const got = await this.call(() => this.redis.set(key, token, 'PX', ttl, 'NX'));
     if (got !== 'OK') return null;
@@ -262,50 +327,44 @@ export class RedisStorage implements BufferStorage {
     };
   }
 
-  async putDeadLetters(letters: DeadLetter[]): Promise<void> {
-    if (letters.length === 0) return;
-    const fields = letters.flatMap((letter) => [letter.id, encodeJson(letter)]);
-    await this.call(() => this.redis.hset(this.deadLettersKey(), ...fields));
-  }
-
-  async deadLetters(): Promise<DeadLetter[]> {
-    const all = await this.call(() => this.redis.hvals(this.deadLettersKey()));
+  async deadLetters(dataSource: string): Promise<DeadLetter[]> {
+    const all = await this.call(() => this.redis.hvals(this.source(dataSource).dead));
     return all
       .map((text) => decodeJson<DeadLetter>(text))
       .sort((a, b) => a.at.getTime() - b.at.getTime());
   }
 
-  async removeDeadLetters(ids: string[]): Promise<void> {
-    if (ids.length) await this.call(() => this.redis.hdel(this.deadLettersKey(), ...ids));
+  requeueDeadLetters(dataSource: string, ids?: readonly string[]): Promise<number> {
+    if (ids?.length === 0) return Promise.resolve(0);
+    const k = this.source(dataSource);
+    return this.call(() => this.redis.wbRequeue(k.dead, k.deadOps, k.tables, k.p, ...(ids ?? [])));
+  }
+
+  removeDeadLetters(dataSource: string, ids?: readonly string[]): Promise<number> {
+    if (ids?.length === 0) return Promise.resolve(0);
+    const k = this.source(dataSource);
+    return this.call(() => this.redis.wbRemoveDead(k.dead, k.deadOps, ...(ids ?? [])));
   }
 
   async stats(): Promise<StorageStats> {
     const stats: StorageStats = {
       pending: { counters: 0, updates: 0, inserts: 0 },
       inFlightBatches: 0,
-      deadLetters: await this.call(() => this.redis.hlen(this.deadLettersKey())),
+      deadLetters: 0,
+      deadLettersDropped: 0,
     };
-    const batches = new Set<string>();
     for (const dataSource of this.dataSources) {
-      for (const table of await this.tables(dataSource)) {
-        const k = this.keys({ dataSource, table });
-        const [counters, updates, inserts, inflight] = await this.call(() =>
-          Promise.all([
-            this.redis.hlen(k.cnt),
-            this.redis.hkeys(k.upd),
-            this.redis.llen(k.ins),
-            this.redis.lrange(k.inflight, 0, -1),
-          ]),
-        );
-        stats.pending.counters += counters;
-        stats.pending.updates += new Set(
-          updates.map((field) => (JSON.parse(field) as [RowKey])[0]),
-        ).size;
-        stats.pending.inserts += inserts;
-        inflight.forEach((id) => batches.add(id));
-      }
+      const k = this.source(dataSource);
+      const [counters, updates, inserts, inFlight, dead, dropped] = await this.call(() =>
+        this.redis.wbStats(k.tables, k.inflight, k.dead, k.dropped, k.p),
+      );
+      stats.pending.counters += counters;
+      stats.pending.updates += updates;
+      stats.pending.inserts += inserts;
+      stats.inFlightBatches += inFlight;
+      stats.deadLetters += dead;
+      stats.deadLettersDropped += dropped;
     }
-    stats.inFlightBatches = batches.size;
     return stats;
   }
 
@@ -350,62 +409,19 @@ export class RedisStorage implements BufferStorage {
       }
     }
     const k = this.keys(group.target);
-    const write = async () => {
-      await this.registerTable(group.target);
-      await this.redis.wbWrite(
+    this.call(() =>
+      this.redis.wbWrite(
         k.cnt,
         k.upd,
         k.ins,
+        k.source.tables,
+        k.name,
         JSON.stringify(sets),
         JSON.stringify(integers),
         JSON.stringify(others),
         ...group.rows,
-      );
-    };
-    this.call(write).then(group.settle.resolve, group.settle.reject);
-  }
-
-  /** Remembers the table in the data source's table set (once per process). */
-  private async registerTable(target: BufferTarget) {
-    const id = JSON.stringify([target.dataSource, target.table]);
-    if (this.knownTables.has(id)) return;
-    await this.redis.sadd(this.tablesKey(target.dataSource), target.table);
-    this.knownTables.add(id);
-    this.dataSources.add(target.dataSource);
-  }
-
-  private async tables(dataSource: string): Promise<string[]> {
-    return (await this.call(() => this.redis.smembers(this.tablesKey(dataSource)))).sort();
-  }
-
-  private async part(table: string, b: ReturnType<RedisStorage['batchKeys']>): Promise<BatchTable> {
-    const [cnt, upd, ins] = await this.call(() =>
-      Promise.all([
-        this.redis.hgetall(b.cnt),
-        this.redis.hgetall(b.upd),
-        this.redis.lrange(b.ins, 0, -1),
-      ]),
-    );
-    const updates = new Map<RowKey, StoredRow>();
-    for (const [field, value] of Object.entries(upd)) {
-      const [key, column] = JSON.parse(field) as [RowKey, string];
-      let row = updates.get(key);
-      if (!row) updates.set(key, (row = {}));
-      row[column] = decodeJson<StoredValue>(value);
-    }
-    const counters = new Map<RowKey, Record<string, number>>();
-    for (const [field, value] of Object.entries(cnt)) {
-      const [key, column] = JSON.parse(field) as [RowKey, string];
-      let deltas = counters.get(key);
-      if (!deltas) counters.set(key, (deltas = {}));
-      deltas[column] = Number(value);
-    }
-    return {
-      table,
-      inserts: ins.map((text) => decodeJson<StoredRow>(text)),
-      updates: [...updates],
-      counters: [...counters],
-    };
+      ),
+    ).then(group.settle.resolve, group.settle.reject);
   }
 
   /** Runs a Redis call, turning connection failures and slowness into RedisUnavailableError. */
@@ -425,6 +441,20 @@ export class RedisStorage implements BufferStorage {
     }
   }
 
+  /** Runs a fenced script call: a refusal becomes LeaseLostError. */
+  private async fenced<T>(run: () => Promise<T>): Promise<T> {
+    try {
+      return await this.call(run);
+    } catch (error) {
+      if (error instanceof Error && error.message.includes('WBFENCED')) {
+        throw new LeaseLostError(
+          `The flush lease is no longer held by this flusher (${error.message.replace(/^.*WBFENCED /, '')}); it changed nothing.`,
+        );
+      }
+      throw error;
+    }
+  }
+
   private batchId(): string {
     // Sortable by claim time, unique across instances.
     const time = Date.now().toString(36).padStart(10, '0');
@@ -432,9 +462,29 @@ export class RedisStorage implements BufferStorage {
     return `${time}-${counter}-${randomUUID()}`;
   }
 
-  /** The hash tag of a table: all its keys live in one slot. */
+  /** The hash tag of a table's data source: all its keys live in one slot. */
   private tag(target: BufferTarget): string {
-    return this.keys(target).tag;
+    return this.keys(target).source.p;
+  }
+
+  private source(dataSource: string): SourceKeys {
+    let keys = this.sourceKeys.get(dataSource);
+    if (!keys) {
+      const p = `${this.config.keyPrefix}{${encodeURIComponent(dataSource)}}`;
+      keys = {
+        p,
+        format: `${p}:format`,
+        lease: `${p}:lease`,
+        tables: `${p}:tables`,
+        inflight: `${p}:inflight`,
+        epoch: `${p}:epoch`,
+        dead: `${p}:dead`,
+        deadOps: `${p}:dead:ops`,
+        dropped: `${p}:dead:dropped`,
+      };
+      this.sourceKeys.set(dataSource, keys);
+    }
+    return keys;
   }
 
   private keys(target: BufferTarget): TableKeys {
@@ -444,43 +494,88 @@ export class RedisStorage implements BufferStorage {
     const id = `${target.dataSource}\u0000${target.table}`;
     let keys = this.tableKeys.get(id);
     if (!keys) {
-      const tag = `{${encodeURIComponent(target.dataSource)}/${encodeURIComponent(target.table)}}`;
-      const p = `${this.config.keyPrefix}${tag}`;
-      keys = {
-        tag,
-        cnt: `${p}:cnt`,
-        upd: `${p}:upd`,
-        ins: `${p}:ins`,
-        inflight: `${p}:inflight`,
-        epoch: `${p}:epoch`,
-        batch: `${p}:b:`,
-      };
+      const source = this.source(target.dataSource);
+      const name = encodeURIComponent(target.table);
+      const t = `${source.p}:t:${name}`;
+      keys = { source, name, cnt: `${t}:cnt`, upd: `${t}:upd`, ins: `${t}:ins` };
       this.tableKeys.set(id, keys);
     }
     this.keysOfTarget.set(target, keys);
     return keys;
   }
+}
 
-  private batchKeys(k: TableKeys, id: string) {
-    return {
-      cnt: `${k.batch}${id}:cnt`,
-      upd: `${k.batch}${id}:upd`,
-      ins: `${k.batch}${id}:ins`,
-      owner: `${k.batch}${id}:owner`,
-    };
+/** Table parts as the claim and in-flight scripts return them: table, inserts, counters, updates. */
+function decodeParts(reply: Reply[]): BatchTable[] {
+  const tables: BatchTable[] = [];
+  for (let i = 0; i < reply.length; i += 4) {
+    const updates = new Map<RowKey, StoredRow>();
+    const upd = reply[i + 3] as string[];
+    for (let j = 0; j < upd.length; j += 2) {
+      const [key, column] = JSON.parse(upd[j]) as [RowKey, string];
+      let row = updates.get(key);
+      if (!row) updates.set(key, (row = {}));
+      row[column] = decodeJson<StoredValue>(upd[j + 1]);
+    }
+    const counters = new Map<RowKey, Record<string, number>>();
+    const cnt = reply[i + 2] as string[];
+    for (let j = 0; j < cnt.length; j += 2) {
+      const [key, column] = JSON.parse(cnt[j]) as [RowKey, string];
+      let deltas = counters.get(key);
+      if (!deltas) counters.set(key, (deltas = {}));
+      deltas[column] = Number(cnt[j + 1]);
+    }
+    tables.push({
+      table: decodeURIComponent(reply[i] as string),
+      inserts: (reply[i + 1] as string[]).map((text) => decodeJson<StoredRow>(text)),
+      // Hash fields come back in an order Redis may change: sorted, a batch is the same batch every time it is read.
+      updates: [...updates].sort(byKey),
+      counters: [...counters].sort(byKey),
+    });
   }
+  return tables;
+}
 
-  private leaseKey(dataSource: string): string {
-    return `${this.config.keyPrefix}{${encodeURIComponent(dataSource)}}:lease`;
-  }
+function byKey(a: [RowKey, unknown], b: [RowKey, unknown]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
 
-  private deadLettersKey(): string {
-    return `${this.config.keyPrefix}dead-letters`;
-  }
+/** A batch as the settle script stores the parts of a split: fields and encoded values, as claimed. */
+function encodeBatch(batch: ClaimedBatch) {
+  return {
+    id: batch.id,
+    tables: batch.tables.map((part) => ({
+      table: encodeURIComponent(part.table),
+      inserts: part.inserts.map((row) => encodeJson(row)),
+      counters: part.counters.flatMap(([key, deltas]) =>
+        Object.entries(deltas).flatMap(([column, delta]) => [
+          cellField(key, column),
+          String(delta),
+        ]),
+      ),
+      updates: part.updates.flatMap(([key, values]) =>
+        Object.entries(values).flatMap(([column, value]) => [
+          cellField(key, column),
+          encodeJson(value),
+        ]),
+      ),
+    })),
+  };
+}
 
-  private tablesKey(dataSource: string): string {
-    return `${this.config.keyPrefix}{${encodeURIComponent(dataSource)}}:tables`;
-  }
+/** What re-buffering a dead letter writes, ready for the requeue script. */
+function requeueOps(letter: DeadLetter): string {
+  const cells = (encode: (value: StoredRow[string]) => string) =>
+    Object.entries(letter.payload).flatMap(([column, value]) => [
+      cellField(letter.rowKey!, column),
+      encode(value),
+    ]);
+  return JSON.stringify({
+    table: encodeURIComponent(letter.table),
+    sets: letter.kind === 'update' ? cells(encodeJson) : [],
+    deltas: letter.kind === 'counter' ? cells(String) : [],
+    inserts: letter.kind === 'insert' ? [encodeJson(letter.payload)] : [],
+  });
 }
 
 /** The hash field of one cell: the JSON array `[rowKey, column]`. */

@@ -1,0 +1,100 @@
+import type { DataSource, QueryRunner } from 'typeorm';
+import { FlushError, WriteBufferConfigError } from '../errors.js';
+import type { SqlDialect, Statement, StatementResult } from '../sql/sql-dialect.js';
+
+/** Version of the ledger table's layout, kept in the row {@link FORMAT_ROW}. */
+export const LEDGER_FORMAT = 2;
+/** Ledger row whose `applied_at` holds {@link LEDGER_FORMAT}; never a batch id. */
+const FORMAT_ROW = '#format';
+/** How often the ledger is pruned, at most. */
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
+
+/**
+ * The table that makes each batch apply at most once: a batch's id is
+ * inserted in the transaction that applies it, together with the entries
+ * whose row was missing, so a re-apply after a lost ack is skipped and
+ * still reports them.
+ */
+export class Ledger {
+  private lastPrune = 0;
+
+  constructor(
+    private readonly dataSourceName: string,
+    private readonly dataSource: DataSource,
+    private readonly dialect: SqlDialect,
+    readonly table: string,
+    private readonly retention: number,
+  ) {}
+
+  /** Creates the table if missing, brings an older layout up to date, refuses a newer one. */
+  async prepare(): Promise<void> {
+    const runner = this.dataSource.createQueryRunner();
+    try {
+      try {
+        await runner.query(this.dialect.ledgerSchema(this.table));
+      } catch (error) {
+        // Another process may have created it at the same moment.
+        if (!(await runner.hasTable(this.table))) throw error;
+      }
+      if (!(await runner.hasColumn(this.table, 'missed'))) {
+        await runner.query(this.dialect.ledgerAddMissed(this.table)).catch(async (error) => {
+          if (!(await runner.hasColumn(this.table, 'missed'))) throw error;
+        });
+      }
+      await runner.query(
+        this.dialect.ledgerClaim(this.table, FORMAT_ROW, LEDGER_FORMAT).sql,
+        [FORMAT_ROW, LEDGER_FORMAT],
+      );
+      const read = this.dialect.ledgerRead(this.table, FORMAT_ROW);
+      const [row] = (await runner.query(read.sql, read.params)) as Array<{ applied_at: unknown }>;
+      if (Number(row?.applied_at) !== LEDGER_FORMAT) {
+        throw new WriteBufferConfigError(
+          `The ledger table '${this.table}' of data source '${this.dataSourceName}' is in format ${String(row?.applied_at)}, ` +
+            `and this version of the write buffer uses format ${LEDGER_FORMAT}. ` +
+            `It was written by another version: run that version, or give this one its own table (ledger.table).`,
+        );
+      }
+    } finally {
+      await runner.release();
+    }
+  }
+
+  /**
+   * Records `batchId` in the runner's transaction. Resolves `null` when
+   * it is new; when it was recorded before, the entries it missed then.
+   */
+  async record(runner: QueryRunner, batchId: string): Promise<string[] | null> {
+    try {
+      const { records } = await run(
+        runner,
+        this.dialect.ledgerClaim(this.table, batchId, Date.now()),
+      );
+      if (records.length) return null;
+      const { records: found } = await run(runner, this.dialect.ledgerRead(this.table, batchId));
+      const missed = found[0]?.missed;
+      return typeof missed === 'string' ? (JSON.parse(missed) as string[]) : [];
+    } catch (error) {
+      // The ledger is ours, not the user's data: never a reason to dead-letter.
+      throw FlushError.failed(this.dataSourceName, error);
+    }
+  }
+
+  /** Stores which entries of a batch recorded in this transaction found no row. */
+  async recordMissed(runner: QueryRunner, batchId: string, missed: string[]): Promise<void> {
+    await run(runner, this.dialect.ledgerSetMissed(this.table, batchId, JSON.stringify(missed)));
+  }
+
+  /** Deletes ids older than the retention, at most once an hour. */
+  async prune(): Promise<void> {
+    const now = Date.now();
+    if (now - this.lastPrune < PRUNE_EVERY_MS) return;
+    this.lastPrune = now;
+    const prune = this.dialect.ledgerPrune(this.table, now - this.retention, FORMAT_ROW);
+    await this.dataSource.query(prune.sql, prune.params);
+  }
+}
+
+export async function run(runner: QueryRunner, statement: Statement): Promise<StatementResult> {
+  const result = await runner.query(statement.sql, statement.params, true);
+  return { records: result.records ?? [], affected: result.affected };
+}

@@ -305,7 +305,9 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
 
   /** Writes the database refused (data errors) or whose row was missing, oldest first. */
   async deadLetters(): Promise<DeadLetter[]> {
-    const all = await Promise.all([...this.flushers.keys()].map((name) => this.storage.deadLetters(name)));
+    const all = await Promise.all(
+      [...this.flushers.keys()].map((name) => this.storage.deadLetters(name)),
+    );
     return all.flat().sort((a, b) => a.at.getTime() - b.at.getTime());
   }
 

@@ -205,15 +205,11 @@ export class Flusher {
     held: { lost: boolean },
   ): Promise<void> {
     const entries = batchEntries(batch);
-    const stale = entries.flatMap((entry) => {
-      const problem = this.staleness(entry);
-      return problem ? [[entry, problem] as const] : [];
-    });
+    const { kept, stale } = this.checkSchema(entries);
     if (stale.length) {
       const letters = stale.map(([entry, problem]) => this.deadLetter(batch.id, entry, problem));
-      const rest = entries.filter((entry) => !stale.some(([gone]) => gone === entry));
-      if (rest.length === 0) return this.ack(batch, lease, report, letters);
-      const part = batchOf(batch, `${batch.id}/a`, rest);
+      if (kept.length === 0) return this.ack(batch, lease, report, letters);
+      const part = batchOf(batch, `${batch.id}/a`, kept);
       await this.split(batch, lease, report, [part], letters);
       return this.settle(part, lease, report, held);
     }
@@ -262,20 +258,44 @@ export class Flusher {
     await this.ack(batch, lease, report, letters);
   }
 
-  /** Why an entry can no longer be applied to the schema (a table or column that is gone), if so. */
-  private staleness(entry: BatchEntry): string | undefined {
-    const entity = this.catalog.table(this.name, entry.table);
-    if (!entity) {
-      return `table '${entry.table}' is not an entity of data source '${this.name}' any more`;
-    }
-    const values =
-      entry.kind === 'insert' ? entry.row : entry.kind === 'update' ? entry.values : entry.deltas;
-    for (const column in values) {
-      if (!entity.hasColumn(column)) {
-        return `column '${column}' is not a column of entity ${entity.name} any more`;
+  /**
+   * Separates what the schema can no longer take (a deploy removed the
+   * entity or the column): an insert naming a removed column goes whole,
+   * a counter or update loses just the removed columns.
+   */
+  private checkSchema(entries: BatchEntry[]) {
+    const kept: BatchEntry[] = [];
+    const stale: Array<readonly [BatchEntry, string]> = [];
+    for (const entry of entries) {
+      const entity = this.catalog.table(this.name, entry.table);
+      if (!entity) {
+        const problem = `table '${entry.table}' is not an entity of data source '${this.name}' any more`;
+        stale.push([entry, problem]);
+        continue;
+      }
+      const values =
+        entry.kind === 'insert' ? entry.row : entry.kind === 'update' ? entry.values : entry.deltas;
+      const gone = Object.keys(values).filter((column) => !entity.hasColumn(column));
+      if (gone.length === 0) {
+        kept.push(entry);
+        continue;
+      }
+      const problem = `column${gone.length > 1 ? 's' : ''} ${gone.map((c) => `'${c}'`).join(', ')} ${gone.length > 1 ? 'are' : 'is'} not a column of entity ${entity.name} any more`;
+      if (entry.kind === 'insert' || gone.length === Object.keys(values).length) {
+        stale.push([entry, problem]);
+        continue;
+      }
+      const pick = <T>(from: Record<string, T>, keep: boolean) =>
+        Object.fromEntries(Object.entries(from).filter(([c]) => gone.includes(c) !== keep));
+      if (entry.kind === 'update') {
+        kept.push({ ...entry, values: pick(entry.values, true) });
+        stale.push([{ ...entry, values: pick(entry.values, false) }, problem]);
+      } else {
+        kept.push({ ...entry, deltas: pick(entry.deltas, true) });
+        stale.push([{ ...entry, deltas: pick(entry.deltas, false) }, problem]);
       }
     }
-    return undefined;
+    return { kept, stale };
   }
 
   private async ack(
@@ -464,7 +484,6 @@ export class Flusher {
     }
     return entity;
   }
-
 }
 
 /** Inserts plus distinct rows (a row may have both an update and counters). */

@@ -41,10 +41,10 @@ export class Ledger {
           if (!(await runner.hasColumn(this.table, 'missed'))) throw error;
         });
       }
-      await runner.query(
-        this.dialect.ledgerClaim(this.table, FORMAT_ROW, LEDGER_FORMAT).sql,
-        [FORMAT_ROW, LEDGER_FORMAT],
-      );
+      await runner.query(this.dialect.ledgerClaim(this.table, FORMAT_ROW, LEDGER_FORMAT).sql, [
+        FORMAT_ROW,
+        LEDGER_FORMAT,
+      ]);
       const read = this.dialect.ledgerRead(this.table, FORMAT_ROW);
       const [row] = (await runner.query(read.sql, read.params)) as Array<{ applied_at: unknown }>;
       if (Number(row?.applied_at) !== LEDGER_FORMAT) {

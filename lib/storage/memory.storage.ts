@@ -221,15 +221,13 @@ export class MemoryStorage implements BufferStorage {
     const index = list.findIndex((entry) => entry.batch.id === batch.id);
     if (index < 0) return 0;
     const entry = list[index];
-    const replacements = parts.map(
-      (part, i): InFlightBatch => ({
-        batch: part,
-        seq: entry.seq,
-        part: `${entry.part}${entry.part ? '/' : ''}${i}`,
-        rows: rowsOf(part),
-        entries: entriesOf(part),
-      }),
-    );
+    const replacements = parts.map((part, i): InFlightBatch => ({
+      batch: part,
+      seq: entry.seq,
+      part: `${entry.part}${entry.part ? '/' : ''}${i}`,
+      rows: rowsOf(part),
+      entries: entriesOf(part),
+    }));
     list.splice(index, 1, ...replacements);
     for (const added of replacements) this.inFlightEntries += added.entries;
     this.inFlightEntries -= entry.entries;

@@ -9,6 +9,7 @@ import 'reflect-metadata';
 import { join } from 'node:path';
 import {
   Controller,
+  Get,
   HttpCode,
   Injectable,
   Module,
@@ -20,6 +21,7 @@ import {
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
 import {
+  Check,
   Column,
   DataSource,
   Entity,
@@ -43,7 +45,9 @@ export class CrashSetting {
   @Column('int', { default: 0 }) v!: number;
 }
 
+/** Events whose uid starts with "poison" are refused by the database: they must end as dead letters. */
 @Entity('crash_event')
+@Check('CHK_crash_event_uid', `"uid" NOT LIKE 'poison%'`)
 export class CrashEvent {
   @PrimaryGeneratedColumn() id!: number;
   @Column('varchar', { length: 40 }) uid!: string;
@@ -117,6 +121,12 @@ class CrashController {
   @Post('flush')
   flush() {
     return this.buffer.flush();
+  }
+
+  /** The uids of the events held as dead letters. */
+  @Get('dead')
+  async dead() {
+    return (await this.buffer.deadLetters()).map((letter) => String(letter.payload.uid));
   }
 }
 

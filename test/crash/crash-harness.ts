@@ -113,6 +113,8 @@ class Ledger {
   counters = new Map<number, { acked: number; unacked: number }>();
   settings = new Map<number, { acked?: number; unacked: Set<number> }>();
   events = new Map<string, boolean>();
+  /** Events the database refuses: acknowledged ones must end as exactly one dead letter each. */
+  poison = new Map<string, boolean>();
   acked = 0;
   private nextSetting = new Map<number, number>();
 
@@ -152,6 +154,12 @@ class Ledger {
       };
     }
     const uid = `${seq}-${randomBytes(4).toString('hex')}`;
+    if (pick > 0.98) {
+      // Poison in about one batch in two: flushes bisect while the harness kills them.
+      const poison = `poison-${uid}`;
+      this.poison.set(poison, false);
+      return { path: `/e/${poison}`, ack: () => (this.poison.set(poison, true), this.acked++) };
+    }
     this.events.set(uid, false);
     return { path: `/e/${uid}`, ack: () => (this.events.set(uid, true), this.acked++) };
   }
@@ -248,8 +256,9 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     }
     const flushed = await fetch(`http://127.0.0.1:${app.port}/flush`, { method: 'POST' });
     if (!flushed.ok) throw new Error(`final flush failed: ${await flushed.text()}`);
+    const letters = await deadLetters(app);
     await app.kill('SIGTERM');
-    const { lost, doubled } = await verify(ledger, dataDir, databaseUrl);
+    const { lost, doubled } = await verify(ledger, dataDir, databaseUrl, letters);
     return { kills: options.kills, killedAt, acked: ledger.acked, lost, doubled };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
@@ -387,6 +396,7 @@ export async function runSharedRedisCrash(options: {
     const flushed = await fetch(`http://127.0.0.1:${apps[0].port}/flush`, { method: 'POST' });
     if (!flushed.ok) throw new Error(`final flush failed: ${await flushed.text()}`);
     await Promise.all(apps.map((app) => app.kill('SIGTERM')));
+    const letters = await deadLetters(apps[0]);
     const redis = new (await import('ioredis')).Redis(options.redisUrl);
     const left = await redis.keys(`${prefix}*`);
     const inFlight = left.filter((key) => key.includes(':b:')).length;
@@ -396,7 +406,7 @@ export async function runSharedRedisCrash(options: {
       acked: ledger.acked,
       inFlight,
       pending,
-      ...(await verify(ledger, dataDir, databaseUrl)),
+      ...(await verify(ledger, dataDir, databaseUrl, letters)),
     };
   } finally {
     await Promise.all(apps.map((app) => app.kill()));
@@ -406,7 +416,14 @@ export async function runSharedRedisCrash(options: {
   }
 }
 
-async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string) {
+/** The uids of the events an app holds as dead letters. */
+async function deadLetters(app: App): Promise<string[]> {
+  const response = await fetch(`http://127.0.0.1:${app.port}/dead`);
+  if (!response.ok) throw new Error(`reading dead letters failed: ${await response.text()}`);
+  return (await response.json()) as string[];
+}
+
+async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string, letters?: string[]) {
   let rows: {
     counters: Array<{ id: number; n: number }>;
     settings: Array<{ id: number; v: number }>;
@@ -455,6 +472,15 @@ async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string) {
     const count = stored.get(uid) ?? 0;
     if (acked && count === 0) lost++;
     if (count > 1) doubled += count - 1;
+  }
+  if (letters) {
+    const held = new Map<string, number>();
+    for (const uid of letters) held.set(uid, (held.get(uid) ?? 0) + 1);
+    for (const [uid, acked] of ledger.poison) {
+      const count = held.get(uid) ?? 0;
+      if (acked && count === 0) lost++;
+      if (count > 1) doubled += count - 1;
+    }
   }
   return { lost, doubled };
 }

@@ -1,7 +1,7 @@
 import type { INestApplication, LoggerService, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
-import type { DataSource } from 'typeorm';
+import type { DataSource, EntitySchema } from 'typeorm';
 import {
   BufferService,
   WriteBufferModule,
@@ -28,14 +28,20 @@ export interface TestApp {
 export async function createTestApp(
   kind: DatabaseKind,
   options: WriteBufferModuleOptions = {},
-  extra: { controllers?: Type[]; database?: TestDatabase; logger?: LoggerService } = {},
+  extra: {
+    controllers?: Type[];
+    database?: TestDatabase;
+    logger?: LoggerService;
+    /** Entities of the data source (default: every test entity). */
+    entities?: EntitySchema[] | Array<Type | EntitySchema>;
+  } = {},
 ): Promise<TestApp> {
   const database = extra.database ?? (await createTestDatabase(kind));
   const queries = new QueryCounter();
   const moduleRef = await Test.createTestingModule({
     imports: [
       TypeOrmModule.forRoot({
-        ...database.options({ entities: ENTITIES, subscribers: [QueryGate] }),
+        ...database.options({ entities: extra.entities ?? ENTITIES, subscribers: [QueryGate] }),
         logger: queries,
         logging: true,
       }),

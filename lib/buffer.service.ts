@@ -69,6 +69,15 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     @Inject(BufferStorage) private readonly storage: BufferStorage,
     private readonly moduleRef: ModuleRef,
   ) {
+    const maxDeadLetters = options.limits?.maxDeadLetters;
+    if (
+      maxDeadLetters !== undefined &&
+      !(Number.isSafeInteger(maxDeadLetters) && maxDeadLetters >= 0)
+    ) {
+      throw new WriteBufferConfigError(
+        `limits.maxDeadLetters must be a whole number of letters (0 or more), not ${String(maxDeadLetters)}.`,
+      );
+    }
     this.ledgerTable = options.ledger?.table ?? DEFAULT_LEDGER_TABLE;
     this.maxPending = options.flush?.maxPending ?? DEFAULT_MAX_PENDING;
     this.limits = {

@@ -191,6 +191,9 @@ describe.each(combos)('exactly once on %s with %s storage', (kind, storageKind) 
     expect(report.deadLettered).toBe(5);
     expect(await t.buffer.deadLetters()).toHaveLength(5);
     expect((await t.buffer.stats()).deadLettersDropped).toBe(15);
+    await expect(
+      createTestApp(kind, { limits: { maxDeadLetters: -1 } }, { database: t.database }),
+    ).rejects.toThrow(/limits.maxDeadLetters must be a whole number/);
     // Room again once letters are discarded.
     expect(await t.buffer.discardDeadLetters()).toBe(5);
     await t.buffer.increment(Post, 99, 'views', 1);

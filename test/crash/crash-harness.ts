@@ -154,8 +154,8 @@ class Ledger {
       };
     }
     const uid = `${seq}-${randomBytes(4).toString('hex')}`;
-    if (pick > 0.98) {
-      // Poison in about one batch in two: flushes bisect while the harness kills them.
+    if (pick > 0.995) {
+      // Poison (0.5% of writes) in about one batch in two: flushes bisect while the harness kills them.
       const poison = `poison-${uid}`;
       this.poison.set(poison, false);
       return { path: `/e/${poison}`, ack: () => (this.poison.set(poison, true), this.acked++) };

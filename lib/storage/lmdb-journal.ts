@@ -89,9 +89,13 @@ export class LmdbJournal {
     return contents;
   }
 
-  /** Writes the current state of rows (issued now, in order); resolves per the durability. */
+  /**
+   * Writes the current state of rows (issued now, in order); resolves per
+   * the durability. With no rows it still resolves only once the writes
+   * issued before it (a claim that took the rows) are durable.
+   */
   putRows(rows: Array<{ target: BufferTarget; key: RowKey; row: RowState }>): Promise<void> {
-    if (rows.length === 0) return Promise.resolve();
+    if (rows.length === 0) return this.settle();
     let last!: Promise<boolean>;
     for (const { target, key, row } of rows) {
       last = this.db.put(['p', target.dataSource, target.table, key], encodeJson(row));
@@ -160,10 +164,10 @@ export class LmdbJournal {
     await this.db.close();
   }
 
-  private async settle(write: Promise<boolean>): Promise<void> {
+  private async settle(write?: Promise<boolean>): Promise<void> {
     if (this.durability === 'relaxed') {
       // Acknowledged before the commit; a failure can only be logged.
-      write.catch(() => undefined);
+      write?.catch(() => undefined);
       return;
     }
     await write;

@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+
 /**
  * Base class of every error the write buffer throws. Catch this to handle
  * them all; each subclass names what was wrong and how to fix it.
@@ -107,7 +109,26 @@ export class InvalidValueError extends WriteBufferError {
 }
 
 /** The module configuration cannot work; the message names the option to fix. */
-export class WriteBufferConfigError extends WriteBufferError {}
+export class WriteBufferConfigError extends WriteBufferError {
+  /** Another process (or another app in this one) has the journal open. */
+  static journalInUse(
+    path: string,
+    ownerFile: string,
+    holder?: { pid: number; host: string; startedAt: string },
+  ) {
+    const who = holder
+      ? holder.pid === process.pid && holder.host === hostname()
+        ? `this process (pid ${holder.pid}): another application instance in it has not been closed`
+        : `process ${holder.pid} on host '${holder.host}' (started ${holder.startedAt})`
+      : 'another process';
+    return new WriteBufferConfigError(
+      `The write-buffer journal '${path}' is in use by ${who}. ` +
+        `Only one process may use a journal: two would both rebuild and flush the same pending writes, applying them twice. ` +
+        `Give each process its own storage.journal.path (or share one buffer through { type: 'redis' }). ` +
+        `If that process is gone, delete '${ownerFile}'.`,
+    );
+  }
+}
 
 /** A flush could not apply a batch; the batch stays buffered and is retried. */
 export class FlushError extends WriteBufferError {

@@ -1,5 +1,6 @@
 import { open, type RootDatabase } from 'lmdb';
 import type { DeadLetter } from '../flush/dead-letter.interface.js';
+import { JournalLock } from './journal-lock.js';
 import { decodeJson, encodeJson } from './stored-value.codec.js';
 import type { BufferTarget, ClaimedBatch, RowKey, StoredRow } from './buffer-batch.interface.js';
 
@@ -40,22 +41,31 @@ type Key =
  *
  * lmdb-js commits all writes of one event turn in one transaction, so
  * concurrent writers share a commit (and its fsync).
+ *
+ * One process opens a journal at a time (see {@link JournalLock}).
  */
 export class LmdbJournal {
   private readonly db: RootDatabase<string, Key>;
   private readonly durability: JournalDurability;
+  private readonly lock: JournalLock;
 
   constructor(options: LmdbJournalOptions) {
     this.durability = options.durability ?? 'sync';
-    this.db = open<string, Key>({
-      path: options.path,
-      mapSize: options.mapSize,
-      compression: false,
-      // Values are already text (tagged JSON): stored as UTF-8, no msgpack pass.
-      encoding: 'string',
-      // A claim (one transaction) must land in order with the row writes before it.
-      strictAsyncOrder: true,
-    });
+    this.lock = JournalLock.acquire(options.path);
+    try {
+      this.db = open<string, Key>({
+        path: options.path,
+        mapSize: options.mapSize,
+        compression: false,
+        // Values are already text (tagged JSON): stored as UTF-8, no msgpack pass.
+        encoding: 'string',
+        // A claim (one transaction) must land in order with the row writes before it.
+        strictAsyncOrder: true,
+      });
+    } catch (error) {
+      this.lock.release();
+      throw error;
+    }
   }
 
   /** Everything the journal holds, for rebuilding memory state after a restart. */
@@ -160,8 +170,12 @@ export class LmdbJournal {
   }
 
   async close(): Promise<void> {
-    await this.db.flushed;
-    await this.db.close();
+    try {
+      await this.db.flushed;
+      await this.db.close();
+    } finally {
+      this.lock.release();
+    }
   }
 
   private async settle(write?: Promise<boolean>): Promise<void> {

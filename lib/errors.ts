@@ -128,6 +128,16 @@ export class WriteBufferConfigError extends WriteBufferError {
         `If that process is gone, delete '${ownerFile}'.`,
     );
   }
+
+  /** The journal was written in a format this version cannot read. */
+  static journalFormat(path: string, found: string, expected: number) {
+    return new WriteBufferConfigError(
+      `The write-buffer journal '${path}' has format ${found}; this version reads format ${expected}. ` +
+        `It was not opened, so nothing in it was misread or lost. ` +
+        `Start the version that wrote it once to flush it (with the database reachable), then upgrade; ` +
+        `or, if what it holds is not needed, delete the journal.`,
+    );
+  }
 }
 
 /** A flush could not apply a batch; the batch stays buffered and is retried. */

@@ -138,6 +138,13 @@ export class WriteBufferConfigError extends WriteBufferError {
         `or, if what it holds is not needed, delete the journal.`,
     );
   }
+
+  /** An option that must be a number of milliseconds is not one. */
+  static milliseconds(option: string, value: unknown, max: number) {
+    return new WriteBufferConfigError(
+      `${option} must be a whole number of milliseconds from 1 to ${max}, not ${show(value)}.`,
+    );
+  }
 }
 
 /** A flush could not apply a batch; the batch stays buffered and is retried. */

@@ -1,3 +1,5 @@
+import { hostname } from 'node:os';
+
 /**
  * Base class of every error the write buffer throws. Catch this to handle
  * them all; each subclass names what was wrong and how to fix it.
@@ -107,7 +109,43 @@ export class InvalidValueError extends WriteBufferError {
 }
 
 /** The module configuration cannot work; the message names the option to fix. */
-export class WriteBufferConfigError extends WriteBufferError {}
+export class WriteBufferConfigError extends WriteBufferError {
+  /** Another process (or another app in this one) has the journal open. */
+  static journalInUse(
+    path: string,
+    ownerFile: string,
+    holder?: { pid: number; host: string; startedAt: string },
+  ) {
+    const who = holder
+      ? holder.pid === process.pid && holder.host === hostname()
+        ? `this process (pid ${holder.pid}): another application instance in it has not been closed`
+        : `process ${holder.pid} on host '${holder.host}' (started ${holder.startedAt})`
+      : 'another process';
+    return new WriteBufferConfigError(
+      `The write-buffer journal '${path}' is in use by ${who}. ` +
+        `Only one process may use a journal: two would both rebuild and flush the same pending writes, applying them twice. ` +
+        `Give each process its own storage.journal.path (or share one buffer through { type: 'redis' }). ` +
+        `If that process is gone, delete '${ownerFile}'.`,
+    );
+  }
+
+  /** The journal was written in a format this version cannot read. */
+  static journalFormat(path: string, found: string, expected: number) {
+    return new WriteBufferConfigError(
+      `The write-buffer journal '${path}' has format ${found}; this version reads format ${expected}. ` +
+        `It was not opened, so nothing in it was misread or lost. ` +
+        `Start the version that wrote it once to flush it (with the database reachable), then upgrade; ` +
+        `or, if what it holds is not needed, delete the journal.`,
+    );
+  }
+
+  /** An option that must be a number of milliseconds is not one. */
+  static milliseconds(option: string, value: unknown, max: number) {
+    return new WriteBufferConfigError(
+      `${option} must be a whole number of milliseconds from 1 to ${max}, not ${show(value)}.`,
+    );
+  }
+}
 
 /** A flush could not apply a batch; the batch stays buffered and is retried. */
 export class FlushError extends WriteBufferError {

@@ -111,6 +111,15 @@ export interface WriteBufferFlushOptions {
    */
   onShutdown?: boolean;
   /**
+   * Longest wait for the final flush at shutdown, in milliseconds. Past it
+   * shutdown goes on: what was not flushed stays in the journal or Redis
+   * for the next start (the memory storage without a journal loses it, and
+   * logs how much). The default leaves room within `docker stop`'s 10 s and
+   * Kubernetes' 30 s grace period for closing connections.
+   * @default 8_000 (ms)
+   */
+  shutdownTimeout?: number;
+  /**
    * Backoff of scheduled flushes after transient failures (database
    * unreachable, deadlocks, too many connections): exponential from
    * `baseDelay`, capped at `maxDelay`, with jitter. Explicit `flush()`

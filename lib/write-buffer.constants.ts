@@ -20,3 +20,5 @@ export const DEFAULT_RETRY_MAX_DELAY_MS = 60_000;
 export const DEFAULT_MAX_PENDING_ENTRIES = 1_000_000;
 export const DEFAULT_LIMIT_WAIT_MS = 5_000;
 export const DEFAULT_MAX_DEAD_LETTERS = 10_000;
+/** Under `docker stop`'s 10 s grace (and Kubernetes' 30 s), with time left to close connections. */
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 8_000;

@@ -10,10 +10,18 @@ import {
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
 import { BufferService } from '../buffer.service.js';
+import { WriteBufferConfigError } from '../errors.js';
 import { BufferStorage } from '../storage/buffer-storage.interface.js';
 import type { WriteBufferModuleOptions } from '../write-buffer-options.interface.js';
 import { WRITE_BUFFER_MODULE_OPTIONS } from '../write-buffer.module-definition.js';
-import { DEFAULT_FLUSH_CRON, WRITE_BUFFER_FLUSH_JOB } from '../write-buffer.constants.js';
+import {
+  DEFAULT_FLUSH_CRON,
+  DEFAULT_SHUTDOWN_TIMEOUT_MS,
+  WRITE_BUFFER_FLUSH_JOB,
+} from '../write-buffer.constants.js';
+
+/** Largest delay `setTimeout` honours. */
+const MAX_TIMEOUT_MS = 2_147_483_647;
 
 /**
  * Runs the periodic flush and the final flush at shutdown. The cron job is
@@ -27,13 +35,20 @@ export class FlushScheduler
   private readonly logger = new Logger('WriteBuffer');
   private job?: CronJob;
   private running = false;
+  private readonly shutdownTimeout: number;
 
   constructor(
     @Inject(WRITE_BUFFER_MODULE_OPTIONS) private readonly options: WriteBufferModuleOptions,
     private readonly buffer: BufferService,
     @Inject(BufferStorage) private readonly storage: BufferStorage,
     @Optional() private readonly registry?: SchedulerRegistry,
-  ) {}
+  ) {
+    const timeout = options.flush?.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
+    if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_TIMEOUT_MS) {
+      throw WriteBufferConfigError.milliseconds('flush.shutdownTimeout', timeout, MAX_TIMEOUT_MS);
+    }
+    this.shutdownTimeout = timeout;
+  }
 
   onApplicationBootstrap(): void {
     const cron = this.options.flush?.cron ?? DEFAULT_FLUSH_CRON;
@@ -65,16 +80,59 @@ export class FlushScheduler
       }
     }
     if (this.options.flush?.onShutdown === false) return;
+    let timer: NodeJS.Timeout | undefined;
+    const flush = this.buffer.flush();
+    const expired = new Promise<Error>((resolve) => {
+      timer = setTimeout(
+        () =>
+          resolve(
+            new Error(
+              `it did not finish within ${this.shutdownTimeout} ms (flush.shutdownTimeout); shutdown goes on without it.`,
+            ),
+          ),
+        this.shutdownTimeout,
+      );
+    });
     try {
-      await this.buffer.flush();
+      const late = await Promise.race([flush.then(() => undefined), expired]);
+      if (late) {
+        // Whatever the abandoned flush does next is logged, never thrown.
+        flush.catch((error: unknown) =>
+          this.logger.debug(`Abandoned final flush ended: ${(error as Error).message}`),
+        );
+        throw late;
+      }
     } catch (error) {
-      const { pending, inFlightBatches } = await this.buffer.stats();
       this.logger.error(
         `FINAL FLUSH FAILED at shutdown: ${(error as Error).message} ` +
-          `Still buffered: ${pending.counters} counter(s), ${pending.updates} updated row(s), ${pending.inserts} insert(s), ` +
-          `${inFlightBatches} in-flight batch(es). ${this.fate()}`,
+          `Still buffered: ${await this.unflushed()}. ${this.fate()}`,
       );
+    } finally {
+      clearTimeout(timer);
     }
+  }
+
+  /** What is not in the database yet: pending entries and those of claimed batches. */
+  private async unflushed(): Promise<string> {
+    const { pending, inFlightBatches } = await this.buffer.stats();
+    const held = { ...pending };
+    try {
+      for (const name of [this.options.dataSource ?? 'default'].flat()) {
+        for (const batch of await this.storage.inFlight(name)) {
+          for (const part of batch.tables) {
+            held.inserts += part.inserts.length;
+            held.updates += part.updates.length;
+            for (const [, deltas] of part.counters) held.counters += Object.keys(deltas).length;
+          }
+        }
+      }
+    } catch {
+      // The storage cannot list them now: the pending counts and the batch count remain.
+    }
+    return (
+      `${held.counters} counter(s), ${held.updates} updated row(s), ${held.inserts} insert(s), ` +
+      `${inFlightBatches} in-flight batch(es) among them`
+    );
   }
 
   /** What becomes of unflushed writes when this process exits. */

@@ -1,5 +1,7 @@
 import { open, type RootDatabase } from 'lmdb';
+import { WriteBufferConfigError } from '../errors.js';
 import type { DeadLetter } from '../flush/dead-letter.interface.js';
+import { JournalLock } from './journal-lock.js';
 import { decodeJson, encodeJson } from './stored-value.codec.js';
 import type { BufferTarget, ClaimedBatch, RowKey, StoredRow } from './buffer-batch.interface.js';
 
@@ -27,7 +29,15 @@ export interface JournalContents {
   deadLetters: DeadLetter[];
 }
 
+/**
+ * Format of what the journal holds (key layout and value encoding). A
+ * journal of another format is refused at start, never misread. Bump it
+ * whenever either changes.
+ */
+export const JOURNAL_FORMAT = 1;
+
 type Key =
+  | [kind: 'v']
   | [kind: 'p', dataSource: string, table: string, key: RowKey]
   | [kind: 'i', dataSource: string, table: string, seq: number]
   | [kind: 'b', dataSource: string, seq: number, part: string]
@@ -41,28 +51,69 @@ type Key =
  *
  * lmdb-js commits all writes of one event turn in one transaction, so
  * concurrent writers share a commit (and its fsync).
+ *
+ * One process opens a journal at a time (see {@link JournalLock}), and
+ * the key ['v'] holds the {@link JOURNAL_FORMAT} it was written in.
  */
 export class LmdbJournal {
   private readonly db: RootDatabase<string, Key>;
   private readonly durability: JournalDurability;
+  private readonly lock: JournalLock;
 
   constructor(options: LmdbJournalOptions) {
     this.durability = options.durability ?? 'sync';
-    this.db = open<string, Key>({
-      path: options.path,
-      mapSize: options.mapSize,
-      compression: false,
-      // Values are already text (tagged JSON): stored as UTF-8, no msgpack pass.
-      encoding: 'string',
-      // A claim (one transaction) must land in order with the row writes before it.
-      strictAsyncOrder: true,
-    });
+    this.lock = JournalLock.acquire(options.path);
+    try {
+      this.db = open<string, Key>({
+        path: options.path,
+        mapSize: options.mapSize,
+        compression: false,
+        // Values are already text (tagged JSON): stored as UTF-8, no msgpack pass.
+        encoding: 'string',
+        // A claim (one transaction) must land in order with the row writes before it.
+        strictAsyncOrder: true,
+      });
+    } catch (error) {
+      this.lock.release();
+      throw error;
+    }
+    try {
+      this.checkFormat(options.path);
+    } catch (error) {
+      // Nothing was written: the journal is free for the next opener at once.
+      this.lock.release();
+      this.db.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Stamps a new journal with the format; refuses one written in another. */
+  private checkFormat(path: string) {
+    const found = this.db.get(['v']);
+    if (found === String(JOURNAL_FORMAT)) return;
+    if (found !== undefined) {
+      throw WriteBufferConfigError.journalFormat(
+        path,
+        JSON.stringify(found.slice(0, 40)),
+        JOURNAL_FORMAT,
+      );
+    }
+    if (this.db.getKeysCount({ limit: 1 }) > 0) {
+      throw WriteBufferConfigError.journalFormat(
+        path,
+        'none (it holds entries but no format key: it was written by a build from before format versions)',
+        JOURNAL_FORMAT,
+      );
+    }
+    this.db.putSync(['v'], String(JOURNAL_FORMAT));
   }
 
   /** Everything the journal holds, for rebuilding memory state after a restart. */
   load(): JournalContents {
     const contents: JournalContents = { rows: [], inserts: [], batches: [], deadLetters: [] };
     for (const { key, value: text } of this.db.getRange()) {
+      // The format key (['v'] comes back as 'v'), checked at open.
+      if (key[0] === 'v') continue;
       // Values are tagged JSON: Date and Buffer survive whatever realm reads them.
       const value = decodeJson<unknown>(text);
       if (key[0] === 'p') {
@@ -90,9 +141,13 @@ export class LmdbJournal {
     return contents;
   }
 
-  /** Writes the current state of rows (issued now, in order); resolves per the durability. */
+  /**
+   * Writes the current state of rows (issued now, in order); resolves per
+   * the durability. With no rows it still resolves only once the writes
+   * issued before it (a claim that took the rows) are durable.
+   */
   putRows(rows: Array<{ target: BufferTarget; key: RowKey; row: RowState }>): Promise<void> {
-    if (rows.length === 0) return Promise.resolve();
+    if (rows.length === 0) return this.settle();
     let last!: Promise<boolean>;
     for (const { target, key, row } of rows) {
       last = this.db.put(['p', target.dataSource, target.table, key], encodeJson(row));
@@ -176,25 +231,32 @@ export class LmdbJournal {
     await this.db.flushed;
   }
 
-  /** Entries held and bytes of pages in use. */
+  /** Entries held (not counting the format key) and bytes of pages in use. */
   size(): { entries: number; bytes: number } {
     const stats = this.db.getStats() as Record<string, number>;
     const pages =
       (stats.treeBranchPageCount ?? 0) +
       (stats.treeLeafPageCount ?? 0) +
       (stats.overflowPages ?? 0);
-    return { entries: stats.entryCount ?? 0, bytes: pages * (stats.pageSize ?? 4096) };
+    return {
+      entries: Math.max(0, (stats.entryCount ?? 0) - 1),
+      bytes: pages * (stats.pageSize ?? 4096),
+    };
   }
 
   async close(): Promise<void> {
-    await this.db.flushed;
-    await this.db.close();
+    try {
+      await this.db.flushed;
+      await this.db.close();
+    } finally {
+      this.lock.release();
+    }
   }
 
-  private async settle(write: Promise<boolean>): Promise<void> {
+  private async settle(write?: Promise<boolean>): Promise<void> {
     if (this.durability === 'relaxed') {
       // Acknowledged before the commit; a failure can only be logged.
-      write.catch(() => undefined);
+      write?.catch(() => undefined);
       return;
     }
     await write;

@@ -117,9 +117,10 @@ export class MemoryStorage implements BufferStorage {
 
   async claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null> {
     this.fence(dataSource, options.lease);
-    // Row states still waiting for their turn's journal write go first, so
-    // the claim's removals land after them.
-    while (this.dirtyRows.size) await this.journalCommit;
+    // No wait for the turn's journal write: a row taken while it waits for
+    // it leaves the queue (below), so that write cannot bring its claimed
+    // state back as pending; the claim's transaction records it instead,
+    // and the row's writers resolve once that transaction is durable.
     const tables = this.pending.get(dataSource);
     if (!tables) return null;
     let budget = options.maxRows;
@@ -152,6 +153,7 @@ export class MemoryStorage implements BufferStorage {
             entries += columns;
           }
           if (this.journal) journalRows.push([name, key]);
+          this.dirtyRows.delete(row);
         };
         let rows: Map<RowKey, RowState>;
         if (source.size <= budget) {

@@ -199,5 +199,35 @@ describe.each(combos)(
       await t.buffer.flush();
       expect((await t.dataSource.getRepository(Post).findOneByOrFail({ id: 1 })).views).toBe(4);
     });
+
+    it('an app transaction that reads past the busy timeout: rollback journal fails the flush transiently, WAL does not wait', async () => {
+      const t = await open({}, { timeout: 200 });
+      await t.dataSource.getRepository(Post).insert([1, 2, 3, 4].map((id) => ({ id })));
+      for (const id of [1, 2, 3, 4]) await t.buffer.increment(Post, id, 'views', id);
+
+      const app = t.dataSource.createQueryRunner();
+      await app.connect();
+      await app.startTransaction();
+      await app.query('SELECT COUNT(*) FROM post');
+      const outcome = await t.buffer.flush().catch((e: unknown) => e);
+      const seen = viewsSeenByAnotherConnection(t, 4);
+      await app.commitTransaction();
+      await app.release();
+
+      if (journal.enableWAL) {
+        expect(outcome).toMatchObject({ incremented: 4 });
+        expect(seen).toBe(4);
+      } else {
+        // Its COMMIT found the app's read lock until the timeout: a transient failure.
+        expect(outcome).toBeInstanceOf(FlushError);
+        expect((outcome as Error).message).toMatch(/database is locked/);
+        expect(seen).toBe(0);
+        expect(await t.buffer.deadLetters()).toEqual([]);
+        expect((await t.buffer.stats()).inFlightBatches).toBe(1);
+        await t.buffer.flush();
+      }
+      const views = await t.dataSource.getRepository(Post).find({ order: { id: 'ASC' } });
+      expect(views.map((post) => post.views)).toEqual([1, 2, 3, 4]);
+    });
   },
 );

@@ -131,11 +131,11 @@ function waitForLockAsynchronously(
   let open = false;
 
   /** Rolls back, waits, begins again and replays `steps`; throws `error` once `deadline` passed. */
-  async function wait(deadline: number, error: unknown, wait: number): Promise<void> {
-    for (; ; wait = Math.min(wait * 2, LONGEST_WAIT_MS)) {
+  async function wait(deadline: number, error: unknown, delay: number): Promise<void> {
+    for (; ; delay = Math.min(delay * 2, LONGEST_WAIT_MS)) {
       if (inTransaction()) await run('ROLLBACK', undefined, true);
-      const late = Date.now() + wait > deadline;
-      if (!late) await new Promise((resolve) => setTimeout(resolve, wait));
+      const late = Date.now() + delay > deadline;
+      if (!late) await new Promise((resolve) => setTimeout(resolve, delay));
       // TypeORM still counts the transaction as open: keep one open for its COMMIT or ROLLBACK.
       await run('BEGIN TRANSACTION', undefined, true);
       if (late) throw error;

@@ -3,6 +3,7 @@ import {
   Injectable,
   Logger,
   type OnApplicationBootstrap,
+  type OnApplicationShutdown,
   type OnModuleInit,
 } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
@@ -11,6 +12,7 @@ import type { DataSource, EntityTarget, ObjectLiteral } from 'typeorm';
 import type { BufferStats } from './buffer-stats.interface.js';
 import { BufferFullError, WriteBufferConfigError } from './errors.js';
 import type { DeadLetter } from './flush/dead-letter.interface.js';
+import { openFlushConnection, type FlushConnection } from './flush/flush-connection.js';
 import { Flusher } from './flush/flusher.js';
 import {
   emptyReport,
@@ -49,11 +51,13 @@ const MAX_READ_ATTEMPTS = 50;
  * them to the database in a few batched statements.
  */
 @Injectable()
-export class BufferService implements OnModuleInit, OnApplicationBootstrap {
+export class BufferService implements OnModuleInit, OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger('WriteBuffer');
   private readonly dataSources = new Map<string, DataSource>();
   private readonly dialects = new Map<string, SqlDialect>();
   private readonly flushers = new Map<string, Flusher>();
+  /** Connections the flushes run on, apart from the app's (see `openFlushConnection`). */
+  private readonly flushConnections: FlushConnection[] = [];
   private catalog!: EntityCatalog;
   private readonly ledgerTable: string;
   private readonly maxPending: number;
@@ -109,9 +113,11 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
     this.catalog = new EntityCatalog(this.dataSources);
     await this.storage.open?.([...this.dataSources.keys()]);
     for (const [name, dataSource] of this.dataSources) {
+      const connection = await openFlushConnection(name, dataSource);
+      this.flushConnections.push(connection);
       const flusher = new Flusher(
         name,
-        dataSource,
+        connection.dataSource,
         this.dialects.get(name)!,
         this.storage,
         this.catalog,
@@ -129,9 +135,19 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap {
           onDeadLetter: this.options.onDeadLetter,
         },
       );
-      await flusher.prepare();
       this.flushers.set(name, flusher);
     }
+    try {
+      for (const flusher of this.flushers.values()) await flusher.prepare();
+    } catch (error) {
+      await this.onApplicationShutdown(); // no shutdown hook runs when start-up fails
+      throw error;
+    }
+  }
+
+  /** Closes the flush connections, after the final flush (`FlushScheduler.beforeApplicationShutdown`). */
+  async onApplicationShutdown(): Promise<void> {
+    while (this.flushConnections.length) await this.flushConnections.pop()!.close();
   }
 
   /**

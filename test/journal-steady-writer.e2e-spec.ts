@@ -140,6 +140,9 @@ describe.each(await databaseKinds())('journaled flush under a steady writer on %
       await t.buffer.flush();
       await Promise.all(writes);
     }
+    // Every scheduled write has been issued (the last ones `rows` turns after their round) and answered.
+    await new Promise<void>((resolve) => afterTurns(rows + 2, resolve));
+    await Promise.all(writes);
     await t.close(); // no final flush
 
     t = await open();

@@ -58,8 +58,9 @@ export class PostgresDialect extends SqlDialect {
   /**
    * The type to cast bound values to. Enums are cast to the type TypeORM
    * created for the column (`<table>_<column>_enum` or its `enumName`, in
-   * the table's schema); `character` to `bpchar`, as `character` alone
-   * means `character(1)` and a cast to it truncates.
+   * the table's schema); `character` to `bpchar` and `bit` to `bit
+   * varying`, as `character` and `bit` alone mean a length of 1 and a
+   * cast to them truncates.
    */
   protected override typeOf(column: ColumnMetadata): string {
     const type = super.typeOf(column);
@@ -72,6 +73,7 @@ export class PostgresDialect extends SqlDialect {
         .join('.');
     }
     if (type === 'character') return 'bpchar';
+    if (type === 'bit') return 'bit varying';
     return type;
   }
 

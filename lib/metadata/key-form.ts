@@ -269,7 +269,10 @@ function validYear(instant: Instant): boolean {
 
 /**
  * The key form of a primary column, from its type on the data source's
- * database. See the README's "Row keys" section for the forms.
+ * database: integers and decimals by value, PostgreSQL uuids in lower
+ * case, dates as `YYYY-MM-DD`, instants as one text per database (UTC
+ * `…T…Z` for timestamptz, local wall-clock time for timestamp, TypeORM's
+ * UTC `YYYY-MM-DD HH:MM:SS.SSS` on SQLite), strings as spelled.
  */
 export function keyForm(dataSource: DataSource, column: ColumnMetadata, kind: ColumnKind): KeyForm {
   const dialect = dialectOf(dataSource);

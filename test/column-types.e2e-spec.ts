@@ -120,17 +120,20 @@ describe.each(matrix)('column types on %s with %s storage', (kind, storage) => {
     expect(await repository().findOneByOrFail({ id: 2 })).toEqual({ ...nulls, id: 2 });
   });
 
-  it.each(Object.keys(values(kind, 0).written).filter((name) => name !== 'id'))(
-    'updates the %s column alone and reads it back',
-    async (name) => {
-      const { written, read } = values(kind, 0);
-      const column = name as keyof TypedRow;
-      await t.buffer.update('TypedRow', 1, { [column]: written[column] });
-      expect(await t.buffer.flush()).toMatchObject({ updated: 1, missing: [], deadLettered: 0 });
-      const row = await repository().findOneByOrFail({ id: 1 });
-      expect(row[column]).toEqual(read[column]);
-    },
-  );
+  const columns = Object.keys(values(kind, 0).written).filter((name) => name !== 'id');
+  it.each(columns)('inserts and updates the %s column alone and reads it back', async (name) => {
+    const { written, read } = values(kind, 0);
+    const other = values(kind, 1);
+    const column = name as keyof TypedRow;
+    const id = 100 + 2 * columns.indexOf(name);
+    await repository().insert({ id, [column]: other.written[column] } as never);
+    await t.buffer.insert('TypedRow', { id: id + 1, [column]: written[column] });
+    await t.buffer.update('TypedRow', id, { [column]: written[column] });
+    const report = await t.buffer.flush();
+    expect(report).toMatchObject({ inserted: 1, updated: 1, missing: [], deadLettered: 0 });
+    expect((await repository().findOneByOrFail({ id }))[column]).toEqual(read[column]);
+    expect((await repository().findOneByOrFail({ id: id + 1 }))[column]).toEqual(read[column]);
+  });
 
   it('keeps bigint values beyond 2^53 exact', async () => {
     await t.buffer.update('TypedRow', 1, { big: '9007199254740993' });

@@ -61,12 +61,10 @@ export class InvalidIdError extends WriteBufferError {
         '.',
     );
   }
-  static type(entity: string, column: string, type: string, value: unknown) {
+  static type(entity: string, column: string, type: string, value: unknown, expected: string) {
     return new InvalidIdError(
-      `Primary column '${column}' of entity ${entity} is ${type}, and ${show(value)} is not a valid ${type} value. ` +
-        (type === 'an integer'
-          ? 'Pass an integer or a string of digits (route params arrive as strings; "42" is accepted).'
-          : 'Pass a value of that type.'),
+      `Primary column '${column}' of entity ${entity} is ${type}, and ${show(value)} is not a valid ${type.replace(/^an? /, '')} key. ` +
+        `Pass ${expected}.`,
     );
   }
 }

@@ -8,13 +8,24 @@ import type {
   StoredValue,
 } from '../storage/buffer-batch.interface.js';
 import { columnKind, type ColumnKind } from './column-kind.js';
+import {
+  INVALID,
+  integerRange,
+  isUuidColumn,
+  keyForm,
+  type KeyForm,
+  type KeyPart,
+} from './key-form.js';
+import { valueForm, type ValueForm } from './value-form.js';
 
 interface BufferedColumn {
   metadata: ColumnMetadata;
   kind: ColumnKind;
+  /** How its values are validated and prepared for the database. */
+  value: ValueForm;
+  /** How its values are spelled in row keys (primary columns only). */
+  key?: KeyForm;
 }
-
-const INTEGER_KEY = /^-?\d+$/;
 
 /**
  * Everything the buffer needs to know about one entity, computed once from
@@ -26,6 +37,8 @@ export class BufferedEntity {
   readonly target: BufferTarget;
   readonly primary: BufferedColumn[];
   private readonly columns = new Map<string, BufferedColumn>();
+  /** Bounds of a single integer primary column, for the fast path of `key`. */
+  private readonly fastInteger?: { min: number; max: number };
 
   constructor(
     readonly dataSource: DataSource,
@@ -36,12 +49,20 @@ export class BufferedEntity {
     this.target = { dataSource: dataSourceName, table: metadata.tablePath };
     for (const column of metadata.columns) {
       if (column.isVirtual || column.relationMetadata) continue;
+      const kind = columnKind(dataSource, column);
       this.columns.set(column.propertyPath, {
         metadata: column,
-        kind: columnKind(dataSource, column),
+        kind,
+        value: valueForm(dataSource, column, kind),
+        key: column.isPrimary ? keyForm(dataSource, column, kind) : undefined,
       });
     }
     this.primary = metadata.primaryColumns.map((column) => this.columns.get(column.propertyPath)!);
+    const [only] = this.primary;
+    if (this.primary.length === 1 && only.kind === 'integer' && !isUuidColumn(only.metadata)) {
+      const range = integerRange(dataSource, only.metadata);
+      this.fastInteger = { min: Number(range.min), max: Number(range.max) };
+    }
   }
 
   /** Whether the entity has a (non-virtual, non-relation) column with this property path. */
@@ -77,19 +98,21 @@ export class BufferedEntity {
   }
 
   /**
-   * Validates an id and encodes it as a {@link RowKey}. Integer keys given
-   * as strings of digits (route params) become numbers, so `'42'` and `42`
-   * name the same row.
+   * Validates an id and encodes it as a {@link RowKey}: each primary value
+   * in the canonical form of its column's type (see {@link keyForm}), so
+   * every spelling the database treats as the same value names the same
+   * buffered row (`'42'`, `'+42'` and `42`; a PostgreSQL uuid in any case).
    */
   key(id: unknown): RowKey {
     const primary = this.primary;
     if (primary.length === 1) {
-      if (id !== null && typeof id === 'object' && !(id instanceof Date)) {
+      if (id !== null && typeof id === 'object' && !isDate(id)) {
         return this.compositeKey(id as Record<string, unknown>);
       }
       // The common case (a numeric id on an integer key) skips the JSON encoder.
-      if (typeof id === 'number' && Number.isSafeInteger(id) && primary[0].kind === 'integer') {
-        return `[${id}]`;
+      const fast = this.fastInteger;
+      if (fast && typeof id === 'number' && Number.isSafeInteger(id)) {
+        if (id >= fast.min && id <= fast.max) return `[${id}]`;
       }
       return JSON.stringify([this.keyPart(primary[0], id)]);
     }
@@ -108,7 +131,8 @@ export class BufferedEntity {
 
   private singleKeyValue(key: RowKey): StoredValue {
     // A numeric key (the common case) needs no JSON parser: `[42]`.
-    return key.charCodeAt(1) !== 0x22
+    const first = key.charCodeAt(1);
+    return (first >= 0x30 && first <= 0x39) || first === 0x2d
       ? Number(key.slice(1, -1))
       : (JSON.parse(key) as StoredValue[])[0];
   }
@@ -168,32 +192,22 @@ export class BufferedEntity {
     );
   }
 
-  private keyPart(column: BufferedColumn, value: unknown): string | number {
-    const name = column.metadata.propertyPath;
+  private keyPart(column: BufferedColumn, value: unknown): KeyPart {
     if (value === undefined || value === null) {
       throw InvalidIdError.missing(this.name, this.primaryNames());
     }
-    if (column.kind === 'integer') {
-      if (typeof value === 'number' && Number.isSafeInteger(value)) return value;
-      if (typeof value === 'bigint') value = value.toString();
-      if (typeof value === 'string' && INTEGER_KEY.test(value)) {
-        const number = Number(value);
-        // Keys beyond 2^53 stay exact as canonical decimal strings.
-        return Number.isSafeInteger(number) ? number : BigInt(value).toString();
-      }
-      throw InvalidIdError.type(this.name, name, 'an integer', value);
+    const form = column.key!;
+    const part = form.canonical(value);
+    if (part === INVALID) {
+      throw InvalidIdError.type(
+        this.name,
+        column.metadata.propertyPath,
+        form.type,
+        value,
+        form.expected,
+      );
     }
-    if (column.kind === 'number') {
-      const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-      if (typeof number === 'number' && Number.isFinite(number)) return number;
-      throw InvalidIdError.type(this.name, name, 'a number', value);
-    }
-    if (typeof value === 'string') return value;
-    if (typeof value === 'number' && Number.isFinite(value) && column.kind !== 'date') {
-      return String(value);
-    }
-    if (value instanceof Date && !Number.isNaN(value.getTime())) return value.toISOString();
-    throw InvalidIdError.type(this.name, name, `a ${column.kind}`, value);
+    return part;
   }
 
   private prepare(column: BufferedColumn, value: unknown): StoredValue {
@@ -202,54 +216,23 @@ export class BufferedEntity {
       if (!column.metadata.isNullable) throw InvalidValueError.notNullable(this.name, name);
       return null;
     }
-    if (!column.metadata.transformer) checkKind(this.name, column, value);
-    const prepared = this.dataSource.driver.preparePersistentValue(value, column.metadata);
+    const fail = (expected: string) => {
+      throw InvalidValueError.column(this.name, name, expected, value);
+    };
+    // A transformer decides what the database gets: TypeORM applies it.
+    const checked = column.metadata.transformer ? value : column.value.check(value, fail);
+    let prepared: unknown;
+    try {
+      prepared = column.value.prepare(checked);
+    } catch (error) {
+      fail(`a value it can store (${(error as Error).message})`);
+    }
+    if (isDate(prepared) && Number.isNaN(prepared.getTime())) fail('a valid date');
     return copy(prepared);
   }
 
   private primaryNames(): string[] {
     return this.primary.map((column) => column.metadata.propertyPath);
-  }
-}
-
-function checkKind(entity: string, column: BufferedColumn, value: unknown) {
-  const fail = (expected: string) => {
-    throw InvalidValueError.column(entity, column.metadata.propertyPath, expected, value);
-  };
-  switch (column.kind) {
-    case 'integer':
-      if (typeof value === 'bigint') return;
-      if (
-        typeof value === 'number'
-          ? !Number.isInteger(value)
-          : !(typeof value === 'string' && INTEGER_KEY.test(value))
-      ) {
-        fail('an integer');
-      }
-      return;
-    case 'number':
-      if (
-        typeof value === 'number'
-          ? !Number.isFinite(value)
-          : !(typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)))
-      ) {
-        fail('a finite number');
-      }
-      return;
-    case 'boolean':
-      if (typeof value !== 'boolean') fail('a boolean');
-      return;
-    case 'date':
-      if (value instanceof Date ? Number.isNaN(value.getTime()) : typeof value !== 'string') {
-        fail('a valid Date (or a date string)');
-      }
-      return;
-    case 'string':
-      if (typeof value !== 'string') fail('a string');
-      return;
-    case 'binary':
-      if (!Buffer.isBuffer(value)) fail('a Buffer');
-      return;
   }
 }
 
@@ -275,6 +258,10 @@ function isRequired(column: ColumnMetadata): boolean {
     !column.isDeleteDate &&
     !column.isVersion
   );
+}
+
+function isDate(value: unknown): value is Date {
+  return Object.prototype.toString.call(value) === '[object Date]';
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -1,13 +1,18 @@
 import type { DataSource } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 
-/** What kind of JavaScript value a column takes, judged from its database type. */
+/**
+ * What kind of JavaScript value a column takes, judged from its database
+ * type. For an array column (`array: true`) it is the kind of its elements.
+ * `list` is TypeORM's `simple-array`: an array of strings kept as text.
+ */
 export type ColumnKind =
-  'integer' | 'number' | 'boolean' | 'date' | 'string' | 'json' | 'binary' | 'other';
+  'integer' | 'number' | 'boolean' | 'date' | 'string' | 'json' | 'list' | 'binary' | 'other';
 
 /** Classifies a column from the type its driver normalizes it to. */
 export function columnKind(dataSource: DataSource, column: ColumnMetadata): ColumnKind {
   if (column.type === 'simple-json') return 'json';
+  if (column.type === 'simple-array') return 'list';
   const type = dataSource.driver.normalizeType(column).toLowerCase();
   if (/^(tiny|small|medium|big)?int(eger)?\d*( unsigned)?$|serial/.test(type)) return 'integer';
   if (/float|real|double|decimal|numeric|number|money/.test(type)) return 'number';

@@ -30,18 +30,51 @@ export class PostgresDialect extends SqlDialect {
     numbered = false,
   ): RowSource {
     const names = columns.map((_, i) => this.escape(`wb_c${i}`));
+    // `unnest` flattens arrays of arrays: an array column is bound as the
+    // text of each row's array literal and cast row by row.
+    const casts = columns.map((column) => (column.isArray ? `${this.typeOf(column)}[]` : ''));
     const arrays = columns.map((column, i) => {
-      params.push(values[i]);
-      return `${this.placeholder(params.length - 1)}::${this.typeOf(column)}[]`;
+      params.push(column.isArray ? values[i].map(arrayLiteral) : values[i]);
+      const type = column.isArray ? 'text' : this.typeOf(column);
+      return `${this.placeholder(params.length - 1)}::${type}[]`;
     });
     const ordinal = numbered ? this.escape('wb_n') : undefined;
+    const v = this.escape(casts.some(Boolean) ? 'wb_r' : 'v');
+    const unnest =
+      `unnest(${arrays.join(', ')})${numbered ? ' WITH ORDINALITY' : ''} ` +
+      `AS ${v}(${[...names, ...(ordinal ? [ordinal] : [])].join(', ')})`;
+    if (!casts.some(Boolean)) return { sql: unnest, names, ordinal };
+    const select = names.map((name, i) =>
+      casts[i] ? `${v}.${name}::${casts[i]} AS ${name}` : `${v}.${name}`,
+    );
+    if (ordinal) select.push(`${v}.${ordinal}`);
     return {
-      sql:
-        `unnest(${arrays.join(', ')})${numbered ? ' WITH ORDINALITY' : ''} ` +
-        `AS ${this.escape('v')}(${[...names, ...(ordinal ? [ordinal] : [])].join(', ')})`,
+      sql: `(SELECT ${select.join(', ')} FROM ${unnest}) AS ${this.escape('v')}`,
       names,
       ordinal,
     };
+  }
+
+  /**
+   * The type to cast bound values to. Enums are cast to the type TypeORM
+   * created for the column (`<table>_<column>_enum` or its `enumName`, in
+   * the table's schema); `character` to `bpchar` and `bit` to `bit
+   * varying`, as `character` and `bit` alone mean a length of 1 and a
+   * cast to them truncates.
+   */
+  protected override typeOf(column: ColumnMetadata): string {
+    const type = super.typeOf(column);
+    if (type === 'enum') {
+      const { schema, tableName } = this.dataSource.driver.parseTableName(column.entityMetadata);
+      const name = column.enumName ?? `${tableName}_${column.databaseName.toLowerCase()}_enum`;
+      return (schema ? `${schema}.${name}` : name)
+        .split('.')
+        .map((part) => this.escape(part))
+        .join('.');
+    }
+    if (type === 'character') return 'bpchar';
+    if (type === 'bit') return 'bit varying';
+    return type;
   }
 
   /**
@@ -63,4 +96,20 @@ export class PostgresDialect extends SqlDialect {
     const { records } = await run(statement);
     return records.map((record) => statement.keys[Number(record.n) - 1]);
   }
+}
+
+/**
+ * PostgreSQL's array literal of an array column's stored JSON text
+ * (`'[[1,2],[3,null]]'` → `'{{"1","2"},{"3",NULL}}'`); elements are quoted,
+ * so the cast to the column's type reads each as that type's text.
+ */
+export function arrayLiteral(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  const literal = (item: unknown): string => {
+    if (item === null) return 'NULL';
+    if (Array.isArray(item)) return `{${item.map(literal).join(',')}}`;
+    const text = typeof item === 'object' ? JSON.stringify(item) : String(item);
+    return `"${text.replace(/["\\]/g, '\\$&')}"`;
+  };
+  return literal(typeof value === 'string' ? JSON.parse(value) : value);
 }

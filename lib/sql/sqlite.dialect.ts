@@ -1,5 +1,6 @@
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
+import { columnKind } from '../metadata/column-kind.js';
 import type { RowKey } from '../storage/buffer-batch.interface.js';
 import {
   SqlDialect,
@@ -30,11 +31,27 @@ export class SqliteDialect extends SqlDialect {
     params: unknown[],
   ): RowSource {
     const rows = values[0].length;
-    for (let r = 0; r < rows; r++) for (const column of values) params.push(column[r]);
+    // better-sqlite3 binds every JS number as a REAL: integer columns get
+    // BigInts, so sums stay exact integers beyond 2^53.
+    const bound = columns.map((column, c) =>
+      this.isInteger(column) ? values[c].map(toInteger) : values[c],
+    );
+    for (let r = 0; r < rows; r++) for (const column of bound) params.push(column[r]);
     return {
       sql: `(${valuesList(rows, columns.length)}) AS ${this.escape('v')}`,
       names: columns.map((_, i) => `column${i + 1}`),
     };
+  }
+
+  private readonly integers = new WeakMap<ColumnMetadata, boolean>();
+
+  private isInteger(column: ColumnMetadata): boolean {
+    let integer = this.integers.get(column);
+    if (integer === undefined) {
+      integer = !column.transformer && columnKind(this.dataSource, column) === 'integer';
+      this.integers.set(column, integer);
+    }
+    return integer;
   }
 
   protected keyedUpdateSql(update: string): string {
@@ -70,6 +87,12 @@ export class SqliteDialect extends SqlDialect {
       params,
     };
   }
+}
+
+function toInteger(value: unknown): unknown {
+  if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value);
+  return value;
 }
 
 /** `VALUES (?, ?), (?, ?), …` for `rows` rows of `width` placeholders. */

@@ -1,0 +1,491 @@
+import type { DataSource } from 'typeorm';
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+import type { ColumnKind } from './column-kind.js';
+
+/** Returned by a canonicaliser for a spelling the column cannot hold. */
+export const INVALID: unique symbol = Symbol('invalid');
+
+/** One primary column's value as it is stored in a row key. */
+export type KeyPart = string | number | boolean;
+
+/**
+ * How the values of one primary column are spelled in a row key. Two
+ * spellings the database treats as the same value (`'42'` and `42` for an
+ * integer, upper and lower case for a PostgreSQL `uuid`) have one
+ * canonical form, so they name one buffered row; spellings the database
+ * tells apart (`' a'` and `'a'` for a varchar) keep theirs.
+ */
+export interface KeyForm {
+  /** The column's type, with an article, for messages: `an integer`. */
+  readonly type: string;
+  /** The spellings accepted, for messages. */
+  readonly expected: string;
+  canonical(value: unknown): KeyPart | typeof INVALID;
+}
+
+/** Inclusive bounds of an integer column. */
+export interface IntegerRange {
+  min: bigint;
+  max: bigint;
+}
+
+const INT64: IntegerRange = { min: -(2n ** 63n), max: 2n ** 63n - 1n };
+const INT32: IntegerRange = { min: -(2n ** 31n), max: 2n ** 31n - 1n };
+const INT16: IntegerRange = { min: -(2n ** 15n), max: 2n ** 15n - 1n };
+
+/** Decimal digits with an optional sign: what every database reads as that integer. */
+const INTEGER_TEXT = /^[+-]?\d+$/;
+const DECIMAL_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:e([+-]?\d+))?$/i;
+const UUID_TEXT = /^(?:[0-9a-f]{4}-?){7}[0-9a-f]{4}$/i;
+const UUID_STANDARD = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const DATE_TEXT = /^(\d{4})-(\d{2})-(\d{2})$/;
+const TIME_TEXT = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?$/;
+const TIMESTAMP_TEXT =
+  /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
+
+/** The driver family a data source speaks, for type rules that differ. */
+export function dialectOf(dataSource: DataSource): 'postgres' | 'sqlite' | 'other' {
+  const type = dataSource.options.type;
+  if (type === 'postgres') return 'postgres';
+  if (type === 'better-sqlite3' || type === 'sqljs' || type === 'capacitor') return 'sqlite';
+  return 'other';
+}
+
+/** The range an integer column holds: PostgreSQL has 2-, 4- and 8-byte integers, SQLite only 8. */
+export function integerRange(dataSource: DataSource, column: ColumnMetadata): IntegerRange {
+  if (dialectOf(dataSource) !== 'postgres') return INT64;
+  const type = dataSource.driver.normalizeType(column).toLowerCase();
+  if (type === 'smallint' || type === 'smallserial') return INT16;
+  if (type === 'integer' || type === 'serial') return INT32;
+  return INT64;
+}
+
+/**
+ * An integer from a safe-integer number (`-0` is `0`), a `bigint`, or a
+ * string of decimal digits with an optional sign (leading zeros allowed:
+ * databases read `'042'` as 42). Canonical: a number when it is a safe
+ * integer, else its decimal string (exact beyond 2^53). Not accepted:
+ * fractions, exponents, blanks, and unsafe numbers (already rounded).
+ */
+export function canonicalInteger(value: unknown, range: IntegerRange): number | string | undefined {
+  let big: bigint;
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) return undefined;
+    big = BigInt(value);
+  } else if (typeof value === 'bigint') {
+    big = value;
+  } else if (typeof value === 'string' && INTEGER_TEXT.test(value)) {
+    big = BigInt(value);
+  } else {
+    return undefined;
+  }
+  if (big < range.min || big > range.max) return undefined;
+  const number = Number(big);
+  return Number.isSafeInteger(number) ? number : big.toString();
+}
+
+/**
+ * The plain decimal text of a number (`-1.50e1` → `'-15'`), rounded half
+ * away from zero to `scale` fraction digits when given (as PostgreSQL
+ * rounds `numeric(p, s)`), without leading or trailing zeros.
+ */
+export function canonicalDecimal(
+  value: unknown,
+  scale?: number,
+  precision?: number,
+): string | undefined {
+  let text: string;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return undefined;
+    text = String(value);
+  } else if (typeof value === 'bigint') {
+    text = value.toString();
+  } else if (typeof value === 'string') {
+    text = value;
+  } else {
+    return undefined;
+  }
+  const match = DECIMAL_TEXT.exec(text);
+  if (!match || (match[2] === '' && !match[3])) return undefined;
+  const [, sign, whole, fraction = '', exponent = '0'] = match;
+  let exp = Number(exponent) - fraction.length;
+  if (Math.abs(exp) > 1000) return undefined;
+  let digits = BigInt(whole + fraction || '0');
+  if (scale !== undefined && exp < -scale) {
+    const divisor = 10n ** BigInt(-scale - exp);
+    const remainder = digits % divisor;
+    digits = digits / divisor + (remainder * 2n >= divisor ? 1n : 0n);
+    exp = -scale;
+  }
+  while (exp < 0 && digits !== 0n && digits % 10n === 0n) {
+    digits /= 10n;
+    exp++;
+  }
+  if (digits === 0n) return '0';
+  let body: string;
+  if (exp >= 0) {
+    body = digits.toString() + '0'.repeat(exp);
+  } else {
+    const raw = digits.toString().padStart(-exp + 1, '0');
+    body = `${raw.slice(0, exp)}.${raw.slice(exp)}`;
+  }
+  if (precision != null) {
+    const integerDigits = body.split('.')[0].replace(/^0+/, '').length;
+    if (integerDigits > precision - (scale ?? 0)) return undefined;
+  }
+  return sign === '-' ? `-${body}` : body;
+}
+
+/**
+ * A uuid in any spelling PostgreSQL accepts (any case, optional braces,
+ * hyphens optional after any group of four digits), as its canonical
+ * lower-case 8-4-4-4-12 form.
+ */
+export function canonicalUuid(value: unknown): string | undefined {
+  if (typeof value !== 'string') return undefined;
+  const braced = value.startsWith('{') && value.endsWith('}');
+  const body = braced ? value.slice(1, -1) : value;
+  if (!UUID_TEXT.test(body)) return undefined;
+  const hex = body.replaceAll('-', '').toLowerCase();
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Whether `value` is a uuid in the standard hyphenated form (either case). */
+export function isStandardUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID_STANDARD.test(value);
+}
+
+/** Whether a column holds uuids, as TypeORM declares them on every driver. */
+export function isUuidColumn(column: ColumnMetadata): boolean {
+  return column.type === 'uuid' || column.generationStrategy === 'uuid';
+}
+
+/** An instant: whole milliseconds since the epoch plus nanoseconds within the millisecond. */
+export interface Instant {
+  ms: number;
+  ns: number;
+}
+
+/**
+ * A `Date`, or an ISO 8601 string (`T` or a space between date and time,
+ * optional seconds and fraction, `Z` or a `±hh[:mm]` offset). A string
+ * without an offset is local time, as TypeORM reads it.
+ */
+export function parseInstant(value: unknown): Instant | undefined {
+  if (isDate(value)) {
+    const ms = value.getTime();
+    return Number.isNaN(ms) ? undefined : { ms, ns: 0 };
+  }
+  if (typeof value !== 'string') return undefined;
+  const match = TIMESTAMP_TEXT.exec(value.trim());
+  if (!match) return undefined;
+  const [y, mo, d, h = 0, mi = 0, s = 0] = match.slice(1, 7).map((part) => Number(part ?? 0));
+  const fraction = (match[7] ?? '').padEnd(9, '0');
+  const zone = match[8];
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return undefined;
+  const date = new Date(0);
+  if (zone) {
+    date.setUTCFullYear(y, mo - 1, d);
+    date.setUTCHours(h, mi, s, 0);
+    if (date.getUTCDate() !== d) return undefined;
+    const offset = zone.toUpperCase() === 'Z' ? 0 : zoneMinutes(zone);
+    if (offset === undefined) return undefined;
+    date.setTime(date.getTime() - offset * 60_000);
+  } else {
+    date.setFullYear(y, mo - 1, d);
+    date.setHours(h, mi, s, 0);
+    if (date.getDate() !== d) return undefined;
+  }
+  return {
+    ms: date.getTime() + Number(fraction.slice(0, 3)),
+    ns: Number(fraction.slice(3)),
+  };
+}
+
+function zoneMinutes(zone: string): number | undefined {
+  const digits = zone.slice(1).replace(':', '');
+  const hours = Number(digits.slice(0, 2));
+  const minutes = Number(digits.slice(2) || 0);
+  if (hours > 15 || minutes > 59) return undefined;
+  return (zone[0] === '-' ? -1 : 1) * (hours * 60 + minutes);
+}
+
+/**
+ * An instant rounded to `digits` fraction digits of a second (half up), or
+ * truncated to milliseconds (`truncate`: what `new Date(string)` does).
+ */
+function roundInstant(instant: Instant, digits: number, truncate: boolean): Instant {
+  if (truncate) return { ms: instant.ms, ns: 0 };
+  if (digits >= 9) return instant;
+  const unit = 10n ** BigInt(9 - Math.max(0, digits));
+  const total = BigInt(instant.ms) * 1_000_000n + BigInt(instant.ns);
+  const rounded = floorDiv(total + unit / 2n, unit) * unit;
+  const ms = floorDiv(rounded, 1_000_000n);
+  return { ms: Number(ms), ns: Number(rounded - ms * 1_000_000n) };
+}
+
+function floorDiv(a: bigint, b: bigint): bigint {
+  return (a - (((a % b) + b) % b)) / b;
+}
+
+function pad(value: number, width = 2): string {
+  return String(value).padStart(width, '0');
+}
+
+/** `YYYY-MM-DD?HH:MM:SS.ffffff` of an instant, in UTC or local time. */
+function formatInstant(instant: Instant, utc: boolean, separator: string, digits: number): string {
+  const date = new Date(instant.ms);
+  const [y, mo, d, h, mi, s, ms] = utc
+    ? [
+        date.getUTCFullYear(),
+        date.getUTCMonth() + 1,
+        date.getUTCDate(),
+        date.getUTCHours(),
+        date.getUTCMinutes(),
+        date.getUTCSeconds(),
+        date.getUTCMilliseconds(),
+      ]
+    : [
+        date.getFullYear(),
+        date.getMonth() + 1,
+        date.getDate(),
+        date.getHours(),
+        date.getMinutes(),
+        date.getSeconds(),
+        date.getMilliseconds(),
+      ];
+  const fraction = (pad(ms, 3) + pad(instant.ns, 6)).slice(0, digits);
+  return `${pad(y, 4)}-${pad(mo)}-${pad(d)}${separator}${pad(h)}:${pad(mi)}:${pad(s)}.${fraction}`;
+}
+
+function isDate(value: unknown): value is Date {
+  return Object.prototype.toString.call(value) === '[object Date]';
+}
+
+function validYear(instant: Instant): boolean {
+  const year = new Date(instant.ms).getUTCFullYear();
+  return year >= 1 && year <= 9999;
+}
+
+/**
+ * The key form of a primary column, from its type on the data source's
+ * database: integers and decimals by value, PostgreSQL uuids in lower
+ * case, dates as `YYYY-MM-DD`, instants as one text per database (UTC
+ * `…T…Z` for timestamptz, local wall-clock time for timestamp, TypeORM's
+ * UTC `YYYY-MM-DD HH:MM:SS.SSS` on SQLite), strings as spelled.
+ */
+export function keyForm(dataSource: DataSource, column: ColumnMetadata, kind: ColumnKind): KeyForm {
+  const dialect = dialectOf(dataSource);
+  const type = dataSource.driver.normalizeType(column).toLowerCase();
+  const postgres = dialect === 'postgres';
+  const sqlite = dialect === 'sqlite';
+
+  if (isUuidColumn(column) || type === 'uuid') {
+    if (postgres) {
+      return {
+        type: 'a uuid',
+        expected:
+          'a uuid string such as "123e4567-e89b-12d3-a456-426614174000" (any letter case; PostgreSQL compares uuids case-insensitively)',
+        canonical: (value) => canonicalUuid(value) ?? INVALID,
+      };
+    }
+    return {
+      type: 'a uuid',
+      expected:
+        'a uuid string such as "123e4567-e89b-12d3-a456-426614174000" (the database stores uuids as text and compares them case-sensitively, so the letter case is kept)',
+      canonical: (value) => (isStandardUuid(value) ? value : INVALID),
+    };
+  }
+
+  switch (kind) {
+    case 'integer': {
+      const range = integerRange(dataSource, column);
+      return {
+        type: 'an integer',
+        expected:
+          `an integer from ${range.min} to ${range.max}: a safe integer number, a bigint, ` +
+          `or a string of decimal digits with an optional sign ("42", "-7"; not "4.2e1", " 42" or "42.0"); ` +
+          `pass integers beyond 2^53 as strings or bigints`,
+        canonical: (value) => canonicalInteger(value, range) ?? INVALID,
+      };
+    }
+    case 'number': {
+      if (postgres && /^(numeric|decimal)/.test(type)) {
+        const scale = column.scale ?? undefined;
+        const precision = column.precision ?? undefined;
+        return {
+          type: 'a decimal',
+          expected:
+            `a finite number or a decimal string ("12.50", "-3", "1e3")` +
+            (precision != null ? ` with at most ${precision - (scale ?? 0)} integer digits` : ''),
+          canonical: (value) => canonicalDecimal(value, scale, precision) ?? INVALID,
+        };
+      }
+      const single = postgres && /^(real|float4)$/.test(type);
+      return {
+        type: 'a number',
+        expected: 'a finite number or a decimal string ("1.5")',
+        canonical: (value) => {
+          const text = typeof value === 'string' ? canonicalDecimal(value) : undefined;
+          const number = text !== undefined ? Number(text) : value;
+          if (typeof number !== 'number' || !Number.isFinite(number)) return INVALID;
+          // `-0` equals `0`; a `real` holds single precision.
+          return (single ? Math.fround(number) : number) + 0;
+        },
+      };
+    }
+    case 'boolean':
+      return {
+        type: 'a boolean',
+        expected: 'true or false',
+        canonical: (value) =>
+          typeof value !== 'boolean' ? INVALID : sqlite ? (value ? 1 : 0) : value,
+      };
+    case 'date':
+      return dateKeyForm(dataSource, column, type, dialect);
+    case 'string':
+      return stringKeyForm(column, type, dialect);
+    default:
+      return {
+        type: `a ${type || 'value'}`,
+        expected: 'a primary key of a type the buffer can key rows by',
+        canonical: () => INVALID,
+      };
+  }
+}
+
+function dateKeyForm(
+  dataSource: DataSource,
+  column: ColumnMetadata,
+  type: string,
+  dialect: 'postgres' | 'sqlite' | 'other',
+): KeyForm {
+  const prepare = (value: Date) => dataSource.driver.preparePersistentValue(value, column);
+  if (type === 'date') {
+    return {
+      type: 'a date',
+      expected: 'a valid Date, or a "YYYY-MM-DD" string',
+      canonical: (value) => {
+        if (isDate(value)) {
+          return Number.isNaN(value.getTime()) ? INVALID : (prepare(value) as string);
+        }
+        if (typeof value !== 'string') return INVALID;
+        const match = DATE_TEXT.exec(value);
+        if (!match) return INVALID;
+        const [y, m, d] = match.slice(1).map(Number);
+        const check = new Date(0);
+        check.setUTCFullYear(y, m - 1, d);
+        return y >= 1 && check.getUTCMonth() === m - 1 && check.getUTCDate() === d
+          ? value
+          : INVALID;
+      },
+    };
+  }
+  if (type.startsWith('time') && !type.startsWith('timestamp')) {
+    if (type.includes('with time zone')) {
+      return {
+        type: 'a time with time zone',
+        expected: 'a string',
+        canonical: (value) => (typeof value === 'string' ? value : INVALID),
+      };
+    }
+    return {
+      type: 'a time',
+      expected: 'a "HH:MM", "HH:MM:SS" or "HH:MM:SS.ffffff" string, or a Date (its local time)',
+      canonical: (value) => {
+        if (isDate(value)) {
+          return Number.isNaN(value.getTime()) ? INVALID : (prepare(value) as string);
+        }
+        if (typeof value !== 'string') return INVALID;
+        const match = TIME_TEXT.exec(value);
+        if (
+          !match ||
+          Number(match[1]) > 23 ||
+          Number(match[2]) > 59 ||
+          Number(match[3] ?? 0) > 59
+        ) {
+          return INVALID;
+        }
+        // SQLite compares the text: only PostgreSQL reads '10:00' as '10:00:00'.
+        if (dialect !== 'postgres') return value;
+        const fraction = (match[4] ?? '').replace(/0+$/, '');
+        return `${match[1]}:${match[2]}:${match[3] ?? '00'}${fraction ? `.${fraction}` : ''}`;
+      },
+    };
+  }
+  // timestamp, timestamp with time zone, datetime
+  const expected =
+    'a valid Date, or an ISO 8601 date-time string ("2024-03-05T10:00:00Z", "2024-03-05 12:00:00+02:00", ' +
+    '"2024-03-05T10:00:00.123456Z"; without an offset it is local time)';
+  if (dialect === 'postgres') {
+    const withZone = type.includes('with time zone');
+    const digits = column.precision ?? 6;
+    return {
+      type: 'a timestamp',
+      expected,
+      canonical: (value) => {
+        const instant = parseInstant(value);
+        if (!instant || !validYear(instant)) return INVALID;
+        const rounded = roundInstant(instant, digits, false);
+        // timestamptz: the instant, in UTC. timestamp: the local wall-clock
+        // time, which is what node-postgres sends for a Date.
+        return withZone
+          ? `${formatInstant(rounded, true, 'T', 6)}Z`
+          : formatInstant(rounded, false, 'T', 6);
+      },
+    };
+  }
+  // SQLite stores TypeORM's UTC text `YYYY-MM-DD HH:MM:SS.SSS` and compares text.
+  return {
+    type: 'a timestamp',
+    expected,
+    canonical: (value) => {
+      const instant = parseInstant(value);
+      if (!instant || !validYear(instant)) return INVALID;
+      return formatInstant(roundInstant(instant, 3, true), true, ' ', 3);
+    },
+  };
+}
+
+function stringKeyForm(
+  column: ColumnMetadata,
+  type: string,
+  dialect: 'postgres' | 'sqlite' | 'other',
+): KeyForm {
+  const values = column.enum?.map(String);
+  if (values && (column.type === 'enum' || column.type === 'simple-enum')) {
+    return {
+      type: 'an enum',
+      expected: `one of ${values.map((v) => JSON.stringify(v)).join(', ')}`,
+      canonical: (value) =>
+        (typeof value === 'string' || typeof value === 'number') && values.includes(String(value))
+          ? String(value)
+          : INVALID,
+    };
+  }
+  const collation = column.collation?.toUpperCase();
+  // PostgreSQL's character(n) ignores trailing spaces in comparisons; so do
+  // SQLite's RTRIM collation and, for ASCII letter case, its NOCASE.
+  const trimEnd =
+    (dialect === 'postgres' && type === 'character') ||
+    (dialect === 'sqlite' && collation === 'RTRIM');
+  const foldCase = dialect === 'sqlite' && collation === 'NOCASE';
+  const noNul = dialect === 'postgres';
+  return {
+    type: 'a string',
+    expected:
+      'a string' +
+      (noNul ? ' without NUL characters (PostgreSQL text cannot hold them)' : '') +
+      ' (or a finite number, which is keyed by its decimal text)',
+    canonical: (value) => {
+      let text: string;
+      if (typeof value === 'string') text = value;
+      else if (typeof value === 'number' && Number.isFinite(value)) text = String(value);
+      else return INVALID;
+      if (noNul && text.includes('\u0000')) return INVALID;
+      if (trimEnd) text = text.replace(/ +$/, '');
+      if (foldCase) text = text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+      return text;
+    },
+  };
+}

@@ -395,8 +395,8 @@ export async function runSharedRedisCrash(options: {
     // Another instance adopts what the last flusher left once its lease expires.
     const flushed = await fetch(`http://127.0.0.1:${apps[0].port}/flush`, { method: 'POST' });
     if (!flushed.ok) throw new Error(`final flush failed: ${await flushed.text()}`);
-    await Promise.all(apps.map((app) => app.kill('SIGTERM')));
     const letters = await deadLetters(apps[0]);
+    await Promise.all(apps.map((app) => app.kill('SIGTERM')));
     const redis = new (await import('ioredis')).Redis(options.redisUrl);
     const left = await redis.keys(`${prefix}*`);
     const inFlight = left.filter((key) => key.includes(':b:')).length;

@@ -60,14 +60,20 @@ async function views(t: TestApp, id: number) {
   return (await t.dataSource.getRepository(Post).findOneByOrFail({ id })).views;
 }
 
+/** An app that buffered +5 views of post 1 and the poison row, with a storage whose calls can fail. */
+async function bufferedWithPoison(kind: DatabaseKind, storageKind: StorageKind) {
+  const { storage, failNext } = faultyStorage(await createStorage(storageOptions(storageKind)));
+  const t = await open(kind, { storage: { type: 'custom', instance: storage } });
+  await t.dataSource.getRepository(Post).insert({ id: 1 });
+  await t.dataSource.getRepository(ActivityLog).insert({ ...POISON, postId: 0 });
+  await t.buffer.increment(Post, 1, 'views', 5);
+  await t.buffer.insert(ActivityLog, POISON);
+  return { t, failNext };
+}
+
 describe.each(combos)('exactly once on %s with %s storage', (kind, storageKind) => {
   it('never applies the committed half of a bisected batch twice, and get() counts it once', async () => {
-    const { storage, failNext } = faultyStorage(await createStorage(storageOptions(storageKind)));
-    const t = await open(kind, { storage: { type: 'custom', instance: storage } });
-    await t.dataSource.getRepository(Post).insert({ id: 1 });
-    await t.dataSource.getRepository(ActivityLog).insert({ ...POISON, postId: 0 });
-    await t.buffer.increment(Post, 1, 'views', 5);
-    await t.buffer.insert(ActivityLog, POISON);
+    const { t, failNext } = await bufferedWithPoison(kind, storageKind);
     // The half holding the counter commits; its ack is lost.
     failNext('ack', (batch) => batch.tables.some((part) => part.counters.length > 0));
     await expect(t.buffer.flush()).rejects.toThrow(/simulated crash before ack/);
@@ -91,12 +97,7 @@ describe.each(combos)('exactly once on %s with %s storage', (kind, storageKind) 
   });
 
   it('a poison row whose dead letter was lost with its ack is applied once its cause is fixed, and not kept', async () => {
-    const { storage, failNext } = faultyStorage(await createStorage(storageOptions(storageKind)));
-    const t = await open(kind, { storage: { type: 'custom', instance: storage } });
-    await t.dataSource.getRepository(Post).insert({ id: 1 });
-    await t.dataSource.getRepository(ActivityLog).insert({ ...POISON, postId: 0 });
-    await t.buffer.increment(Post, 1, 'views', 5);
-    await t.buffer.insert(ActivityLog, POISON);
+    const { t, failNext } = await bufferedWithPoison(kind, storageKind);
     failNext('ack', (batch) => batch.tables.some((part) => part.inserts.length > 0));
     await expect(t.buffer.flush()).rejects.toThrow(/simulated crash before ack/);
     await t.dataSource.getRepository(ActivityLog).delete({ id: 1 });

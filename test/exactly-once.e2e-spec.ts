@@ -96,6 +96,26 @@ describe.each(combos)('exactly once on %s with %s storage', (kind, storageKind) 
     expect((await t.buffer.stats()).inFlightBatches).toBe(0);
   });
 
+  it('writes to several tables in one event-loop turn each land in their own table', async () => {
+    const t = await open(kind, { storage: storageOptions(storageKind) });
+    await t.dataSource.getRepository(Post).insert({ id: 1 });
+    await t.dataSource.getRepository(User).insert({ id: 1 });
+    await Promise.all([
+      t.buffer.increment(Post, 1, 'views', 2),
+      t.buffer.update(User, 1, { name: 'ada' }),
+      t.buffer.insert(ActivityLog, { postId: 1, at: new Date() }),
+      t.buffer.increment(User, 1, 'logins', 3),
+    ]);
+    const report = await t.buffer.flush();
+    expect(report.deadLettered).toBe(0);
+    expect(await views(t, 1)).toBe(2);
+    expect(await t.dataSource.getRepository(User).findOneByOrFail({ id: 1 })).toMatchObject({
+      name: 'ada',
+      logins: 3,
+    });
+    expect(await t.dataSource.getRepository(ActivityLog).count()).toBe(1);
+  });
+
   it('a poison row whose dead letter was lost with its ack is applied once its cause is fixed, and not kept', async () => {
     const { t, failNext } = await bufferedWithPoison(kind, storageKind);
     failNext('ack', (batch) => batch.tables.some((part) => part.inserts.length > 0));

@@ -128,7 +128,9 @@ return 1
 /**
  * Moves pending entries of the data source into batch `id`: per table (in
  * name order) up to the remaining budget of inserts, and (only once the
- * table's inserts are all taken) its pending counters and updates.
+ * table's inserts are all taken) all its pending counters and updates.
+ * Only inserts spend the budget, so a batch that leaves a table behind
+ * holds `maxRows` inserts and the flusher claims again.
  * KEYS: lease, tables, inflight, epoch. ARGV: P, id, maxRows, token,
  * tables to claim (JSON array, or '' for all).
  * Returns table, inserts, counters, updates per claimed table.
@@ -170,7 +172,6 @@ for _, t in ipairs(names) do
         updates = redis.call('HGETALL', upd)
         redis.call('RENAME', upd, partKey(P, id, t, 'upd'))
       end
-      budget = budget - (#counters + #updates) / 2
       redis.call('SREM', KEYS[2], t)
     end
     if took > 0 or #counters > 0 or #updates > 0 then

@@ -462,9 +462,9 @@ export class RedisStorage implements BufferStorage {
     return `${time}-${counter}-${randomUUID()}`;
   }
 
-  /** The hash tag of a table's data source: all its keys live in one slot. */
+  /** Names a table's write group: one per table (its counter hash key is unique to it). */
   private tag(target: BufferTarget): string {
-    return this.keys(target).source.p;
+    return this.keys(target).cnt;
   }
 
   private source(dataSource: string): SourceKeys {

@@ -1,28 +1,16 @@
 import 'reflect-metadata';
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+
 import { open, type Key } from 'lmdb';
 import { WriteBufferConfigError } from '../lib/index.js';
 import { createStorage } from '../lib/storage/create-storage.js';
 import { JOURNAL_FORMAT } from '../lib/storage/lmdb-journal.js';
-import { createTestDatabase, type TestDatabase } from './support/databases.js';
+import { createTestDatabase } from './support/databases.js';
 import { Post } from './support/entities.js';
+import { scratchSpace } from './support/scratch.js';
 import { createTestApp } from './support/test-app.js';
 
-const dirs: string[] = [];
-const databases: TestDatabase[] = [];
-afterEach(async () => {
-  while (dirs.length) rmSync(dirs.pop()!, { recursive: true, force: true });
-  while (databases.length) await databases.pop()!.drop();
-});
-
-function journalPath() {
-  const dir = mkdtempSync(join(tmpdir(), 'wb-format-'));
-  dirs.push(dir);
-  return join(dir, 'journal.mdb');
-}
+const { databases, journalPath } = scratchSpace('wb-format-');
 
 async function setup() {
   const path = journalPath();

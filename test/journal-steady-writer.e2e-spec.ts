@@ -1,18 +1,14 @@
 import 'reflect-metadata';
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { describe, expect, it } from '@jest/globals';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.js';
+import { createTestDatabase, databaseKinds } from './support/databases.js';
 import { Post } from './support/entities.js';
+import { scratchSpace } from './support/scratch.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
-const dirs: string[] = [];
-const databases: TestDatabase[] = [];
-afterEach(async () => {
-  while (dirs.length) rmSync(dirs.pop()!, { recursive: true, force: true });
-  while (databases.length) await databases.pop()!.drop();
-});
+const { dirs, databases } = scratchSpace('wb-steady-');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -1,26 +1,14 @@
 import 'reflect-metadata';
-import { afterEach, describe, expect, it } from '@jest/globals';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { describe, expect, it } from '@jest/globals';
+
 import { MemoryStorage, type ClaimedBatch, type FlushLease } from '../lib/index.js';
 import { LmdbJournal } from '../lib/storage/lmdb-journal.js';
 import { createTestDatabase, databaseKinds, type TestDatabase } from './support/databases.js';
 import { ActivityLog, Post, User } from './support/entities.js';
+import { scratchSpace } from './support/scratch.js';
 import { createTestApp } from './support/test-app.js';
 
-const dirs: string[] = [];
-const databases: TestDatabase[] = [];
-afterEach(async () => {
-  while (dirs.length) rmSync(dirs.pop()!, { recursive: true, force: true });
-  while (databases.length) await databases.pop()!.drop();
-});
-
-function journalPath() {
-  const dir = mkdtempSync(join(tmpdir(), 'wb-journal-'));
-  dirs.push(dir);
-  return join(dir, 'journal.mdb');
-}
+const { databases, journalPath } = scratchSpace('wb-journal-');
 
 describe.each(await databaseKinds())('LMDB journal on %s', (kind) => {
   const open = async (path: string, database: TestDatabase) =>

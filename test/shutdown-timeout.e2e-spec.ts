@@ -1,31 +1,19 @@
 import 'reflect-metadata';
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { describe, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+
 import pg from 'pg';
 import { WriteBufferConfigError, type WriteBufferModuleOptions } from '../lib/index.js';
-import { createTestDatabase, postgresAvailable, type TestDatabase } from './support/databases.js';
+import { createTestDatabase, postgresAvailable } from './support/databases.js';
 import { Post } from './support/entities.js';
 import { UPDATE_STATEMENT } from './support/query-counter.js';
 import { holdAt } from './support/query-gate.js';
+import { scratchSpace } from './support/scratch.js';
 import { createTestApp } from './support/test-app.js';
 
-const dirs: string[] = [];
-const databases: TestDatabase[] = [];
-afterEach(async () => {
-  while (dirs.length) rmSync(dirs.pop()!, { recursive: true, force: true });
-  while (databases.length) await databases.pop()!.drop();
-});
+const { databases, journalPath } = scratchSpace('wb-shutdown-');
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-function journalPath() {
-  const dir = mkdtempSync(join(tmpdir(), 'wb-shutdown-'));
-  dirs.push(dir);
-  return join(dir, 'journal.mdb');
-}
 
 /** Keeps the error lines the app logs. */
 class ErrorLog implements LoggerService {

@@ -1,12 +1,12 @@
 import 'reflect-metadata';
-import { afterEach, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import Database from 'better-sqlite3';
 import type { DataSourceOptions, QueryRunner } from 'typeorm';
 import { FlushError, type WriteBufferModuleOptions } from '../lib/index.js';
 import { createTestDatabase, type TestDatabase } from './support/databases.js';
 import { ActivityLog, Post } from './support/entities.js';
 import { holdAt } from './support/query-gate.js';
-import { storageOptions, type StorageKind } from './support/storages.js';
+import { closeTestClients, storageOptions, type StorageKind } from './support/storages.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 const storages: StorageKind[] = ['memory', 'journal'];
@@ -20,6 +20,7 @@ const combos = storages.flatMap((storage) =>
 );
 const apps: TestApp[] = [];
 const databases: TestDatabase[] = [];
+afterAll(closeTestClients);
 afterEach(async () => {
   while (apps.length) await apps.pop()!.close();
   while (databases.length) await databases.pop()!.drop();

@@ -360,15 +360,20 @@ function dateKeyForm(
   type: string,
   dialect: 'postgres' | 'sqlite' | 'other',
 ): KeyForm {
-  const prepare = (value: Date) => dataSource.driver.preparePersistentValue(value, column);
+  /** A `Date` as the driver writes it (INVALID when it is not a time), or undefined for other values. */
+  const prepared = (value: unknown) =>
+    isDate(value)
+      ? Number.isNaN(value.getTime())
+        ? INVALID
+        : (dataSource.driver.preparePersistentValue(value, column) as string)
+      : undefined;
   if (type === 'date') {
     return {
       type: 'a date',
       expected: 'a valid Date, or a "YYYY-MM-DD" string',
       canonical: (value) => {
-        if (isDate(value)) {
-          return Number.isNaN(value.getTime()) ? INVALID : (prepare(value) as string);
-        }
+        const date = prepared(value);
+        if (date !== undefined) return date;
         if (typeof value !== 'string') return INVALID;
         const match = DATE_TEXT.exec(value);
         if (!match) return INVALID;
@@ -393,9 +398,8 @@ function dateKeyForm(
       type: 'a time',
       expected: 'a "HH:MM", "HH:MM:SS" or "HH:MM:SS.ffffff" string, or a Date (its local time)',
       canonical: (value) => {
-        if (isDate(value)) {
-          return Number.isNaN(value.getTime()) ? INVALID : (prepare(value) as string);
-        }
+        const date = prepared(value);
+        if (date !== undefined) return date;
         if (typeof value !== 'string') return INVALID;
         const match = TIME_TEXT.exec(value);
         if (

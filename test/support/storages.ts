@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
@@ -77,6 +77,7 @@ export async function storageKinds(): Promise<StorageKind[]> {
 }
 
 const clusters: Cluster[] = [];
+const journalDirs: string[] = [];
 
 /** Options for a fresh, empty storage of one kind. */
 export function storageOptions(kind: StorageKind): WriteBufferStorageOptions {
@@ -87,7 +88,7 @@ export function storageOptions(kind: StorageKind): WriteBufferStorageOptions {
     case 'journal':
       return {
         type: 'memory',
-        journal: { path: join(mkdtempSync(join(tmpdir(), 'wb-j-')), 'journal.mdb') },
+        journal: { path: join(newJournalDir(), 'journal.mdb') },
       };
     case 'redis':
       return { type: 'redis', url: REDIS_URL, keyPrefix };
@@ -99,7 +100,17 @@ export function storageOptions(kind: StorageKind): WriteBufferStorageOptions {
   }
 }
 
-/** Closes the cluster clients tests created (the storage never closes a client it was given). */
+function newJournalDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'wb-j-'));
+  journalDirs.push(dir);
+  return dir;
+}
+
+/**
+ * Closes the cluster clients tests created (the storage never closes a
+ * client it was given) and removes the journal directories they made.
+ */
 export async function closeTestClients() {
   while (clusters.length) clusters.pop()!.disconnect();
+  while (journalDirs.length) rmSync(journalDirs.pop()!, { recursive: true, force: true });
 }

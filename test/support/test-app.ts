@@ -38,19 +38,26 @@ export async function createTestApp(
 ): Promise<TestApp> {
   const database = extra.database ?? (await createTestDatabase(kind));
   const queries = new QueryCounter();
-  const moduleRef = await Test.createTestingModule({
-    imports: [
-      TypeOrmModule.forRoot({
-        ...database.options({ entities: extra.entities ?? ENTITIES, subscribers: [QueryGate] }),
-        logger: queries,
-        logging: true,
-      }),
-      WriteBufferModule.forRoot({ ...options, flush: { cron: false, ...options.flush } }),
-    ],
-    controllers: extra.controllers ?? [],
-  }).compile();
-  const app = moduleRef.createNestApplication({ logger: extra.logger ?? ['error', 'warn'] });
-  await app.init();
+  let app: INestApplication;
+  try {
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        TypeOrmModule.forRoot({
+          ...database.options({ entities: extra.entities ?? ENTITIES, subscribers: [QueryGate] }),
+          logger: queries,
+          logging: true,
+        }),
+        WriteBufferModule.forRoot({ ...options, flush: { cron: false, ...options.flush } }),
+      ],
+      controllers: extra.controllers ?? [],
+    }).compile();
+    app = moduleRef.createNestApplication({ logger: extra.logger ?? ['error', 'warn'] });
+    await app.init();
+  } catch (error) {
+    // The app never started: the database made for it goes now.
+    if (!extra.database) await database.drop();
+    throw error;
+  }
   let closed = false;
   return {
     app,

@@ -11,7 +11,7 @@ import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource, EntityTarget, ObjectLiteral } from 'typeorm';
 import type { BufferStats } from './buffer-stats.interface.js';
 import { BufferFullError, WriteBufferConfigError } from './errors.js';
-import type { DeadLetter } from './flush/dead-letter.interface.js';
+import { byArrival, type DeadLetter } from './flush/dead-letter.interface.js';
 import { openFlushConnection, type FlushConnection } from './flush/flush-connection.js';
 import { Flusher } from './flush/flusher.js';
 import {
@@ -111,6 +111,19 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap, OnAp
       this.dialects.set(name, dialect);
     }
     this.catalog = new EntityCatalog(this.dataSources);
+    try {
+      await this.start();
+    } catch (error) {
+      // No shutdown hook runs when start-up fails: let go of what was opened,
+      // so a process that gives up can exit (and the journal can be reopened).
+      await this.onApplicationShutdown();
+      await this.storage.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Checks the storage and prepares a flusher (connection and ledger) per data source. */
+  private async start(): Promise<void> {
     await this.storage.open?.([...this.dataSources.keys()]);
     for (const [name, dataSource] of this.dataSources) {
       const connection = await openFlushConnection(name, dataSource);
@@ -137,12 +150,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap, OnAp
       );
       this.flushers.set(name, flusher);
     }
-    try {
-      for (const flusher of this.flushers.values()) await flusher.prepare();
-    } catch (error) {
-      await this.onApplicationShutdown(); // no shutdown hook runs when start-up fails
-      throw error;
-    }
+    for (const flusher of this.flushers.values()) await flusher.prepare();
   }
 
   /** Closes the flush connections, after the final flush (`FlushScheduler.beforeApplicationShutdown`). */
@@ -231,7 +239,8 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap, OnAp
       let value = cell?.value == null ? 0 : Number(cell.value);
       for (const layer of before.layers) {
         if (layer.batchId && applied.has(layer.batchId)) continue;
-        if (layer.isSet) value = layer.value == null ? 0 : Number(layer.value);
+        if (layer.inserted && layer.value === undefined) value = buffered.defaultNumber(column);
+        else if (layer.isSet) value = layer.value == null ? 0 : Number(layer.value);
         value += layer.delta;
       }
       return value;
@@ -265,13 +274,18 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap, OnAp
     rowOrRows: Partial<T> | Partial<T>[],
   ): Promise<void> {
     const buffered = this.catalog.get(entity);
-    const rows = (Array.isArray(rowOrRows) ? rowOrRows : [rowOrRows]).map((row) =>
-      buffered.row(row),
-    );
+    const given = Array.isArray(rowOrRows) ? rowOrRows : [rowOrRows];
+    const rows = given.map((row) => buffered.row(row));
     if (rows.length === 0) return;
+    // Rows naming their whole primary key can be read by get() before the flush.
+    const keys = given.map((row) => buffered.insertKey(row));
     const room = this.admit(rows.length);
     if (room) await room;
-    await this.storage.insert(buffered.target, rows);
+    await this.storage.insert(
+      buffered.target,
+      rows,
+      keys.some((key) => key !== null) ? keys : undefined,
+    );
     this.wrote(rows.length);
   }
 
@@ -333,7 +347,7 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap, OnAp
     const all = await Promise.all(
       [...this.flushers.keys()].map((name) => this.storage.deadLetters(name)),
     );
-    return all.flat().sort((a, b) => a.at.getTime() - b.at.getTime());
+    return all.flat().sort(byArrival);
   }
 
   /**

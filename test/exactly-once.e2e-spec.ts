@@ -5,8 +5,10 @@ import { Redis } from 'ioredis';
 import {
   LeaseLostError,
   WriteBufferConfigError,
+  WriteBufferModule,
   type WriteBufferModuleOptions,
 } from '../lib/index.js';
+import { Test } from '@nestjs/testing';
 import { createStorage } from '../lib/storage/create-storage.js';
 import { createTestDatabase, databaseKinds, type DatabaseKind } from './support/databases.js';
 import { ActivityLog, DownloadSchema, Membership, Post, User } from './support/entities.js';
@@ -96,6 +98,41 @@ describe.each(combos)('exactly once on %s with %s storage', (kind, storageKind) 
     expect((await t.buffer.stats()).inFlightBatches).toBe(0);
   });
 
+  it('get() reads a row that exists only as a buffered insert, pending, in flight and after the flush', async () => {
+    const { storage, failNext } = faultyStorage(await createStorage(storageOptions(storageKind)));
+    const t = await open(kind, { storage: { type: 'custom', instance: storage } });
+    await t.buffer.insert(Post, { id: 5, views: 10 });
+    await t.buffer.increment(Post, '5', 'views', 2);
+    await t.buffer.insert(Post, { id: 6 }); // views left to its default
+    await t.buffer.increment(Post, 6, 'views', 1);
+    await t.buffer.insert(Membership, { orgId: 'eu', userId: 1, points: 3 });
+    await t.buffer.increment(Membership, { orgId: 'eu', userId: '1' }, 'points', 4);
+    expect(await t.buffer.get(Post, 5, 'views')).toBe(12);
+    expect(await t.buffer.get(Post, 6, 'views')).toBe(1);
+    expect(await t.buffer.get(Membership, { orgId: 'eu', userId: 1 }, 'points')).toBe(7);
+    // Committed, not acknowledged: the ledger tells get() not to count it twice.
+    failNext('ack');
+    await expect(t.buffer.flush()).rejects.toThrow(/simulated crash before ack/);
+    expect(await t.buffer.get(Post, 5, 'views')).toBe(12);
+    await t.buffer.increment(Post, 5, 'views', 1);
+    expect(await t.buffer.get(Post, 5, 'views')).toBe(13);
+    await t.buffer.flush();
+    expect(await views(t, 5)).toBe(13);
+    expect(await views(t, 6)).toBe(1);
+    expect(await t.buffer.get(Membership, { orgId: 'eu', userId: 1 }, 'points')).toBe(7);
+  });
+
+  it('get() reads an inserted row from the half of a split batch that holds it', async () => {
+    const { t, failNext } = await bufferedWithPoison(kind, storageKind);
+    await t.buffer.insert(Post, { id: 2, views: 40 });
+    await t.buffer.increment(Post, 2, 'views', 2);
+    failNext('ack', (batch) => batch.tables.some((part) => part.counters.length > 0));
+    await expect(t.buffer.flush()).rejects.toThrow(/simulated crash before ack/);
+    expect(await t.buffer.get(Post, 2, 'views')).toBe(42);
+    await t.buffer.flush();
+    expect(await views(t, 2)).toBe(42);
+  });
+
   it('writes to several tables in one event-loop turn each land in their own table', async () => {
     const t = await open(kind, { storage: storageOptions(storageKind) });
     await t.dataSource.getRepository(Post).insert({ id: 1 });
@@ -164,6 +201,39 @@ describe.each(combos)('exactly once on %s with %s storage', (kind, storageKind) 
 
   // A deploy restarts the app: only storages that outlive it (journal, Redis) hold writes across one.
   if (storageKind !== 'memory') {
+    it('get() still reads buffered inserts after a restart, and start-up applies the ones left in flight once', async () => {
+      const database = await createTestDatabase(kind);
+      const storage = storageOptions(storageKind);
+      const first = await createTestApp(
+        kind,
+        { storage, flush: { onShutdown: false } },
+        { database },
+      );
+      await first.buffer.insert(Post, { id: 5, views: 10 });
+      await first.buffer.increment(Post, 5, 'views', 2);
+      await first.close();
+      const { storage: faulty, failNext } = faultyStorage(await createStorage(storage));
+      const second = await createTestApp(
+        kind,
+        { storage: { type: 'custom', instance: faulty }, flush: { onShutdown: false } },
+        { database },
+      );
+      expect(await second.buffer.get(Post, 5, 'views')).toBe(12);
+      await second.buffer.insert(Post, { id: 7, views: 1 });
+      failNext('claim');
+      await expect(second.buffer.flush()).rejects.toThrow(/simulated crash before claim/);
+      failNext('ack');
+      await expect(second.buffer.flush()).rejects.toThrow(/simulated crash before ack/);
+      await second.dataSource.getRepository(Post).update({ id: 5 }, { views: 100 });
+      await second.close();
+      const third = await open(kind, { storage }, { database });
+      // Start-up found the batch in the ledger; the database holds what it applied.
+      expect(await third.buffer.get(Post, 5, 'views')).toBe(100);
+      expect(await third.buffer.get(Post, 7, 'views')).toBe(1);
+      await third.close();
+      await database.drop();
+    });
+
     it('dead-letters writes to columns and entities a deploy removed, and flushes the rest', async () => {
       const database = await createTestDatabase(kind);
       const storage = storageOptions(storageKind);
@@ -212,8 +282,11 @@ describe.each(combos)('exactly once on %s with %s storage', (kind, storageKind) 
     expect(report.deadLettered).toBe(5);
     expect(await t.buffer.deadLetters()).toHaveLength(5);
     expect((await t.buffer.stats()).deadLettersDropped).toBe(15);
+    // A bad bound fails at start (no database needed to see it).
     await expect(
-      createTestApp(kind, { limits: { maxDeadLetters: -1 } }, { database: t.database }),
+      Test.createTestingModule({
+        imports: [WriteBufferModule.forRoot({ limits: { maxDeadLetters: -1 } })],
+      }).compile(),
     ).rejects.toThrow(/limits.maxDeadLetters must be a whole number/);
     // Room again once letters are discarded.
     expect(await t.buffer.discardDeadLetters()).toBe(5);

@@ -7,15 +7,17 @@ import type {
 
 /** One buffered write of a claimed batch, the unit poison isolation narrows down to. */
 export type BatchEntry =
-  | { table: string; kind: 'insert'; row: StoredRow }
+  | { table: string; kind: 'insert'; row: StoredRow; key: RowKey | null }
   | { table: string; kind: 'update'; key: RowKey; values: StoredRow }
   | { table: string; kind: 'counter'; key: RowKey; deltas: Record<string, number> };
 
 /** The batch's writes in apply order: all inserts, then updates, then counters. */
 export function batchEntries(batch: ClaimedBatch): BatchEntry[] {
   const entries: BatchEntry[] = [];
-  for (const { table, inserts } of batch.tables) {
-    for (const row of inserts) entries.push({ table, kind: 'insert', row });
+  for (const { table, inserts, insertKeys } of batch.tables) {
+    inserts.forEach((row, i) =>
+      entries.push({ table, kind: 'insert', row, key: insertKeys?.[i] ?? null }),
+    );
   }
   for (const { table, updates } of batch.tables) {
     for (const [key, values] of updates) entries.push({ table, kind: 'update', key, values });
@@ -35,8 +37,14 @@ export function batchOf(batch: ClaimedBatch, id: string, entries: BatchEntry[]):
     return found;
   };
   for (const entry of entries) {
-    if (entry.kind === 'insert') part(entry.table).inserts.push(entry.row);
-    else if (entry.kind === 'update') part(entry.table).updates.push([entry.key, entry.values]);
+    if (entry.kind === 'insert') {
+      const found = part(entry.table);
+      if (entry.key !== null) {
+        found.insertKeys ??= found.inserts.map(() => null);
+        found.insertKeys.push(entry.key);
+      } else found.insertKeys?.push(null);
+      found.inserts.push(entry.row);
+    } else if (entry.kind === 'update') part(entry.table).updates.push([entry.key, entry.values]);
     else part(entry.table).counters.push([entry.key, entry.deltas]);
   }
   return { id, dataSource: batch.dataSource, tables: [...tables.values()] };

@@ -12,14 +12,28 @@ export interface DeadLetter {
   table: string;
   /** Entity name. */
   entity: string;
-  /** Primary column values by property name (counters and updates). */
+  /** Primary column values by property name (when `rowKey` is set). */
   key?: Record<string, unknown>;
-  /** Encoded row key (counters and updates), used by `retryDeadLetters`. */
+  /**
+   * Encoded row key (counters, updates, and inserts naming their whole
+   * primary key), used by `retryDeadLetters`.
+   */
   rowKey?: RowKey;
+  /**
+   * Place of the write among the letters of its flush: `retryDeadLetters`
+   * buffers letters again in the order of `at`, then `seq`, so an update
+   * and the increments that came after it keep their order.
+   */
+  seq: string;
   kind: 'insert' | 'update' | 'counter';
   /** The row to insert, the values to set, or the deltas to add. */
   payload: StoredRow;
   /** Why it failed. */
   error: string;
   at: Date;
+}
+
+/** Orders dead letters as their writes arrived: by `at`, then `seq`. */
+export function byArrival(a: DeadLetter, b: DeadLetter): number {
+  return a.at.getTime() - b.at.getTime() || (a.seq < b.seq ? -1 : a.seq > b.seq ? 1 : 0);
 }

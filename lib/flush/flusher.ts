@@ -13,8 +13,8 @@ import { classifyFailure } from './failure-kind.js';
 import { emptyReport, type FlushReport, type MissingRow } from './flush-report.interface.js';
 import { Ledger, run as query } from './ledger.js';
 
-/** A counter or update entry of a batch. */
-type KeyedEntry = Exclude<BatchEntry, { kind: 'insert' }>;
+/** A counter or update entry of a batch, with its place in the batch's entries. */
+type KeyedEntry = Exclude<BatchEntry, { kind: 'insert' }> & { position: number };
 
 /** What applying a batch did. */
 interface ApplyResult {
@@ -207,7 +207,13 @@ export class Flusher {
     const entries = batchEntries(batch);
     const { kept, stale } = this.checkSchema(entries);
     if (stale.length) {
-      const letters = stale.map(([entry, problem]) => this.deadLetter(batch.id, entry, problem));
+      // A batch that committed before the deploy is only acknowledged:
+      // nothing of it may be set aside, or applied again under a new id.
+      const missed = await this.ledger.lookup(batch.id);
+      if (missed) return this.finish(batch, lease, report, skipped(entries, missed));
+      const letters = stale.map(([entry, position, problem]) =>
+        this.deadLetter(batch.id, entry, position, problem),
+      );
       if (kept.length === 0) return this.ack(batch, lease, report, letters);
       const part = batchOf(batch, `${batch.id}/a`, kept);
       await this.split(batch, lease, report, [part], letters);
@@ -219,19 +225,31 @@ export class Flusher {
     } catch (error) {
       if (error instanceof WriteBufferError) throw error;
       if (classifyFailure(this.dataSource.options.type, error) !== 'data') throw error;
-      const message = (error as Error).message;
-      if (entries.length === 1) {
-        return this.ack(batch, lease, report, [this.deadLetter(batch.id, entries[0], message)]);
+      const units = bisectionUnits(entries);
+      if (units.length === 1) {
+        const message = (error as Error).message;
+        const letters = entries.map((entry, i) => this.deadLetter(batch.id, entry, i, message));
+        return this.ack(batch, lease, report, letters);
       }
-      const half = Math.ceil(entries.length / 2);
+      const half = Math.ceil(units.length / 2);
       const parts = [
-        batchOf(batch, `${batch.id}/0`, entries.slice(0, half)),
-        batchOf(batch, `${batch.id}/1`, entries.slice(half)),
+        batchOf(batch, `${batch.id}/0`, units.slice(0, half).flat()),
+        batchOf(batch, `${batch.id}/1`, units.slice(half).flat()),
       ];
       await this.split(batch, lease, report, parts, []);
       for (const part of parts) await this.settle(part, lease, report, held);
       return;
     }
+    await this.finish(batch, lease, report, applied);
+  }
+
+  /** Reports what a batch did (or had done, when skipped), sets aside its missing rows, and acks it. */
+  private async finish(
+    batch: ClaimedBatch,
+    lease: FlushLease,
+    report: FlushReport,
+    applied: ApplyResult,
+  ): Promise<void> {
     if (applied.skipped) report.skippedBatches++;
     else {
       report.batches++;
@@ -246,7 +264,12 @@ export class Flusher {
       report.missing.push(missing);
       if (this.options.onMissingRow === 'dead-letter') {
         letters.push(
-          this.deadLetter(batch.id, entry, `row ${JSON.stringify(missing.id)} does not exist`),
+          this.deadLetter(
+            batch.id,
+            entry,
+            entry.position,
+            `row ${JSON.stringify(missing.id)} does not exist`,
+          ),
         );
       } else {
         this.logger.warn(
@@ -265,36 +288,36 @@ export class Flusher {
    */
   private checkSchema(entries: BatchEntry[]) {
     const kept: BatchEntry[] = [];
-    const stale: Array<readonly [BatchEntry, string]> = [];
-    for (const entry of entries) {
+    const stale: Array<readonly [BatchEntry, number, string]> = [];
+    entries.forEach((entry, position) => {
       const entity = this.catalog.table(this.name, entry.table);
       if (!entity) {
         const problem = `table '${entry.table}' is not an entity of data source '${this.name}' any more`;
-        stale.push([entry, problem]);
-        continue;
+        stale.push([entry, position, problem]);
+        return;
       }
       const values =
         entry.kind === 'insert' ? entry.row : entry.kind === 'update' ? entry.values : entry.deltas;
       const gone = Object.keys(values).filter((column) => !entity.hasColumn(column));
       if (gone.length === 0) {
         kept.push(entry);
-        continue;
+        return;
       }
       const problem = `column${gone.length > 1 ? 's' : ''} ${gone.map((c) => `'${c}'`).join(', ')} ${gone.length > 1 ? 'are' : 'is'} not a column of entity ${entity.name} any more`;
       if (entry.kind === 'insert' || gone.length === Object.keys(values).length) {
-        stale.push([entry, problem]);
-        continue;
+        stale.push([entry, position, problem]);
+        return;
       }
       const pick = <T>(from: Record<string, T>, keep: boolean) =>
         Object.fromEntries(Object.entries(from).filter(([c]) => gone.includes(c) !== keep));
       if (entry.kind === 'update') {
         kept.push({ ...entry, values: pick(entry.values, true) });
-        stale.push([{ ...entry, values: pick(entry.values, false) }, problem]);
+        stale.push([{ ...entry, values: pick(entry.values, false) }, position, problem]);
       } else {
         kept.push({ ...entry, deltas: pick(entry.deltas, true) });
-        stale.push([{ ...entry, deltas: pick(entry.deltas, false) }, problem]);
+        stale.push([{ ...entry, deltas: pick(entry.deltas, false) }, position, problem]);
       }
-    }
+    });
     return { kept, stale };
   }
 
@@ -367,7 +390,17 @@ export class Flusher {
     };
   }
 
-  private deadLetter(batchId: string, entry: BatchEntry, error: string): DeadLetter {
+  /**
+   * The dead letter of the entry at `position` in batch `batchId`: the same
+   * failure found again after a crash gets the same id, and two identical
+   * inserts get two letters.
+   */
+  private deadLetter(
+    batchId: string,
+    entry: BatchEntry,
+    position: number,
+    error: string,
+  ): DeadLetter {
     const entity = this.catalog.table(this.name, entry.table);
     const base = {
       dataSource: this.name,
@@ -378,13 +411,15 @@ export class Flusher {
     };
     const payload =
       entry.kind === 'insert' ? entry.row : entry.kind === 'update' ? entry.values : entry.deltas;
-    const rowKey = entry.kind === 'insert' ? undefined : entry.key;
+    // An insert has a key when it names its whole primary key.
+    const rowKey = entry.key ?? undefined;
     const id = createHash('sha1')
-      .update(JSON.stringify([batchId, entry.table, entry.kind, rowKey ?? null, payload]))
+      .update(JSON.stringify([batchId, position, entry.table, entry.kind, rowKey ?? null, payload]))
       .digest('hex')
       .slice(0, 24);
     const key = rowKey && entity ? entity.keyObject(rowKey) : undefined;
-    return { id, ...base, kind: entry.kind, payload, ...(rowKey && { rowKey, key }) };
+    const seq = `${batchId}#${String(position).padStart(6, '0')}`;
+    return { id, ...base, seq, kind: entry.kind, payload, ...(rowKey && { rowKey, key }) };
   }
 
   /**
@@ -413,14 +448,7 @@ export class Flusher {
       const missedBefore = await this.ledger.record(runner, batch.id);
       if (missedBefore) {
         await runner.rollbackTransaction();
-        const missed = new Set(missedBefore);
-        result.skipped = true;
-        if (missed.size) {
-          result.unmatched = batchEntries(batch).filter(
-            (entry): entry is KeyedEntry => entry.kind !== 'insert' && missed.has(entryId(entry)),
-          );
-        }
-        return result;
+        return skipped(batchEntries(batch), missedBefore);
       }
       const parts = batch.tables.map((part) => ({ part, entity: this.entity(batch, part.table) }));
       for (const { part, entity } of parts) {
@@ -448,9 +476,11 @@ export class Flusher {
           if (kind === 'update') result.updated += applied;
           else result.incremented += applied;
           if (unmatched.size === 0) continue;
-          for (const entry of batchEntries({ ...batch, tables: [part] })) {
-            if (entry.kind === kind && unmatched.has(entry.key)) result.unmatched.push(entry);
-          }
+          batchEntries(batch).forEach((entry, position) => {
+            if (entry.table === part.table && entry.kind === kind && unmatched.has(entry.key)) {
+              result.unmatched.push({ ...entry, position });
+            }
+          });
         }
       }
       if (result.unmatched.length) {
@@ -484,6 +514,45 @@ export class Flusher {
     }
     return entity;
   }
+}
+
+/** What a batch the ledger shows applied before did: nothing now, and it missed the entries `missed` names. */
+function skipped(entries: BatchEntry[], missed: string[]): ApplyResult {
+  const names = new Set(missed);
+  const unmatched: KeyedEntry[] = [];
+  if (names.size) {
+    entries.forEach((entry, position) => {
+      if (entry.kind !== 'insert' && names.has(entryId(entry))) {
+        unmatched.push({ ...entry, position });
+      }
+    });
+  }
+  return { skipped: true, inserted: 0, updated: 0, incremented: 0, statements: 0, unmatched };
+}
+
+/**
+ * The units bisection never splits: each insert alone, and the update and
+ * counters of one row together, so a set is never applied apart from the
+ * increments that arrived after it (nor set aside without them).
+ */
+function bisectionUnits(entries: BatchEntry[]): BatchEntry[][] {
+  const units: BatchEntry[][] = [];
+  const rows = new Map<string, BatchEntry[]>();
+  for (const entry of entries) {
+    if (entry.kind === 'insert') {
+      units.push([entry]);
+      continue;
+    }
+    const row = JSON.stringify([entry.table, entry.key]);
+    const unit = rows.get(row);
+    if (unit) unit.push(entry);
+    else {
+      const created = [entry];
+      rows.set(row, created);
+      units.push(created);
+    }
+  }
+  return units;
 }
 
 /** Inserts plus distinct rows (a row may have both an update and counters). */

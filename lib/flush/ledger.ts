@@ -71,12 +71,23 @@ export class Ledger {
       );
       if (records.length) return null;
       const { records: found } = await run(runner, this.dialect.ledgerRead(this.table, batchId));
-      const missed = found[0]?.missed;
-      return typeof missed === 'string' ? (JSON.parse(missed) as string[]) : [];
+      return missedOf(found[0]);
     } catch (error) {
       // The ledger is ours, not the user's data: never a reason to dead-letter.
       throw FlushError.failed(this.dataSourceName, error);
     }
+  }
+
+  /**
+   * Whether `batchId` is recorded, read outside any transaction: `null`
+   * when it is not, else the entries it missed.
+   */
+  async lookup(batchId: string): Promise<string[] | null> {
+    const read = this.dialect.ledgerRead(this.table, batchId);
+    const [row] = (await this.dataSource.query(read.sql, read.params)) as Array<{
+      missed: string | null;
+    }>;
+    return row ? missedOf(row) : null;
   }
 
   /** Stores which entries of a batch recorded in this transaction found no row. */
@@ -92,6 +103,11 @@ export class Ledger {
     const prune = this.dialect.ledgerPrune(this.table, now - this.retention, FORMAT_ROW);
     await this.dataSource.query(prune.sql, prune.params);
   }
+}
+
+/** The entries a recorded batch missed, from its ledger row. */
+function missedOf(row: { missed?: unknown } | undefined): string[] {
+  return typeof row?.missed === 'string' ? (JSON.parse(row.missed) as string[]) : [];
 }
 
 export async function run(runner: QueryRunner, statement: Statement): Promise<StatementResult> {

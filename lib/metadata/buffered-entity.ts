@@ -122,6 +122,30 @@ export class BufferedEntity {
     return this.compositeKey(id as Record<string, unknown>);
   }
 
+  /**
+   * The key of an insert row that names its whole primary key, or `null`
+   * (a generated key, or a spelling no key can be made of).
+   */
+  insertKey(row: Record<string, unknown>): RowKey | null {
+    const names = this.primaryNames();
+    if (names.some((name) => row[name] === undefined || row[name] === null)) return null;
+    try {
+      return this.key(
+        names.length === 1 ? row[names[0]] : Object.fromEntries(names.map((n) => [n, row[n]])),
+      );
+    } catch {
+      return null;
+    }
+  }
+
+  /** The value a column takes when an insert leaves it out, as `get()` counts it. */
+  defaultNumber(name: string): number {
+    const value = this.column(name).metadata.default;
+    return typeof value === 'number' || (typeof value === 'string' && value.trim() !== '')
+      ? Number(value) || 0
+      : 0;
+  }
+
   /** The primary column values a key was encoded from, in key order. */
   keyValues(key: RowKey): StoredValue[] {
     return this.primary.length === 1

@@ -469,11 +469,14 @@ function stringKeyForm(
   }
   const collation = column.collation?.toUpperCase();
   // PostgreSQL's character(n) ignores trailing spaces in comparisons; so do
-  // SQLite's RTRIM collation and, for ASCII letter case, its NOCASE.
+  // SQLite's RTRIM collation and, for ASCII letter case, its NOCASE; citext
+  // ignores letter case.
   const trimEnd =
     (dialect === 'postgres' && type === 'character') ||
     (dialect === 'sqlite' && collation === 'RTRIM');
   const foldCase = dialect === 'sqlite' && collation === 'NOCASE';
+  // PostgreSQL's citext compares lower(a) = lower(b).
+  const lowerCase = dialect === 'postgres' && type === 'citext';
   const noNul = dialect === 'postgres';
   return {
     type: 'a string',
@@ -489,6 +492,7 @@ function stringKeyForm(
       if (noNul && text.includes('\u0000')) return INVALID;
       if (trimEnd) text = text.replace(/ +$/, '');
       if (foldCase) text = text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+      if (lowerCase) text = text.toLowerCase();
       return text;
     },
   };

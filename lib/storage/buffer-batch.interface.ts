@@ -29,6 +29,12 @@ export interface BatchTable {
   table: string;
   /** Rows to insert, in the order they were buffered. */
   inserts: StoredRow[];
+  /**
+   * The row key of each insert that names its whole primary key (`null`
+   * for one that does not), when any does: `get()` reads an inserted row's
+   * values before the flush.
+   */
+  insertKeys?: Array<RowKey | null>;
   /** Column values to set on existing rows, merged per column. */
   updates: Array<[key: RowKey, values: StoredRow]>;
   /** Deltas to add to existing rows' columns. */
@@ -51,6 +57,13 @@ export interface ClaimedBatch {
 export interface CellLayer {
   /** Set when the layer is an in-flight batch; absent for pending state. */
   batchId?: string;
+  /**
+   * The layer is a buffered insert of the row: `value` is the inserted
+   * value of the column (`undefined`: the row leaves it to its default).
+   * It comes before the updates and counters of the same batch or of
+   * pending state, as a flush applies them.
+   */
+  inserted?: boolean;
   /** Whether an update in this layer sets the column (to `value`). */
   isSet: boolean;
   value?: StoredValue;

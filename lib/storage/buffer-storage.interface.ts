@@ -28,9 +28,16 @@ export interface BufferStorage {
    * column) and drops pending deltas of the columns it sets.
    */
   update(target: BufferTarget, key: RowKey, values: StoredRow): Promise<void>;
-  /** Appends rows to the table's pending inserts, in order. */
-  insert(target: BufferTarget, rows: StoredRow[]): Promise<void>;
-  /** Unapplied layers of one cell (in-flight batches, then pending). */
+  /**
+   * Appends rows to the table's pending inserts, in order. `keys[i]` is the
+   * row key of `rows[i]` when it names its whole primary key, so `read`
+   * can find the row.
+   */
+  insert(target: BufferTarget, rows: StoredRow[], keys?: Array<RowKey | null>): Promise<void>;
+  /**
+   * Unapplied layers of one cell (in-flight batches, then pending; within
+   * each, a buffered insert of the row before its updates and counters).
+   */
   read(target: BufferTarget, key: RowKey, column: string): Promise<CellSnapshot>;
   /**
    * Checks what the storage already holds before the module uses it (a

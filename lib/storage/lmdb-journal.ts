@@ -23,7 +23,13 @@ export interface LmdbJournalOptions {
 /** What a journal held when it was opened. */
 export interface JournalContents {
   rows: Array<{ dataSource: string; table: string; key: RowKey; state: RowState }>;
-  inserts: Array<{ dataSource: string; table: string; seq: number; row: StoredRow }>;
+  inserts: Array<{
+    dataSource: string;
+    table: string;
+    seq: number;
+    row: StoredRow;
+    key: RowKey | null;
+  }>;
   /** In key order: claim order, and the parts of a split batch in their order. */
   batches: Array<{ seq: number; part: string; batch: ClaimedBatch }>;
   deadLetters: DeadLetter[];
@@ -124,11 +130,14 @@ export class LmdbJournal {
           state: value as RowState,
         });
       } else if (key[0] === 'i') {
+        // A keyed insert is stored as [row, key], any other as the row.
+        const [row, rowKey] = Array.isArray(value) ? value : [value, null];
         contents.inserts.push({
           dataSource: key[1],
           table: key[2],
           seq: key[3],
-          row: value as StoredRow,
+          row: row as StoredRow,
+          key: rowKey as RowKey | null,
         });
       } else if (key[0] === 'b') {
         contents.batches.push({ seq: key[2], part: key[3], batch: value as ClaimedBatch });
@@ -155,10 +164,18 @@ export class LmdbJournal {
     return this.settle(last);
   }
 
-  putInserts(target: BufferTarget, firstSeq: number, rows: StoredRow[]): Promise<void> {
+  putInserts(
+    target: BufferTarget,
+    firstSeq: number,
+    rows: StoredRow[],
+    keys?: Array<RowKey | null>,
+  ): Promise<void> {
     let last!: Promise<boolean>;
     rows.forEach((row, i) => {
-      last = this.db.put(['i', target.dataSource, target.table, firstSeq + i], encodeJson(row));
+      last = this.db.put(
+        ['i', target.dataSource, target.table, firstSeq + i],
+        insertValue(row, keys?.[i]),
+      );
     });
     return this.settle(last);
   }
@@ -210,7 +227,7 @@ export class LmdbJournal {
   /** In one transaction, durably: dead letters leave and what they held is pending again. */
   async requeue(
     rows: Array<{ target: BufferTarget; key: RowKey; row: RowState }>,
-    inserts: Array<{ target: BufferTarget; seq: number; row: StoredRow }>,
+    inserts: Array<{ target: BufferTarget; seq: number; row: StoredRow; key: RowKey | null }>,
     ids: string[],
   ): Promise<void> {
     if (ids.length === 0) return;
@@ -218,8 +235,8 @@ export class LmdbJournal {
       for (const { target, key, row } of rows) {
         void this.db.put(['p', target.dataSource, target.table, key], encodeJson(row));
       }
-      for (const { target, seq, row } of inserts) {
-        void this.db.put(['i', target.dataSource, target.table, seq], encodeJson(row));
+      for (const { target, seq, row, key } of inserts) {
+        void this.db.put(['i', target.dataSource, target.table, seq], insertValue(row, key));
       }
       for (const id of ids) void this.db.remove(['d', id]);
     });
@@ -262,4 +279,9 @@ export class LmdbJournal {
     await write;
     await this.db.flushed;
   }
+}
+
+/** A pending insert's journal value: `[row, key]` when it names its whole primary key, else the row. */
+function insertValue(row: StoredRow, key: RowKey | null | undefined): string {
+  return encodeJson(key ? [row, key] : row);
 }

@@ -13,14 +13,24 @@ import type {
   StorageStats,
   StoredRow,
 } from './buffer-batch.interface.js';
-import type { DeadLetter } from '../flush/dead-letter.interface.js';
+import { byArrival, type DeadLetter } from '../flush/dead-letter.interface.js';
 import type { JournalContents, LmdbJournal, RowState } from './lmdb-journal.js';
 
 class TableState {
   rows = new Map<RowKey, RowState>();
   inserts: StoredRow[] = [];
+  /** Row key of each insert that names its whole primary key. */
+  insertKeys: Array<RowKey | null> = [];
+  /** The latest pending insert of each such key, for `read`. */
+  inserted = new Map<RowKey, StoredRow>();
   /** Journal sequence number of `inserts[0]`. */
   headSeq = 0;
+
+  push(row: StoredRow, key: RowKey | null) {
+    this.inserts.push(row);
+    this.insertKeys.push(key);
+    if (key !== null) this.inserted.set(key, row);
+  }
 }
 
 interface InFlightBatch {
@@ -29,6 +39,8 @@ interface InFlightBatch {
   seq: number;
   part: string;
   rows: Map<string, Map<RowKey, RowState>>;
+  /** Its keyed inserts by table, for `read`. */
+  inserted: Map<string, Map<RowKey, StoredRow>>;
   /** Entries it holds, as counted by `pendingEntries`. */
   entries: number;
 }
@@ -96,21 +108,26 @@ export class MemoryStorage implements BufferStorage {
     return row;
   }
 
-  async insert(target: BufferTarget, rows: StoredRow[]) {
+  async insert(target: BufferTarget, rows: StoredRow[], keys?: Array<RowKey | null>) {
     const table = this.table(target);
     const firstSeq = table.headSeq + table.inserts.length;
-    for (const row of rows) table.inserts.push(row);
+    rows.forEach((row, i) => table.push(row, keys?.[i] ?? null));
     this.counts.inserts += rows.length;
-    if (this.journal) await this.journal.putInserts(target, firstSeq, rows);
+    if (this.journal) await this.journal.putInserts(target, firstSeq, rows, keys);
   }
 
   async read(target: BufferTarget, key: RowKey, column: string): Promise<CellSnapshot> {
     const layers: CellLayer[] = [];
-    for (const { batch, rows } of this.claimed.get(target.dataSource) ?? []) {
+    for (const { batch, rows, inserted } of this.claimed.get(target.dataSource) ?? []) {
+      const insert = inserted.get(target.table)?.get(key);
+      if (insert) layers.push(insertLayer(insert, column, batch.id));
       const row = rows.get(target.table)?.get(key);
       if (row) pushLayer(layers, row, column, batch.id);
     }
-    const row = this.pending.get(target.dataSource)?.get(target.table)?.rows.get(key);
+    const table = this.pending.get(target.dataSource)?.get(target.table);
+    const insert = table?.inserted.get(key);
+    if (insert) layers.push(insertLayer(insert, column));
+    const row = table?.rows.get(key);
     if (row) pushLayer(layers, row, column);
     return { epoch: this.epoch, layers };
   }
@@ -134,6 +151,14 @@ export class MemoryStorage implements BufferStorage {
       if (options.tables && !options.tables.includes(name)) continue;
       const part: BatchTable = { table: name, inserts: [], updates: [], counters: [] };
       part.inserts = state.inserts.splice(0, budget);
+      const insertKeys = state.insertKeys.splice(0, part.inserts.length);
+      if (state.inserted.size) {
+        insertKeys.forEach((key, i) => {
+          if (key !== null && state.inserted.get(key) === part.inserts[i])
+            state.inserted.delete(key);
+        });
+        part.insertKeys = insertKeys;
+      }
       budget -= part.inserts.length;
       this.counts.inserts -= part.inserts.length;
       entries += part.inserts.length;
@@ -187,7 +212,7 @@ export class MemoryStorage implements BufferStorage {
     this.epoch++;
     let list = this.claimed.get(dataSource);
     if (!list) this.claimed.set(dataSource, (list = []));
-    list.push({ batch, seq, part: '', rows: claimedRows, entries });
+    list.push({ batch, seq, part: '', rows: claimedRows, inserted: insertedOf(batch), entries });
     this.inFlightEntries += entries;
     if (this.journal) await this.journal.claim(seq, batch, journalRows, journalInserts);
     return batch;
@@ -228,6 +253,7 @@ export class MemoryStorage implements BufferStorage {
       seq: entry.seq,
       part: `${entry.part}${entry.part ? '/' : ''}${i}`,
       rows: rowsOf(part),
+      inserted: insertedOf(part),
       entries: entriesOf(part),
     }));
     list.splice(index, 1, ...replacements);
@@ -285,21 +311,32 @@ export class MemoryStorage implements BufferStorage {
   }
 
   async deadLetters(dataSource: string): Promise<DeadLetter[]> {
-    return this.lettersOf(dataSource).sort((a, b) => a.at.getTime() - b.at.getTime());
+    return this.lettersOf(dataSource).sort(byArrival);
   }
 
   async requeueDeadLetters(dataSource: string, ids?: readonly string[]): Promise<number> {
     // Synchronous up to the journal write: no other call sees a letter both held and requeued.
-    const letters = this.lettersOf(dataSource, ids);
+    const letters = this.lettersOf(dataSource, ids).sort(byArrival);
     const rows = new Map<RowState, [BufferTarget, RowKey]>();
-    const inserts: Array<{ target: BufferTarget; seq: number; row: StoredRow }> = [];
+    const inserts: Array<{
+      target: BufferTarget;
+      seq: number;
+      row: StoredRow;
+      key: RowKey | null;
+    }> = [];
     for (const letter of letters) {
       this.dead.delete(letter.id);
       const target = { dataSource, table: letter.table };
       if (letter.kind === 'insert') {
         const table = this.table(target);
-        inserts.push({ target, seq: table.headSeq + table.inserts.length, row: letter.payload });
-        table.inserts.push(letter.payload);
+        const key = letter.rowKey ?? null;
+        inserts.push({
+          target,
+          seq: table.headSeq + table.inserts.length,
+          row: letter.payload,
+          key,
+        });
+        table.push(letter.payload, key);
         this.counts.inserts++;
         continue;
       }
@@ -387,10 +424,10 @@ export class MemoryStorage implements BufferStorage {
       if (state.set) this.counts.updates++;
       this.counts.counters += Object.keys(state.deltas ?? {}).length;
     }
-    for (const { dataSource, table, seq, row } of contents.inserts) {
+    for (const { dataSource, table, seq, row, key } of contents.inserts) {
       const state = this.table({ dataSource, table });
       if (state.inserts.length === 0) state.headSeq = seq;
-      state.inserts.push(row);
+      state.push(row, key);
       this.counts.inserts++;
     }
     for (const letter of contents.deadLetters) this.dead.set(letter.id, letter);
@@ -399,7 +436,7 @@ export class MemoryStorage implements BufferStorage {
       let list = this.claimed.get(batch.dataSource);
       if (!list) this.claimed.set(batch.dataSource, (list = []));
       const entries = entriesOf(batch);
-      list.push({ batch, seq, part, rows: rowsOf(batch), entries });
+      list.push({ batch, seq, part, rows: rowsOf(batch), inserted: insertedOf(batch), entries });
       this.inFlightEntries += entries;
       this.batchSeq = Math.max(this.batchSeq, seq);
     }
@@ -433,6 +470,18 @@ function rowsOf(batch: ClaimedBatch): Map<string, Map<RowKey, RowState>> {
   return rows;
 }
 
+/** A batch's keyed inserts by table (the latest of each key), as `read` looks them up. */
+function insertedOf(batch: ClaimedBatch): Map<string, Map<RowKey, StoredRow>> {
+  const inserted = new Map<string, Map<RowKey, StoredRow>>();
+  for (const { table, inserts, insertKeys } of batch.tables) {
+    if (!insertKeys) continue;
+    const byKey = new Map<RowKey, StoredRow>();
+    insertKeys.forEach((key, i) => key !== null && byKey.set(key, inserts[i]));
+    inserted.set(table, byKey);
+  }
+  return inserted;
+}
+
 function entriesOf(batch: ClaimedBatch): number {
   let entries = 0;
   for (const part of batch.tables) {
@@ -440,6 +489,10 @@ function entriesOf(batch: ClaimedBatch): number {
     for (let i = 0; i < part.counters.length; i++) entries += countKeys(part.counters[i][1]);
   }
   return entries;
+}
+
+function insertLayer(row: StoredRow, column: string, batchId?: string): CellLayer {
+  return { batchId, inserted: true, isSet: true, value: row[column], delta: 0 };
 }
 
 function pushLayer(layers: CellLayer[], row: RowState, column: string, batchId?: string) {

@@ -11,11 +11,13 @@
  * - `P:tables`  set of tables with pending entries
  * - `P:t:T:cnt` hash  [rowKey, column] → pending delta
  * - `P:t:T:upd` hash  [rowKey, column] → pending value (encoded)
- * - `P:t:T:ins` list  pending insert rows (encoded), in order
+ * - `P:t:T:ins` list  pending insert rows (encoded), in order; a row that
+ *   names its whole primary key is prefixed with its row key and a newline
+ * - `P:t:T:ink` hash  row key → the latest pending insert item of that key
  * - `P:inflight` list of in-flight batch ids, in apply order
  * - `P:epoch`   changes on every claim and split
  * - `P:b:<id>`  hash: owner (lease token), tables (JSON array of T)
- * - `P:b:<id>:T:cnt|upd|ins` the batch's part of table T
+ * - `P:b:<id>:T:cnt|upd|ins|ink` the batch's part of table T
  * - `P:dead`    hash  letter id → letter (encoded)
  * - `P:dead:ops` hash letter id → what re-buffering it writes (JSON)
  * - `P:dead:dropped` letters dropped because the store was full
@@ -41,6 +43,15 @@ local function fenced(lease, token)
     return redis.error_reply('WBFENCED the flush lease is no longer held by this flusher')
   end
 end
+local function indexInserts(ink, items, from)
+  for i = from, #items do
+    local item = items[i]
+    if string.byte(item, 1) == 91 then
+      local newline = string.find(item, '\\n', 1, true)
+      redis.call('HSET', ink, string.sub(item, 1, newline - 1), item)
+    end
+  end
+end
 local function batchKey(P, id) return P .. ':b:' .. id end
 local function partKey(P, id, t, kind) return P .. ':b:' .. id .. ':' .. t .. ':' .. kind end
 local function tableKey(P, t, kind) return P .. ':t:' .. t .. ':' .. kind end
@@ -49,7 +60,7 @@ local function deleteBatch(P, id)
   local tables = redis.call('HGET', meta, 'tables')
   if tables then
     for _, t in ipairs(cjson.decode(tables)) do
-      redis.call('DEL', partKey(P, id, t, 'ins'), partKey(P, id, t, 'cnt'), partKey(P, id, t, 'upd'))
+      redis.call('DEL', partKey(P, id, t, 'ins'), partKey(P, id, t, 'cnt'), partKey(P, id, t, 'upd'), partKey(P, id, t, 'ink'))
     end
   end
   redis.call('DEL', meta)
@@ -113,14 +124,15 @@ return ARGV[1]
 
 /**
  * Applies one group of coalesced writes to one table. KEYS: cnt, upd, ins,
- * tables. ARGV: table, sets, integer deltas, other deltas (each a JSON
- * array of alternating fields and values), then insert rows.
+ * tables, ink. ARGV: table, sets, integer deltas, other deltas (each a JSON
+ * array of alternating fields and values), then insert items.
  */
 export const WRITE_SCRIPT = `${COMMON}${ADD_DELTAS}
 setCells(KEYS[1], KEYS[2], cjson.decode(ARGV[2]))
 addIntegers(KEYS[1], cjson.decode(ARGV[3]))
 addOthers(KEYS[1], cjson.decode(ARGV[4]))
 rpushAll(KEYS[3], ARGV, 5)
+indexInserts(KEYS[5], ARGV, 5)
 redis.call('SADD', KEYS[4], ARGV[1])
 return 1
 `;
@@ -151,15 +163,26 @@ for _, t in ipairs(names) do
   if budget <= 0 then break end
   if only == nil or only[t] then
     local ins, cnt, upd = tableKey(P, t, 'ins'), tableKey(P, t, 'cnt'), tableKey(P, t, 'upd')
+    local ink = tableKey(P, t, 'ink')
     local pending = redis.call('LLEN', ins)
     local rows, counters, updates = {}, {}, {}
     local took = math.min(pending, budget)
     if took > 0 then
       rows = redis.call('LRANGE', ins, 0, took - 1)
-      if took == pending then redis.call('RENAME', ins, partKey(P, id, t, 'ins'))
+      if took == pending then
+        redis.call('RENAME', ins, partKey(P, id, t, 'ins'))
+        if redis.call('EXISTS', ink) == 1 then redis.call('RENAME', ink, partKey(P, id, t, 'ink')) end
       else
         redis.call('LTRIM', ins, took, -1)
         rpushAll(partKey(P, id, t, 'ins'), rows, 1)
+        indexInserts(partKey(P, id, t, 'ink'), rows, 1)
+        -- A key stays indexed as pending only if a later insert of it is still pending.
+        for _, item in ipairs(rows) do
+          if string.byte(item, 1) == 91 then
+            local key = string.sub(item, 1, string.find(item, '\\n', 1, true) - 1)
+            if redis.call('HGET', ink, key) == item then redis.call('HDEL', ink, key) end
+          end
+        end
       end
       budget = budget - took
     end
@@ -229,7 +252,10 @@ if ARGV[5] ~= '' then
     local names = {}
     for _, p in ipairs(part.tables) do
       names[#names + 1] = p.table
-      if #p.inserts > 0 then rpushAll(partKey(P, part.id, p.table, 'ins'), p.inserts, 1) end
+      if #p.inserts > 0 then
+        rpushAll(partKey(P, part.id, p.table, 'ins'), p.inserts, 1)
+        indexInserts(partKey(P, part.id, p.table, 'ink'), p.inserts, 1)
+      end
       if #p.counters > 0 then hsetAll(partKey(P, part.id, p.table, 'cnt'), p.counters) end
       if #p.updates > 0 then hsetAll(partKey(P, part.id, p.table, 'upd'), p.updates) end
     end
@@ -244,43 +270,43 @@ return keepLetters(KEYS[4], KEYS[5], KEYS[6], tonumber(ARGV[4]), ARGV, 6)
 `;
 
 /**
- * One cell's unapplied state. KEYS: epoch, inflight, cnt, upd (of the
- * table). ARGV: P, table, field. Returns epoch, pending delta, pending
- * value, then id, delta, value per in-flight batch.
+ * One cell's unapplied state. KEYS: epoch, inflight, cnt, upd, ink (of the
+ * table). ARGV: P, table, field, row key. Returns epoch, pending delta,
+ * pending value, pending insert, then id, delta, value, insert per
+ * in-flight batch.
  */
 export const READ_SCRIPT = `${COMMON}
-local P, t, field = ARGV[1], ARGV[2], ARGV[3]
-local out = { redis.call('GET', KEYS[1]) or '0', redis.call('HGET', KEYS[3], field) or false, redis.call('HGET', KEYS[4], field) or false }
+local P, t, field, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local out = { redis.call('GET', KEYS[1]) or '0', redis.call('HGET', KEYS[3], field) or false, redis.call('HGET', KEYS[4], field) or false, redis.call('HGET', KEYS[5], key) or false }
 for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   out[#out + 1] = id
   out[#out + 1] = redis.call('HGET', partKey(P, id, t, 'cnt'), field) or false
   out[#out + 1] = redis.call('HGET', partKey(P, id, t, 'upd'), field) or false
+  out[#out + 1] = redis.call('HGET', partKey(P, id, t, 'ink'), key) or false
 end
 return out
 `;
 
 /**
- * Buffers dead letters again and deletes them, each exactly once.
- * KEYS: dead, dead ops, tables. ARGV: P, then letter ids (none: all).
- * Returns how many were moved.
+ * Buffers dead letters again, in the order given, and deletes them: each
+ * one still held, exactly once. KEYS: dead, dead ops, tables. ARGV: P,
+ * then letter ids. Returns how many were moved.
  */
 export const REQUEUE_SCRIPT = `${COMMON}${ADD_DELTAS}
 local P = ARGV[1]
-local ids = {}
-if #ARGV > 1 then
-  for i = 2, #ARGV do ids[#ids + 1] = ARGV[i] end
-else
-  ids = redis.call('HKEYS', KEYS[1])
-end
 local moved = 0
-for _, id in ipairs(ids) do
+for i = 2, #ARGV do
+  local id = ARGV[i]
   local ops = redis.call('HGET', KEYS[2], id)
   if ops then
     local op = cjson.decode(ops)
     local t = op.table
     setCells(tableKey(P, t, 'cnt'), tableKey(P, t, 'upd'), op.sets)
     addOthers(tableKey(P, t, 'cnt'), op.deltas)
-    if #op.inserts > 0 then rpushAll(tableKey(P, t, 'ins'), op.inserts, 1) end
+    if #op.inserts > 0 then
+      rpushAll(tableKey(P, t, 'ins'), op.inserts, 1)
+      indexInserts(tableKey(P, t, 'ink'), op.inserts, 1)
+    end
     redis.call('SADD', KEYS[3], t)
     redis.call('HDEL', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)

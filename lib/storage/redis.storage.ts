@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
-import type { DeadLetter } from '../flush/dead-letter.interface.js';
+import { byArrival, type DeadLetter } from '../flush/dead-letter.interface.js';
 import { LeaseLostError, RedisUnavailableError, WriteBufferConfigError } from '../errors.js';
 import type { BufferStorage, ClaimOptions, SetAside } from './buffer-storage.interface.js';
 import type {
@@ -75,6 +75,7 @@ interface TableKeys {
   cnt: string;
   upd: string;
   ins: string;
+  ink: string;
 }
 
 type Reply = string | null | Reply[];
@@ -113,11 +114,11 @@ export class RedisStorage implements BufferStorage {
     const client = config.client;
     const scripts: Array<[keyof Scripts, number, string]> = [
       ['wbFormat', 2, FORMAT_SCRIPT],
-      ['wbWrite', 4, WRITE_SCRIPT],
+      ['wbWrite', 5, WRITE_SCRIPT],
       ['wbClaim', 4, CLAIM_SCRIPT],
       ['wbInFlight', 2, IN_FLIGHT_SCRIPT],
       ['wbSettle', 6, SETTLE_SCRIPT],
-      ['wbRead', 4, READ_SCRIPT],
+      ['wbRead', 5, READ_SCRIPT],
       ['wbRequeue', 3, REQUEUE_SCRIPT],
       ['wbRemoveDead', 2, REMOVE_DEAD_SCRIPT],
       ['wbStats', 4, STATS_SCRIPT],
@@ -197,9 +198,9 @@ export class RedisStorage implements BufferStorage {
     return this.joined(group);
   }
 
-  insert(target: BufferTarget, rows: StoredRow[]): Promise<void> {
+  insert(target: BufferTarget, rows: StoredRow[], keys?: Array<RowKey | null>): Promise<void> {
     const group = this.group(target);
-    for (const row of rows) group.rows.push(encodeJson(row));
+    rows.forEach((row, i) => group.rows.push(insertItem(row, keys?.[i])));
     group.size += rows.length;
     return this.joined(group);
   }
@@ -212,13 +213,24 @@ export class RedisStorage implements BufferStorage {
         k.source.inflight,
         k.cnt,
         k.upd,
+        k.ink,
         k.source.p,
         k.name,
         cellField(key, column),
+        key,
       ),
     );
     const layers: CellLayer[] = [];
-    const push = (batchId: string | undefined, delta: string | null, value: string | null) => {
+    const push = (
+      batchId: string | undefined,
+      delta: string | null,
+      value: string | null,
+      inserted: string | null,
+    ) => {
+      if (inserted !== null) {
+        const { row } = decodeInsertItem(inserted);
+        layers.push({ batchId, inserted: true, isSet: true, value: row[column], delta: 0 });
+      }
       if (delta === null && value === null) return;
       layers.push({
         batchId,
@@ -227,8 +239,10 @@ export class RedisStorage implements BufferStorage {
         delta: delta === null ? 0 : Number(delta),
       });
     };
-    for (let i = 3; i < reply.length; i += 3) push(reply[i]!, reply[i + 1], reply[i + 2]);
-    push(undefined, reply[1], reply[2]);
+    for (let i = 4; i < reply.length; i += 4) {
+      push(reply[i]!, reply[i + 1], reply[i + 2], reply[i + 3]);
+    }
+    push(undefined, reply[1], reply[2], reply[3]);
     return { epoch: Number(reply[0]), layers };
   }
 
@@ -329,15 +343,18 @@ export class RedisStorage implements BufferStorage {
 
   async deadLetters(dataSource: string): Promise<DeadLetter[]> {
     const all = await this.call(() => this.redis.hvals(this.source(dataSource).dead));
-    return all
-      .map((text) => decodeJson<DeadLetter>(text))
-      .sort((a, b) => a.at.getTime() - b.at.getTime());
+    return all.map((text) => decodeJson<DeadLetter>(text)).sort(byArrival);
   }
 
-  requeueDeadLetters(dataSource: string, ids?: readonly string[]): Promise<number> {
-    if (ids?.length === 0) return Promise.resolve(0);
+  async requeueDeadLetters(dataSource: string, ids?: readonly string[]): Promise<number> {
+    // In arrival order; the script moves each letter that is still held, once.
+    const wanted = ids && new Set(ids);
+    const ordered = (await this.deadLetters(dataSource))
+      .filter((letter) => !wanted || wanted.has(letter.id))
+      .map((letter) => letter.id);
+    if (ordered.length === 0) return 0;
     const k = this.source(dataSource);
-    return this.call(() => this.redis.wbRequeue(k.dead, k.deadOps, k.tables, k.p, ...(ids ?? [])));
+    return this.call(() => this.redis.wbRequeue(k.dead, k.deadOps, k.tables, k.p, ...ordered));
   }
 
   removeDeadLetters(dataSource: string, ids?: readonly string[]): Promise<number> {
@@ -415,6 +432,7 @@ export class RedisStorage implements BufferStorage {
         k.upd,
         k.ins,
         k.source.tables,
+        k.ink,
         k.name,
         JSON.stringify(sets),
         JSON.stringify(integers),
@@ -497,7 +515,7 @@ export class RedisStorage implements BufferStorage {
       const source = this.source(target.dataSource);
       const name = encodeURIComponent(target.table);
       const t = `${source.p}:t:${name}`;
-      keys = { source, name, cnt: `${t}:cnt`, upd: `${t}:upd`, ins: `${t}:ins` };
+      keys = { source, name, cnt: `${t}:cnt`, upd: `${t}:upd`, ins: `${t}:ins`, ink: `${t}:ink` };
       this.tableKeys.set(id, keys);
     }
     this.keysOfTarget.set(target, keys);
@@ -525,9 +543,12 @@ function decodeParts(reply: Reply[]): BatchTable[] {
       if (!deltas) counters.set(key, (deltas = {}));
       deltas[column] = Number(cnt[j + 1]);
     }
+    const items = (reply[i + 1] as string[]).map(decodeInsertItem);
+    const keyed = items.some((item) => item.key !== null);
     tables.push({
       table: decodeURIComponent(reply[i] as string),
-      inserts: (reply[i + 1] as string[]).map((text) => decodeJson<StoredRow>(text)),
+      inserts: items.map((item) => item.row),
+      ...(keyed && { insertKeys: items.map((item) => item.key) }),
       // Hash fields come back in an order Redis may change: sorted, a batch is the same batch every time it is read.
       updates: [...updates].sort(byKey),
       counters: [...counters].sort(byKey),
@@ -546,7 +567,7 @@ function encodeBatch(batch: ClaimedBatch) {
     id: batch.id,
     tables: batch.tables.map((part) => ({
       table: encodeURIComponent(part.table),
-      inserts: part.inserts.map((row) => encodeJson(row)),
+      inserts: part.inserts.map((row, i) => insertItem(row, part.insertKeys?.[i])),
       counters: part.counters.flatMap(([key, deltas]) =>
         Object.entries(deltas).flatMap(([column, delta]) => [
           cellField(key, column),
@@ -563,6 +584,21 @@ function encodeBatch(batch: ClaimedBatch) {
   };
 }
 
+/**
+ * An insert row as the insert lists hold it: prefixed with its row key and
+ * a newline when it names its whole primary key (a row key is JSON: it has
+ * no raw newline), so the scripts can index it.
+ */
+function insertItem(row: StoredRow, key: RowKey | null | undefined): string {
+  return key ? `${key}\n${encodeJson(row)}` : encodeJson(row);
+}
+
+function decodeInsertItem(item: string): { row: StoredRow; key: RowKey | null } {
+  if (item.charCodeAt(0) !== 0x5b) return { row: decodeJson<StoredRow>(item), key: null };
+  const newline = item.indexOf('\n');
+  return { row: decodeJson<StoredRow>(item.slice(newline + 1)), key: item.slice(0, newline) };
+}
+
 /** What re-buffering a dead letter writes, ready for the requeue script. */
 function requeueOps(letter: DeadLetter): string {
   const cells = (encode: (value: StoredRow[string]) => string) =>
@@ -574,7 +610,7 @@ function requeueOps(letter: DeadLetter): string {
     table: encodeURIComponent(letter.table),
     sets: letter.kind === 'update' ? cells(encodeJson) : [],
     deltas: letter.kind === 'counter' ? cells(String) : [],
-    inserts: letter.kind === 'insert' ? [encodeJson(letter.payload)] : [],
+    inserts: letter.kind === 'insert' ? [insertItem(letter.payload, letter.rowKey)] : [],
   });
 }
 

@@ -38,7 +38,7 @@ export async function createTestApp(
 ): Promise<TestApp> {
   const database = extra.database ?? (await createTestDatabase(kind));
   const queries = new QueryCounter();
-  let app: INestApplication;
+  let app: INestApplication | undefined;
   try {
     const moduleRef = await Test.createTestingModule({
       imports: [
@@ -54,21 +54,23 @@ export async function createTestApp(
     app = moduleRef.createNestApplication({ logger: extra.logger ?? ['error', 'warn'] });
     await app.init();
   } catch (error) {
-    // The app never started: the database made for it goes now.
+    // The app never started: its connections and the database made for it go now.
+    await app?.close().catch(() => undefined);
     if (!extra.database) await database.drop();
     throw error;
   }
   let closed = false;
+  const started = app;
   return {
-    app,
-    buffer: app.get(BufferService),
-    dataSource: app.get<DataSource>(getDataSourceToken()),
+    app: started,
+    buffer: started.get(BufferService),
+    dataSource: started.get<DataSource>(getDataSourceToken()),
     queries,
     database,
     close: async () => {
       if (closed) return;
       closed = true;
-      await app.close();
+      await started.close();
       if (!extra.database) await database.drop();
     },
   };

@@ -1,16 +1,27 @@
 /**
  * `npm run test:crash -- --kills 50 [--postgres]`: the long crash run.
  * Runs SQLite, and PostgreSQL too when its test server answers (always
- * with --postgres). Prints a line per database, then one line over all:
+ * with --postgres), with the journaled memory storage; then, when Redis
+ * answers, both again with the Redis storage (a fifth of the kills). Prints a line per database, then one line over all:
  * `crash: kills=<n> acked=<n> lost=<n> doubled=<n>`.
  */
 import { join } from 'node:path';
-import { runCrashHarness } from './crash-harness.js';
+import { runCrashHarness, runSharedRedisCrash } from './crash-harness.js';
 
 const args = process.argv.slice(2);
 const kills = Number(args[args.indexOf('--kills') + 1] || 50);
 const postgresUrl =
   process.env.WB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres';
+const redisUrl = process.env.WB_TEST_REDIS_URL ?? 'redis://127.0.0.1:63799';
+
+async function redisUp(): Promise<boolean> {
+  const { Redis } = await import('ioredis');
+  const client = new Redis(redisUrl, { lazyConnect: true, maxRetriesPerRequest: 0 });
+  return client.connect().then(
+    () => (client.disconnect(), true),
+    () => (client.disconnect(), false),
+  );
+}
 
 async function postgresUp(): Promise<boolean> {
   const pg = (await import('pg')).default;
@@ -33,6 +44,27 @@ for (const [name, url] of targets) {
     `  ${name}: kills=${result.kills} acked=${result.acked} lost=${result.lost} doubled=${result.doubled}`,
   );
   for (const key of ['kills', 'acked', 'lost', 'doubled'] as const) total[key] += result[key];
+}
+// Redis storage: three instances behind one Redis, the flusher SIGKILLed mid-statement.
+if (await redisUp()) {
+  const redisKills = Math.max(2, Math.ceil(kills / 5));
+  for (const [name, url] of targets) {
+    console.log(`crash run on ${name} with Redis storage: ${redisKills} kills of the flusher`);
+    const entry = join(import.meta.dirname, 'crash-app.js');
+    const result = await runSharedRedisCrash({
+      redisUrl,
+      postgresUrl: url,
+      kills: redisKills,
+      entry,
+    });
+    console.log(
+      `  ${name} + redis: kills=${redisKills} acked=${result.acked} lost=${result.lost} doubled=${result.doubled}`,
+    );
+    total.kills += redisKills;
+    total.acked += result.acked;
+    total.lost += result.lost;
+    total.doubled += result.doubled;
+  }
 }
 console.log(
   `crash: kills=${total.kills} acked=${total.acked} lost=${total.lost} doubled=${total.doubled}`,

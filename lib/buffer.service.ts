@@ -237,10 +237,18 @@ export class BufferService implements OnModuleInit, OnApplicationBootstrap, OnAp
       const applied = new Set(records.filter((r) => Number(r.kind) === 1).map((r) => r.value));
       const cell = records.find((r) => Number(r.kind) === 0);
       let value = cell?.value == null ? 0 : Number(cell.value);
+      // Only the first insert of a row that is not in the database yet takes
+      // effect: the database refuses the others (the row exists by then).
+      let exists = cell !== undefined;
       for (const layer of before.layers) {
         if (layer.batchId && applied.has(layer.batchId)) continue;
-        if (layer.inserted && layer.value === undefined) value = buffered.defaultNumber(column);
-        else if (layer.isSet) value = layer.value == null ? 0 : Number(layer.value);
+        if (layer.inserted) {
+          if (exists) continue;
+          exists = true;
+          value = layer.value === undefined ? buffered.defaultNumber(column) : Number(layer.value);
+          continue;
+        }
+        if (layer.isSet) value = layer.value == null ? 0 : Number(layer.value);
         value += layer.delta;
       }
       return value;

@@ -138,12 +138,17 @@ export class BufferedEntity {
     }
   }
 
-  /** The value a column takes when an insert leaves it out, as `get()` counts it. */
+  /**
+   * The value a column takes when an insert leaves it out, as `get()`
+   * counts it: its default when that is a number (or an SQL expression
+   * that is a numeric literal), else 0.
+   */
   defaultNumber(name: string): number {
-    const value = this.column(name).metadata.default;
-    return typeof value === 'number' || (typeof value === 'string' && value.trim() !== '')
-      ? Number(value) || 0
-      : 0;
+    const declared = this.column(name).metadata.default as unknown;
+    const value = typeof declared === 'function' ? (declared as () => unknown)() : declared;
+    if (typeof value === 'number') return value;
+    const text = typeof value === 'string' ? value.trim().replace(/^\((.*)\)$/, '$1') : '';
+    return text !== '' && Number.isFinite(Number(text)) ? Number(text) : 0;
   }
 
   /** The primary column values a key was encoded from, in key order. */

@@ -483,6 +483,9 @@ function stringKeyForm(
     expected:
       'a string' +
       (noNul ? ' without NUL characters (PostgreSQL text cannot hold them)' : '') +
+      (lowerCase
+        ? '; for citext, letters with case must be ASCII (other scripts fold differently in PostgreSQL)'
+        : '') +
       ' (or a finite number, which is keyed by its decimal text)',
     canonical: (value) => {
       let text: string;
@@ -492,7 +495,12 @@ function stringKeyForm(
       if (noNul && text.includes('\u0000')) return INVALID;
       if (trimEnd) text = text.replace(/ +$/, '');
       if (foldCase) text = text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
-      if (lowerCase) text = text.toLowerCase();
+      if (lowerCase) {
+        // Only ASCII letters fold the same way in JavaScript and PostgreSQL.
+        const other = text.replace(/[^\u0080-\uffff]+/g, '');
+        if (other.toLowerCase() !== other.toUpperCase()) return INVALID;
+        text = text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+      }
       return text;
     },
   };

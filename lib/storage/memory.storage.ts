@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { countKeys } from '../util/count-keys.js';
 import { LeaseLostError } from '../errors.js';
+import { newBatchId } from './batch-id.js';
 import type { BufferStorage, ClaimOptions, SetAside } from './buffer-storage.interface.js';
 import type {
   BatchTable,
@@ -21,7 +22,7 @@ class TableState {
   inserts: StoredRow[] = [];
   /** Row key of each insert that names its whole primary key. */
   insertKeys: Array<RowKey | null> = [];
-  /** The latest pending insert of each such key, for `read`. */
+  /** The first pending insert of each such key, for `read`. */
   inserted = new Map<RowKey, StoredRow>();
   /** Journal sequence number of `inserts[0]`. */
   headSeq = 0;
@@ -29,7 +30,8 @@ class TableState {
   push(row: StoredRow, key: RowKey | null) {
     this.inserts.push(row);
     this.insertKeys.push(key);
-    if (key !== null) this.inserted.set(key, row);
+    // The database keeps the first insert of a key (later ones fail on it).
+    if (key !== null && !this.inserted.has(key)) this.inserted.set(key, row);
   }
 }
 
@@ -91,7 +93,17 @@ export class MemoryStorage implements BufferStorage {
     return row;
   }
 
-  private setColumns(target: BufferTarget, key: RowKey, values: StoredRow): RowState {
+  /**
+   * Sets columns of a pending row. A new update drops the deltas counted
+   * before it; a dead letter buffered again (`keepDeltas`) does not, since
+   * every delta pending now arrived after it.
+   */
+  private setColumns(
+    target: BufferTarget,
+    key: RowKey,
+    values: StoredRow,
+    keepDeltas = false,
+  ): RowState {
     const row = this.row(target, key);
     if (!row.set) {
       row.set = {};
@@ -99,7 +111,7 @@ export class MemoryStorage implements BufferStorage {
     }
     for (const column of Object.keys(values)) {
       row.set[column] = values[column];
-      if (row.deltas && row.deltas[column] !== undefined) {
+      if (!keepDeltas && row.deltas && row.deltas[column] !== undefined) {
         // The set overrides what was counted before it.
         delete row.deltas[column];
         this.counts.counters--;
@@ -207,7 +219,7 @@ export class MemoryStorage implements BufferStorage {
     }
     if (tables.size === 0) this.pending.delete(dataSource);
     if (claimedTables.length === 0) return null;
-    const batch: ClaimedBatch = { id: randomUUID(), dataSource, tables: claimedTables };
+    const batch: ClaimedBatch = { id: newBatchId(), dataSource, tables: claimedTables };
     const seq = ++this.batchSeq;
     this.epoch++;
     let list = this.claimed.get(dataSource);
@@ -341,7 +353,7 @@ export class MemoryStorage implements BufferStorage {
         continue;
       }
       const key = letter.rowKey!;
-      if (letter.kind === 'update') this.setColumns(target, key, letter.payload);
+      if (letter.kind === 'update') this.setColumns(target, key, letter.payload, true);
       else {
         for (const [column, delta] of Object.entries(letter.payload)) {
           this.addDelta(target, key, column, Number(delta));
@@ -470,13 +482,13 @@ function rowsOf(batch: ClaimedBatch): Map<string, Map<RowKey, RowState>> {
   return rows;
 }
 
-/** A batch's keyed inserts by table (the latest of each key), as `read` looks them up. */
+/** A batch's keyed inserts by table (the first of each key), as `read` looks them up. */
 function insertedOf(batch: ClaimedBatch): Map<string, Map<RowKey, StoredRow>> {
   const inserted = new Map<string, Map<RowKey, StoredRow>>();
   for (const { table, inserts, insertKeys } of batch.tables) {
     if (!insertKeys) continue;
     const byKey = new Map<RowKey, StoredRow>();
-    insertKeys.forEach((key, i) => key !== null && byKey.set(key, inserts[i]));
+    insertKeys.forEach((key, i) => key !== null && !byKey.has(key) && byKey.set(key, inserts[i]));
     inserted.set(table, byKey);
   }
   return inserted;

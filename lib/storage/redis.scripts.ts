@@ -13,7 +13,8 @@
  * - `P:t:T:upd` hash  [rowKey, column] → pending value (encoded)
  * - `P:t:T:ins` list  pending insert rows (encoded), in order; a row that
  *   names its whole primary key is prefixed with its row key and a newline
- * - `P:t:T:ink` hash  row key → the latest pending insert item of that key
+ * - `P:t:T:ink` hash  row key → the first pending insert item of that key
+ *   (the one the database keeps; later inserts of the key fail on it)
  * - `P:inflight` list of in-flight batch ids, in apply order
  * - `P:epoch`   changes on every claim and split
  * - `P:b:<id>`  hash: owner (lease token), tables (JSON array of T)
@@ -48,7 +49,7 @@ local function indexInserts(ink, items, from)
     local item = items[i]
     if string.byte(item, 1) == 91 then
       local newline = string.find(item, '\\n', 1, true)
-      redis.call('HSET', ink, string.sub(item, 1, newline - 1), item)
+      redis.call('HSETNX', ink, string.sub(item, 1, newline - 1), item)
     end
   end
 end
@@ -301,7 +302,8 @@ for i = 2, #ARGV do
   if ops then
     local op = cjson.decode(ops)
     local t = op.table
-    setCells(tableKey(P, t, 'cnt'), tableKey(P, t, 'upd'), op.sets)
+    -- Deltas pending now all arrived after the letter's update: they stay.
+    if #op.sets > 0 then hsetAll(tableKey(P, t, 'upd'), op.sets) end
     addOthers(tableKey(P, t, 'cnt'), op.deltas)
     if #op.inserts > 0 then
       rpushAll(tableKey(P, t, 'ins'), op.inserts, 1)

@@ -29,6 +29,7 @@ import {
   STATS_SCRIPT,
   WRITE_SCRIPT,
 } from './redis.scripts.js';
+import { newBatchId } from './batch-id.js';
 import { decodeJson, encodeJson } from './stored-value.codec.js';
 
 export interface RedisStorageConfig {
@@ -107,7 +108,6 @@ export class RedisStorage implements BufferStorage {
   private readonly sourceKeys = new Map<string, SourceKeys>();
   private readonly dataSources = new Set<string>();
   private readonly maxGroupSize: number;
-  private batchCounter = 0;
 
   constructor(private readonly config: RedisStorageConfig) {
     this.maxGroupSize = config.maxGroupSize ?? 5000;
@@ -249,7 +249,7 @@ export class RedisStorage implements BufferStorage {
   async claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null> {
     this.dataSources.add(dataSource);
     const k = this.source(dataSource);
-    const id = this.batchId();
+    const id = newBatchId();
     const only = options.tables ? JSON.stringify(options.tables.map(encodeURIComponent)) : '';
     const reply = await this.fenced(() =>
       this.redis.wbClaim(
@@ -471,13 +471,6 @@ export class RedisStorage implements BufferStorage {
       }
       throw error;
     }
-  }
-
-  private batchId(): string {
-    // Sortable by claim time, unique across instances.
-    const time = Date.now().toString(36).padStart(10, '0');
-    const counter = (this.batchCounter++ % 1_000_000).toString(36).padStart(4, '0');
-    return `${time}-${counter}-${randomUUID()}`;
   }
 
   /** Names a table's write group: one per table (its counter hash key is unique to it). */

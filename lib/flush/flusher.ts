@@ -221,7 +221,7 @@ export class Flusher {
     }
     let applied: ApplyResult;
     try {
-      applied = await this.apply(batch, lease, held);
+      applied = await this.apply(batch, entries, lease, held);
     } catch (error) {
       if (error instanceof WriteBufferError) throw error;
       if (classifyFailure(this.dataSource.options.type, error) !== 'data') throw error;
@@ -430,6 +430,7 @@ export class Flusher {
    */
   private async apply(
     batch: ClaimedBatch,
+    entries: BatchEntry[],
     lease: FlushLease,
     held: { lost: boolean },
   ): Promise<ApplyResult> {
@@ -448,7 +449,7 @@ export class Flusher {
       const missedBefore = await this.ledger.record(runner, batch.id);
       if (missedBefore) {
         await runner.rollbackTransaction();
-        return skipped(batchEntries(batch), missedBefore);
+        return skipped(entries, missedBefore);
       }
       const parts = batch.tables.map((part) => ({ part, entity: this.entity(batch, part.table) }));
       for (const { part, entity } of parts) {
@@ -476,7 +477,7 @@ export class Flusher {
           if (kind === 'update') result.updated += applied;
           else result.incremented += applied;
           if (unmatched.size === 0) continue;
-          batchEntries(batch).forEach((entry, position) => {
+          entries.forEach((entry, position) => {
             if (entry.table === part.table && entry.kind === kind && unmatched.has(entry.key)) {
               result.unmatched.push({ ...entry, position });
             }
@@ -503,16 +504,9 @@ export class Flusher {
     }
   }
 
+  /** The entity of a table of the batch (`settle` set aside the writes of tables that are gone). */
   private entity(batch: ClaimedBatch, table: string): BufferedEntity {
-    const entity = this.catalog.table(batch.dataSource, table);
-    if (!entity) {
-      throw new FlushError(
-        `Batch ${batch.id} holds writes for table '${table}', which is not an entity of data source '${batch.dataSource}' (any more). ` +
-          `Register the entity again to let the batch be applied.`,
-        undefined,
-      );
-    }
-    return entity;
+    return this.catalog.table(batch.dataSource, table)!;
   }
 }
 

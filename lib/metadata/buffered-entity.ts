@@ -7,6 +7,12 @@ import type {
   StoredRow,
   StoredValue,
 } from '../storage/buffer-batch.interface.js';
+import {
+  decodeRowKey,
+  decodeSingleRowKey,
+  encodeIntegerRowKey,
+  encodeRowKey,
+} from '../storage/row-key.codec.js';
 import { columnKind, type ColumnKind } from './column-kind.js';
 import {
   INVALID,
@@ -112,9 +118,9 @@ export class BufferedEntity {
       // The common case (a numeric id on an integer key) skips the JSON encoder.
       const fast = this.fastInteger;
       if (fast && typeof id === 'number' && Number.isSafeInteger(id)) {
-        if (id >= fast.min && id <= fast.max) return `[${id}]`;
+        if (id >= fast.min && id <= fast.max) return encodeIntegerRowKey(id);
       }
-      return JSON.stringify([this.keyPart(primary[0], id)]);
+      return encodeRowKey([this.keyPart(primary[0], id)]);
     }
     if (id === null || typeof id !== 'object') {
       throw InvalidIdError.missing(this.name, this.primaryNames());
@@ -153,22 +159,12 @@ export class BufferedEntity {
 
   /** The primary column values a key was encoded from, in key order. */
   keyValues(key: RowKey): StoredValue[] {
-    return this.primary.length === 1
-      ? [this.singleKeyValue(key)]
-      : (JSON.parse(key) as StoredValue[]);
-  }
-
-  private singleKeyValue(key: RowKey): StoredValue {
-    // A numeric key (the common case) needs no JSON parser: `[42]`.
-    const first = key.charCodeAt(1);
-    return (first >= 0x30 && first <= 0x39) || first === 0x2d
-      ? Number(key.slice(1, -1))
-      : (JSON.parse(key) as StoredValue[])[0];
+    return this.primary.length === 1 ? [decodeSingleRowKey(key)] : decodeRowKey(key);
   }
 
   /** The values of each primary column (`[column][row]`) of `keys`. */
   keyColumns(keys: RowKey[]): StoredValue[][] {
-    if (this.primary.length === 1) return [keys.map((key) => this.singleKeyValue(key))];
+    if (this.primary.length === 1) return [keys.map(decodeSingleRowKey)];
     const decoded = keys.map((key) => this.keyValues(key));
     return this.primary.map((_, i) => decoded.map((values) => values[i]));
   }
@@ -216,7 +212,7 @@ export class BufferedEntity {
     if (missing.length || extra.length) {
       throw InvalidIdError.composite(this.name, names, missing, extra);
     }
-    return JSON.stringify(
+    return encodeRowKey(
       this.primary.map((column) => this.keyPart(column, id[column.metadata.propertyPath])),
     );
   }

@@ -1,5 +1,6 @@
 import type { DataSource, EntityTarget, ObjectLiteral } from 'typeorm';
 import { UnknownEntityError } from '../errors.js';
+import { tableId, tableIdOf } from '../storage/table-id.js';
 import { BufferedEntity } from './buffered-entity.js';
 
 /**
@@ -29,7 +30,7 @@ export class EntityCatalog {
 
   /** The entity a claimed batch names by (data source, table path). */
   table(dataSource: string, table: string): BufferedEntity | undefined {
-    const key = JSON.stringify([dataSource, table]);
+    const key = tableId(dataSource, table);
     const known = this.byTable.get(key);
     if (known) return known;
     const source = this.dataSources.get(dataSource);
@@ -41,6 +42,6 @@ export class EntityCatalog {
   }
 
   private remember(entity: BufferedEntity) {
-    this.byTable.set(JSON.stringify([entity.target.dataSource, entity.target.table]), entity);
+    this.byTable.set(tableIdOf(entity.target), entity);
   }
 }

@@ -4,10 +4,15 @@ import { describe, expect, it } from '@jest/globals';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { Redis } from 'ioredis';
-import { LeaseLostError, RedisUnavailableError, type BufferStorage } from '../lib/index.js';
+import {
+  LeaseLostError,
+  RedisUnavailableError,
+  WriteBufferError,
+  type BufferStorage,
+} from '../lib/index.js';
 import { createStorage } from '../lib/storage/create-storage.js';
 import { createTestDatabase, databaseKinds } from './support/databases.js';
-import { Post } from './support/entities.js';
+import { ActivityLog, Post, User } from './support/entities.js';
 import { holdAt } from './support/query-gate.js';
 import { REDIS_URL, redisAvailable, storageOptions } from './support/storages.js';
 import { createTestApp } from './support/test-app.js';
@@ -55,6 +60,117 @@ describeRedis('Redis storage', () => {
       monitor.disconnect();
       observer.disconnect();
       await t.close();
+    }
+  });
+
+  it('answers stats() with one script call per data source', async () => {
+    const options = storageOptions('redis');
+    const prefix = (options as { keyPrefix: string }).keyPrefix;
+    const t = await createTestApp(kind, { storage: options });
+    const observer = new Redis(REDIS_URL);
+    const monitor = await observer.monitor();
+    const calls: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!source.includes('lua')) calls.push(args);
+    });
+    try {
+      await t.dataSource.getRepository(Post).insert([{ id: 1 }, { id: 2 }]);
+      await t.dataSource.getRepository(User).insert({ id: 1 });
+      await Promise.all([
+        t.buffer.increment(Post, 1, 'views'),
+        t.buffer.increment(Post, 1, 'likes'),
+        t.buffer.increment(Post, 2, 'views'),
+        t.buffer.update(User, 1, { name: 'a', active: true }),
+        t.buffer.insert(ActivityLog, [
+          { postId: 1, at: new Date() },
+          { postId: 2, at: new Date() },
+        ]),
+      ]);
+      await t.buffer.stats(); // the server learns the script once (EVALSHA, then EVAL)
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      calls.length = 0;
+      const stats = await t.buffer.stats();
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(stats.pending).toEqual({ counters: 3, updates: 1, inserts: 2 });
+      expect(stats.inFlightBatches).toBe(0);
+      const commands = calls.filter((args) => args.some((a) => a.startsWith(prefix)));
+      expect(commands.map((args) => args[0].toLowerCase())).toEqual(['evalsha']);
+      await t.buffer.flush();
+      expect((await t.buffer.stats()).pending).toEqual({ counters: 0, updates: 0, inserts: 0 });
+    } finally {
+      monitor.disconnect();
+      observer.disconnect();
+      await t.close();
+    }
+  });
+
+  it('drops a drained table from the table set, and a later write adds it back', async () => {
+    const options = storageOptions('redis');
+    const tables = `${(options as { keyPrefix: string }).keyPrefix}{default}:tables`;
+    const t = await createTestApp(kind, { storage: options });
+    const raw = new Redis(REDIS_URL);
+    try {
+      await t.dataSource.getRepository(Post).insert({ id: 1 });
+      await t.buffer.increment(Post, 1, 'views', 2);
+      await t.buffer.insert(ActivityLog, { postId: 1, at: new Date() });
+      expect((await raw.smembers(tables)).sort()).toEqual(['activity_log', 'post']);
+      await t.buffer.flush();
+      expect(await raw.exists(tables)).toBe(0);
+      await t.buffer.increment(Post, 1, 'views', 3);
+      expect(await raw.smembers(tables)).toEqual(['post']);
+      await t.buffer.flush();
+      expect(await raw.exists(tables)).toBe(0);
+      expect((await t.dataSource.getRepository(Post).findOneByOrFail({ id: 1 })).views).toBe(5);
+      expect(await t.dataSource.getRepository(ActivityLog).count()).toBe(1);
+    } finally {
+      raw.disconnect();
+      await t.close();
+    }
+  });
+
+  it('keeps a table in the table set while a claim leaves some of its entries pending', async () => {
+    const options = storageOptions('redis');
+    const tables = `${(options as { keyPrefix: string }).keyPrefix}{default}:tables`;
+    const storage = await createStorage(options);
+    const raw = new Redis(REDIS_URL);
+    try {
+      const target = { dataSource: 'default', table: 'activity_log' };
+      await storage.insert(target, [{ postId: 1 }, { postId: 2 }, { postId: 3 }]);
+      const lease = (await storage.lease('default', 10_000))!;
+      const first = await storage.claim('default', { maxRows: 2, lease });
+      expect(first?.tables[0].inserts).toEqual([{ postId: 1 }, { postId: 2 }]);
+      expect(await raw.smembers(tables)).toEqual(['activity_log']);
+      const second = await storage.claim('default', { maxRows: 2, lease });
+      expect(second?.tables[0].inserts).toEqual([{ postId: 3 }]);
+      expect(await raw.exists(tables)).toBe(0);
+      expect(await storage.claim('default', { maxRows: 2, lease })).toBeNull();
+      await lease.release();
+    } finally {
+      raw.disconnect();
+      await storage.close();
+    }
+  });
+
+  it('rejects a call with a stale lease with LeaseLostError, naming the data source and the cause', async () => {
+    const storage = await createStorage(storageOptions('redis'));
+    try {
+      await storage.increment({ dataSource: 'default', table: 'post' }, '[1]', 'views', 1);
+      const stale = (await storage.lease('default', 100))!;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const current = (await storage.lease('default', 10_000))!;
+      const error = await storage.claim('default', { maxRows: 10, lease: stale }).catch((e) => e);
+      expect(error).toBeInstanceOf(LeaseLostError);
+      expect(error).toBeInstanceOf(WriteBufferError);
+      expect((error as Error).message).toMatch(
+        /flush lease of data source 'default' is no longer held by this flusher \(another flusher holds the lease now\)/,
+      );
+      expect(((error as Error).cause as Error).message).toMatch(/^WBFENCED/);
+      // It claimed nothing: the current holder gets the increment.
+      const batch = await storage.claim('default', { maxRows: 10, lease: current });
+      expect(batch?.tables[0].counters).toEqual([['[1]', { views: 1 }]]);
+      await current.release();
+    } finally {
+      await storage.close();
     }
   });
 

@@ -34,7 +34,11 @@ export async function createStorage(
       if (options.client) {
         return new RedisStorage({ client: options.client, owned: false, keyPrefix, timeout });
       }
-      return RedisStorage.connect(options.url ?? 'redis://127.0.0.1:6379', keyPrefix, timeout);
+      return RedisStorage.connect({
+        url: options.url ?? 'redis://127.0.0.1:6379',
+        keyPrefix,
+        timeout,
+      });
     }
     case 'custom':
       return options.instance;

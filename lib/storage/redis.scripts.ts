@@ -1,31 +1,12 @@
-/**
- * Lua scripts of the Redis storage. All keys of one data source share its
- * hash tag (one slot on a cluster), so a claim, an ack, a split or a
- * dead-letter retry covers every table of the data source in one atomic
- * script, fenced by the flush lease that lives in the same slot.
- *
- * Per data source (P = `<keyPrefix>{<data source>}`, T = a table path,
- * URI-encoded, as the scripts see it):
- * - `P:format`  the layout version ({@link REDIS_FORMAT})
- * - `P:lease`   the flush lease: a random token with an expiry
- * - `P:tables`  set of tables with pending entries
- * - `P:t:T:cnt` hash  [rowKey, column] → pending delta
- * - `P:t:T:upd` hash  [rowKey, column] → pending value (encoded)
- * - `P:t:T:ins` list  pending insert rows (encoded), in order; a row that
- *   names its whole primary key is prefixed with its row key and a newline
- * - `P:t:T:ink` hash  row key → the first pending insert item of that key
- *   (the one the database keeps; later inserts of the key fail on it)
- * - `P:inflight` list of in-flight batch ids, in apply order
- * - `P:epoch`   changes on every claim and split
- * - `P:b:<id>`  hash: owner (lease token), tables (JSON array of T)
- * - `P:b:<id>:T:cnt|upd|ins|ink` the batch's part of table T
- * - `P:dead`    hash  letter id → letter (encoded)
- * - `P:dead:ops` hash letter id → what re-buffering it writes (JSON)
- * - `P:dead:dropped` letters dropped because the store was full
- */
+import type { Cluster, Redis } from 'ioredis';
 
-/** Version of the key layout above; a process meeting another refuses to start. */
-export const REDIS_FORMAT = 2;
+/**
+ * Lua scripts of the Redis storage, over the key layout of
+ * redis.key-layout.ts. All keys of one data source share its hash tag (one
+ * slot on a cluster), so a claim, an ack, a split, a dead-letter retry or
+ * the stats cover every table of the data source in one atomic script,
+ * fenced by the flush lease that lives in the same slot.
+ */
 
 /** Helpers every script shares. */
 const COMMON = `
@@ -41,7 +22,7 @@ local function hsetAll(key, pairs)
 end
 local function fenced(lease, token)
   if redis.call('GET', lease) ~= token then
-    return redis.error_reply('WBFENCED the flush lease is no longer held by this flusher')
+    return redis.error_reply('WBFENCED another flusher holds the lease now')
   end
 end
 local function indexInserts(ink, items, from)
@@ -364,3 +345,45 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0
 `;
+
+/** A script reply: bulk strings, nils and nested arrays. */
+export type Reply = string | null | Reply[];
+type Args = Array<string | number>;
+
+/** The scripts as commands of a client (ioredis `defineCommand`: EVALSHA, EVAL once per server). */
+export interface RedisScripts {
+  wbFormat(...args: Args): Promise<string>;
+  wbWrite(...args: Args): Promise<number>;
+  wbClaim(...args: Args): Promise<Reply[]>;
+  wbInFlight(...args: Args): Promise<Reply[]>;
+  wbSettle(...args: Args): Promise<number>;
+  wbRead(...args: Args): Promise<Array<string | null>>;
+  wbRequeue(...args: Args): Promise<number>;
+  wbRemoveDead(...args: Args): Promise<number>;
+  wbStats(...args: Args): Promise<number[]>;
+  wbRenew(...args: Args): Promise<number>;
+  wbRelease(...args: Args): Promise<number>;
+}
+
+/** Each script's command name, number of keys and source. */
+const SCRIPTS: Array<[keyof RedisScripts, number, string]> = [
+  ['wbFormat', 2, FORMAT_SCRIPT],
+  ['wbWrite', 5, WRITE_SCRIPT],
+  ['wbClaim', 4, CLAIM_SCRIPT],
+  ['wbInFlight', 2, IN_FLIGHT_SCRIPT],
+  ['wbSettle', 6, SETTLE_SCRIPT],
+  ['wbRead', 5, READ_SCRIPT],
+  ['wbRequeue', 3, REQUEUE_SCRIPT],
+  ['wbRemoveDead', 2, REMOVE_DEAD_SCRIPT],
+  ['wbStats', 4, STATS_SCRIPT],
+  ['wbRenew', 1, RENEW_SCRIPT],
+  ['wbRelease', 1, RELEASE_SCRIPT],
+];
+
+/** Defines every script on `client` as a command, and returns it typed with them. */
+export function withScripts(client: Redis | Cluster): (Redis | Cluster) & RedisScripts {
+  for (const [name, numberOfKeys, lua] of SCRIPTS) {
+    client.defineCommand(name, { numberOfKeys, lua });
+  }
+  return client as (Redis | Cluster) & RedisScripts;
+}

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { countKeys } from '../util/count-keys.js';
+import { countColumns } from '../storage/count-columns.js';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import type { RowKey, StoredRow, StoredValue } from '../storage/buffer-batch.interface.js';
@@ -298,7 +298,7 @@ function runsOfSameColumns(rows: StoredRow[]): Array<{ names: string[]; rows: St
 
 /** Whether `row` has exactly the properties `names` (without sorting its keys). */
 function namesExactly(row: StoredRow, names: string[]): boolean {
-  return countKeys(row) === names.length && names.every((name) => Object.hasOwn(row, name));
+  return countColumns(row) === names.length && names.every((name) => Object.hasOwn(row, name));
 }
 
 function chunks<T>(items: T[], size: number): T[][] {

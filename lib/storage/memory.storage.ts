@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { countKeys } from '../util/count-keys.js';
+import { countColumns } from './count-columns.js';
 import { LeaseLostError } from '../errors.js';
 import { newBatchId } from './batch-id.js';
 import type { BufferStorage, ClaimOptions, SetAside } from './buffer-storage.interface.js';
@@ -184,7 +184,7 @@ export class MemoryStorage implements BufferStorage {
         const take = (row: RowState, key: RowKey) => {
           if (row.set) part.updates.push([key, row.set]);
           if (row.deltas) {
-            const columns = countKeys(row.deltas);
+            const columns = countColumns(row.deltas);
             if (columns) part.counters.push([key, row.deltas]);
             this.counts.counters -= columns;
             entries += columns;
@@ -498,7 +498,7 @@ function entriesOf(batch: ClaimedBatch): number {
   let entries = 0;
   for (const part of batch.tables) {
     entries += part.inserts.length + part.updates.length;
-    for (let i = 0; i < part.counters.length; i++) entries += countKeys(part.counters[i][1]);
+    for (let i = 0; i < part.counters.length; i++) entries += countColumns(part.counters[i][1]);
   }
   return entries;
 }

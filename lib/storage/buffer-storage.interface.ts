@@ -18,7 +18,12 @@ import type {
  *   atomically, so writes that arrive later start fresh pending entries;
  * - in-flight batches staying visible (`inFlight`) until `ack`;
  * - `epoch` changing on every claim, so `BufferService.get()` can detect a
- *   claim that raced with its database read.
+ *   claim that raced with its database read;
+ * - the flush lease fencing `claim`, `inFlight` (with a lease), `ack` and
+ *   `split`: once the caller's lease is not the data source's current one,
+ *   each rejects with `LeaseLostError` (a `WriteBufferError`) and changes
+ *   nothing. Other failures reject with the storage's own errors (Redis:
+ *   `RedisUnavailableError`).
  */
 export interface BufferStorage {
   /** Adds `delta` to the pending counter of (row, column). */
@@ -95,6 +100,7 @@ export interface BufferStorage {
   requeueDeadLetters(dataSource: string, ids?: readonly string[]): Promise<number>;
   /** Deletes dead letters (those with `ids`, or all); resolves how many. */
   removeDeadLetters(dataSource: string, ids?: readonly string[]): Promise<number>;
+  /** Counts of what the storage holds, over every data source it has served. */
   stats(): Promise<StorageStats>;
   /**
    * Entries held in this process (pending and in flight), synchronously,

@@ -24,6 +24,7 @@ export class RedisWriteGroup {
     this.done = new Promise<void>((resolve, reject) => (this.settle = { resolve, reject }));
   }
 
+  /** Adds `delta` to the cell's pending delta. */
   increment(key: RowKey, column: string, delta: number): void {
     const field = cellField(key, column);
     const cell = this.cells.get(field);
@@ -34,6 +35,7 @@ export class RedisWriteGroup {
     }
   }
 
+  /** Sets the row's columns, dropping the deltas of this group counted before. */
   update(key: RowKey, values: StoredRow): void {
     for (const column of Object.keys(values)) {
       const field = cellField(key, column);
@@ -47,6 +49,7 @@ export class RedisWriteGroup {
     }
   }
 
+  /** Appends insert rows, each with its row key when it names its whole primary key. */
   insert(rows: StoredRow[], keys?: Array<RowKey | null>): void {
     rows.forEach((row, i) => this.rows.push(insertItem(row, keys?.[i])));
     this.size += rows.length;

@@ -104,6 +104,35 @@ describeRedis('Redis storage', () => {
     }
   });
 
+  it('sums stats() over data sources, one script call each', async () => {
+    const options = storageOptions('redis');
+    const prefix = (options as { keyPrefix: string }).keyPrefix;
+    const storage = await createStorage(options);
+    const observer = new Redis(REDIS_URL);
+    const monitor = await observer.monitor();
+    const calls: string[][] = [];
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (!source.includes('lua')) calls.push(args);
+    });
+    try {
+      await storage.open!(['first', 'second']);
+      await storage.increment({ dataSource: 'first', table: 'post' }, '[1]', 'views', 1);
+      await storage.update({ dataSource: 'second', table: 'post' }, '[1]', { title: 'x' });
+      await storage.insert({ dataSource: 'second', table: 'log' }, [{ n: 1 }, { n: 2 }]);
+      await storage.stats(); // the server learns the script once
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      calls.length = 0;
+      expect((await storage.stats()).pending).toEqual({ counters: 1, updates: 1, inserts: 2 });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const commands = calls.filter((args) => args.some((a) => a.startsWith(prefix)));
+      expect(commands.map((args) => args[0].toLowerCase())).toEqual(['evalsha', 'evalsha']);
+    } finally {
+      monitor.disconnect();
+      observer.disconnect();
+      await storage.close();
+    }
+  });
+
   it('drops a drained table from the table set, and a later write adds it back', async () => {
     const options = storageOptions('redis');
     const tables = `${(options as { keyPrefix: string }).keyPrefix}{default}:tables`;

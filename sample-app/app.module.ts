@@ -1,8 +1,10 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
 import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
-import { WriteBufferModule } from '../lib/index.js';
+import { WriteBufferModule, type WriteBufferModuleOptions } from '../lib/index.js';
+import { BenchController } from './controllers/bench.controller.js';
 import { BufferController } from './controllers/buffer.controller.js';
 import { EventsController } from './controllers/events.controller.js';
 import { PostsController } from './controllers/posts.controller.js';
@@ -14,34 +16,46 @@ import { SeedService } from './seed.service.js';
 
 const entities = [Post, User, ActivityLog];
 
-/** Holds the SQLite file and the write-buffer journal. */
-function dataDir(env = process.env): string {
-  const dir = env.DATA_DIR ?? join('sample-app', 'data');
+/** Holds the SQLite file and the write-buffer journal: `DATA_DIR`, default `sample-app/data`. */
+function dataDir(config: ConfigService): string {
+  const dir = config.get<string>('DATA_DIR') ?? join('sample-app', 'data');
   mkdirSync(dir, { recursive: true });
   return dir;
 }
 
-/** SQLite under DATA_DIR by default; PostgreSQL when DATABASE_URL is set. */
-export function databaseOptions(env = process.env): TypeOrmModuleOptions {
-  if (env.DATABASE_URL) {
-    return { type: 'postgres', url: env.DATABASE_URL, entities, synchronize: true };
-  }
-  const database = join(dataDir(env), 'sample.sqlite');
+/** SQLite under `DATA_DIR` by default; PostgreSQL when `DATABASE_URL` is set. */
+export function databaseOptions(config: ConfigService): TypeOrmModuleOptions {
+  const url = config.get<string>('DATABASE_URL');
+  if (url) return { type: 'postgres', url, entities, synchronize: true };
+  const database = join(dataDir(config), 'sample.sqlite');
   return { type: 'better-sqlite3', database, entities, synchronize: true };
+}
+
+/** Redis when `REDIS_URL` is set, else memory with an LMDB journal under `DATA_DIR`; `FLUSH_CRON`. */
+export function writeBufferOptions(config: ConfigService): WriteBufferModuleOptions {
+  const redisUrl = config.get<string>('REDIS_URL');
+  return {
+    storage: redisUrl
+      ? { type: 'redis', url: redisUrl }
+      : { type: 'memory', journal: { path: join(dataDir(config), 'journal.mdb') } },
+    flush: { cron: config.get<string>('FLUSH_CRON') ?? '*/5 * * * * *' },
+  };
 }
 
 @Module({
   imports: [
-    TypeOrmModule.forRoot(databaseOptions()),
+    ConfigModule.forRoot({ isGlobal: true }),
+    TypeOrmModule.forRootAsync({ inject: [ConfigService], useFactory: databaseOptions }),
     TypeOrmModule.forFeature([Post]),
-    WriteBufferModule.forRoot({
-      storage: process.env.REDIS_URL
-        ? { type: 'redis', url: process.env.REDIS_URL }
-        : { type: 'memory', journal: { path: join(dataDir(), 'journal.mdb') } },
-      flush: { cron: process.env.FLUSH_CRON ?? '*/5 * * * * *' },
-    }),
+    WriteBufferModule.forRootAsync({ inject: [ConfigService], useFactory: writeBufferOptions }),
   ],
-  controllers: [PostsController, UsersController, EventsController, BufferController],
+  controllers: [
+    PostsController,
+    UsersController,
+    EventsController,
+    BufferController,
+    BenchController,
+  ],
   providers: [SeedService],
 })
 export class AppModule {}

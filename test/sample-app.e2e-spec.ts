@@ -41,7 +41,7 @@ describe('sample app (SQLite, memory storage)', () => {
       updates: 1,
       inserts: 1,
     });
-    const report = (await request(server).post('/buffer/flush').expect(201)).body;
+    const report = (await request(server).post('/buffer/flush').expect(200)).body;
     expect(report).toMatchObject({ inserted: 1, updated: 1, incremented: 1, missing: [] });
     const post = (await request(server).get('/posts/1').expect(200)).body;
     expect(post).toMatchObject({ views: before + 2, likes: 1 });
@@ -49,9 +49,25 @@ describe('sample app (SQLite, memory storage)', () => {
 
   it('answers 400 for a non-numeric id and counts nothing', async () => {
     const server = app.getHttpServer();
-    await request(server).post('/buffer/flush').expect(201);
+    await request(server).post('/buffer/flush').expect(200);
     await request(server).get('/posts/abc').expect(400);
     await request(server).get('/posts/9999').expect(404);
     expect((await request(server).get('/buffer/stats')).body.pending.counters).toBe(0);
+  });
+
+  it.each([
+    ['no body', undefined, 'postId must be a positive integer, got nothing'],
+    // Express's JSON parser refuses a top-level null before any pipe runs.
+    ['null', 'null', '"null" is not valid JSON'],
+    ['a string postId', '{"postId":"abc"}', 'postId must be a positive integer, got "abc"'],
+    ['an array', '[1,2]', 'must be a JSON object'],
+    ['a negative postId', '{"postId":-1}', 'postId must be a positive integer, got -1'],
+  ])('answers 400 to POST /events with %s and buffers nothing', async (_, body, message) => {
+    const server = app.getHttpServer();
+    await request(server).post('/buffer/flush').expect(200);
+    const post = request(server).post('/events').set('Content-Type', 'application/json');
+    const response = await (body === undefined ? post : post.send(body)).expect(400);
+    expect(response.body.message).toContain(message);
+    expect((await request(server).get('/buffer/stats')).body.pending.inserts).toBe(0);
   });
 });

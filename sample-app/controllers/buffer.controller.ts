@@ -1,4 +1,4 @@
-import { Controller, Get, Post } from '@nestjs/common';
+import { Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { BufferService } from '../../lib/index.js';
 
 @Controller('buffer')
@@ -10,7 +10,9 @@ export class BufferController {
     return this.buffer.stats();
   }
 
+  /** Flushes now and answers the `FlushReport` (200: nothing is created). */
   @Post('flush')
+  @HttpCode(200)
   flush() {
     return this.buffer.flush();
   }

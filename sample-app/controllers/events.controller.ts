@@ -1,6 +1,7 @@
 import { Body, Controller, HttpCode, Ip, Post } from '@nestjs/common';
 import { BufferService } from '../../lib/index.js';
 import { ActivityLog } from '../entities/activity-log.entity.js';
+import { type ActivityEvent, ActivityEventPipe } from '../pipes/activity-event.pipe.js';
 
 @Controller('events')
 export class EventsController {
@@ -9,7 +10,7 @@ export class EventsController {
   /** Appends an activity log row; rows go out as multi-row INSERTs. */
   @Post()
   @HttpCode(202)
-  async record(@Body() body: { postId: number }, @Ip() ip: string) {
+  async record(@Body(ActivityEventPipe) body: ActivityEvent, @Ip() ip: string) {
     await this.buffer.insert(ActivityLog, { postId: body.postId, at: new Date(), ip });
   }
 }

@@ -23,20 +23,8 @@ export class PostsController {
   @Get(':id')
   @BufferedCounter(Post, 'views')
   async findOne(@Param('id', ParseIntPipe) id: number) {
-    return this.find(id);
-  }
-
-  /** The same read without counting: the baseline of `npm run bench`. */
-  @Get(':id/uncounted')
-  async findUncounted(@Param('id', ParseIntPipe) id: number) {
-    return this.find(id);
-  }
-
-  /** The same read counting with one UPDATE per request: what the buffer replaces. */
-  @Get(':id/direct')
-  async findDirect(@Param('id', ParseIntPipe) id: number) {
-    const post = await this.find(id);
-    await this.posts.increment({ id }, 'views', 1);
+    const post = await this.posts.findOneBy({ id });
+    if (!post) throw new NotFoundException(`Post ${id} does not exist`);
     return post;
   }
 
@@ -44,12 +32,6 @@ export class PostsController {
   @Get(':id/views')
   async views(@Param('id', ParseIntPipe) id: number) {
     return { id, views: await this.buffer.get(Post, id, 'views') };
-  }
-
-  private async find(id: number) {
-    const post = await this.posts.findOneBy({ id });
-    if (!post) throw new NotFoundException(`Post ${id} does not exist`);
-    return post;
   }
 
   @HttpPost(':id/like')

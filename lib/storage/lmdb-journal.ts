@@ -276,8 +276,12 @@ export class LmdbJournal {
       write?.catch(() => undefined);
       return;
     }
-    await write;
-    await this.db.flushed;
+    // `flushed` is taken now, with the writes just issued: taken once they
+    // commit, it would also wait for the sync of writes begun since.
+    const flushed = new Promise<void>((resolve, reject) =>
+      this.db.flushed.then(() => resolve(), reject),
+    );
+    await Promise.all([write, flushed]);
   }
 }
 

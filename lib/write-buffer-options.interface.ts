@@ -1,4 +1,3 @@
-import type { Cluster, Redis } from 'ioredis';
 import type { DeadLetter } from './flush/dead-letter.interface.js';
 import type { BufferStorage } from './storage/buffer-storage.interface.js';
 
@@ -36,6 +35,17 @@ export interface MemoryJournalOptions {
 }
 
 /**
+ * What the Redis storage needs of a client: an ioredis `Redis` or
+ * `Cluster` fits. Declared here so that users without `ioredis` installed
+ * compile without its types.
+ * @publicApi
+ */
+export interface RedisClientLike {
+  /** ioredis's way to register a Lua script as a command. */
+  defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
+}
+
+/**
  * Keep buffered state in Redis, shared by every app instance (needs the
  * `ioredis` package). Give `url` or `client`.
  */
@@ -51,7 +61,7 @@ export interface RedisStorageOptions {
    * Give it `enableOfflineQueue: false` so writes fail fast while Redis is
    * unreachable instead of waiting in ioredis's queue.
    */
-  client?: Redis | Cluster;
+  client?: RedisClientLike;
   /**
    * Prefix of every key, so several apps can share one Redis.
    * @default 'write-buffer:'

@@ -205,11 +205,10 @@ describe('WriteBufferModule', () => {
   });
 
   it('refuses a bad option at start, before it opens anything', async () => {
-    const database = await fresh();
     const path = journalPath();
+    // No database needed: the options are checked before anything else.
     const moduleRef = Test.createTestingModule({
       imports: [
-        TypeOrmModule.forRoot(database.options({ entities: ENTITIES })),
         WriteBufferModule.forRoot({
           storage: { type: 'memory', journal: { path } },
           flush: { maxBatchRows: 0 },

@@ -191,6 +191,21 @@ export class WriteBufferConfigError extends WriteBufferError {
     );
   }
 
+  /** A journal was asked for without its file path. */
+  static journalPathRequired() {
+    return new WriteBufferConfigError(
+      `storage.journal.path is required: give the file path of the LMDB journal, e.g. { path: '.write-buffer/journal.mdb' }.`,
+    );
+  }
+
+  /** The data source's driver has no SQL dialect in the write buffer. */
+  static unsupportedDriver(dataSource: string, driver: string, supported: string[]) {
+    return new WriteBufferConfigError(
+      `Data source '${dataSource}' uses the '${driver}' driver, which the write buffer does not support. ` +
+        `Supported: ${list(supported)}.`,
+    );
+  }
+
   /** `flush.retry.baseDelay` is longer than `flush.retry.maxDelay`. */
   static retryDelays(baseDelay: number, maxDelay: number) {
     return new WriteBufferConfigError(

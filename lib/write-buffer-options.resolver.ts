@@ -178,9 +178,7 @@ export function resolveStorageOptions(
       const journal = options.journal;
       if (journal === undefined) return { type: 'memory' };
       if (!journal || typeof journal.path !== 'string' || journal.path === '') {
-        throw new WriteBufferConfigError(
-          `storage.journal.path is required: give the file path of the LMDB journal, e.g. { path: '.write-buffer/journal.mdb' }.`,
-        );
+        throw WriteBufferConfigError.journalPathRequired();
       }
       if (journal.mapSize !== undefined)
         count('storage.journal.mapSize', journal.mapSize, 1, 'bytes');

@@ -1,6 +1,9 @@
 import type { LastFlush } from './flush/flush-report.interface.js';
 
-/** A snapshot of the buffer, from `BufferService.stats()`. */
+/**
+ * A snapshot of the buffer, from `BufferService.stats()`.
+ * @publicApi
+ */
 export interface BufferStats {
   /** Entries waiting for a flush. */
   pending: {

@@ -3,15 +3,39 @@ import { hostname } from 'node:os';
 /**
  * Base class of every error the write buffer throws. Catch this to handle
  * them all; each subclass names what was wrong and how to fix it.
+ *
+ * Errors about a request's input (`InvalidIdError`, `InvalidValueError`,
+ * `UnknownColumnError`, `UnsuitableColumnError`) carry `statusCode` 400, and
+ * `BufferFullError` and `RedisUnavailableError` 503, following the
+ * `http-errors` convention (`statusCode`, `status`, `expose`): Nest's
+ * default exception filter answers them with that status (with the message
+ * for 4xx; 5xx bodies keep the generic status text). The others are 500s.
+ * @publicApi
  */
 export class WriteBufferError extends Error {
-  constructor(message: string) {
-    super(message);
+  /** HTTP status an HTTP client gets for this error; none (500) when it is not about the request. */
+  declare readonly statusCode?: number;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
     this.name = new.target.name;
+  }
+
+  /** Same as `statusCode` (`http-errors` convention). */
+  get status(): number | undefined {
+    return this.statusCode;
+  }
+
+  /** Whether the message may be shown to an HTTP client: client errors (4xx) only. */
+  get expose(): boolean | undefined {
+    return this.statusCode === undefined ? undefined : this.statusCode < 500;
   }
 }
 
-/** The entity is not registered with any data source the buffer serves. */
+/**
+ * The entity is not registered with any data source the buffer serves.
+ * @publicApi
+ */
 export class UnknownEntityError extends WriteBufferError {
   static of(entity: unknown, dataSources: string[]): UnknownEntityError {
     return new UnknownEntityError(
@@ -21,29 +45,49 @@ export class UnknownEntityError extends WriteBufferError {
   }
 }
 
-/** The column does not exist, or cannot be used the way it was asked to. */
+/**
+ * The column is not a column of the entity. HTTP status 400.
+ * @publicApi
+ */
 export class UnknownColumnError extends WriteBufferError {
+  override readonly statusCode = 400;
+
   static notAColumn(entity: string, column: string, known: string[]) {
     return new UnknownColumnError(
       `Column '${column}' is not a column of entity ${entity}. Known columns: ${list(known)}.`,
     );
   }
+}
+
+/**
+ * The column exists but cannot be used the way it was asked to (a counter
+ * that is not numeric, a primary column in a patch). HTTP status 400.
+ * @publicApi
+ */
+export class UnsuitableColumnError extends WriteBufferError {
+  override readonly statusCode = 400;
+
   static notNumeric(entity: string, column: string, numeric: string[]) {
-    return new UnknownColumnError(
+    return new UnsuitableColumnError(
       `Column '${column}' of entity ${entity} is not numeric, so it cannot be incremented. ` +
         `Known numeric columns: ${list(numeric)}.`,
     );
   }
   static primary(entity: string, column: string) {
-    return new UnknownColumnError(
+    return new UnsuitableColumnError(
       `Column '${column}' is part of the primary key of entity ${entity} and cannot be updated through the buffer. ` +
         `Pass the key as the "id" argument instead.`,
     );
   }
 }
 
-/** The id does not name exactly one row of the entity. */
+/**
+ * The id does not name exactly one row of the entity. HTTP status 400.
+ * @publicApi
+ */
 export class InvalidIdError extends WriteBufferError {
+  override readonly statusCode = 400;
+
   static missing(entity: string, columns: string[]) {
     return new InvalidIdError(
       `An id is required for entity ${entity}: pass ${
@@ -69,8 +113,14 @@ export class InvalidIdError extends WriteBufferError {
   }
 }
 
-/** A delta, patch, row or value that could never be written to the database. */
+/**
+ * A delta, patch, row or value that could never be written to the database.
+ * HTTP status 400.
+ * @publicApi
+ */
 export class InvalidValueError extends WriteBufferError {
+  override readonly statusCode = 400;
+
   static delta(entity: string, column: string, delta: unknown, integer: boolean) {
     return new InvalidValueError(
       `Cannot increment ${entity}.${column} by ${show(delta)}: ` +
@@ -106,8 +156,64 @@ export class InvalidValueError extends WriteBufferError {
   }
 }
 
-/** The module configuration cannot work; the message names the option to fix. */
+/**
+ * The module configuration cannot work; the message names the option to fix.
+ * @publicApi
+ */
 export class WriteBufferConfigError extends WriteBufferError {
+  /** An option has a value it cannot take; `expected` says what it takes. */
+  static option(option: string, value: unknown, expected: string) {
+    return new WriteBufferConfigError(`${option} must be ${expected}, not ${show(value)}.`);
+  }
+
+  /** The TypeORM data source named in the `dataSource` option is not in the app. */
+  static dataSourceNotFound(name: string, cause: unknown) {
+    return new WriteBufferConfigError(
+      `WriteBufferModule could not find the TypeORM data source '${name}'. ` +
+        `Import TypeOrmModule.forRoot(${name === 'default' ? '' : `{ name: '${name}', ... }`}) in your application, ` +
+        `or fix WriteBufferModule's "dataSource" option.`,
+      { cause },
+    );
+  }
+
+  /** An optional peer dependency the configuration needs is not installed. */
+  static missingPackage(pkg: string, option: string, cause: unknown) {
+    return new WriteBufferConfigError(
+      `${option} needs the '${pkg}' package: npm install ${pkg} (${cause instanceof Error ? cause.message : String(cause)}).`,
+      { cause },
+    );
+  }
+
+  /** `storage.type` names no storage. */
+  static unknownStorage(type: unknown) {
+    return new WriteBufferConfigError(
+      `Unknown storage type ${show(type)} (storage.type). Use 'memory', 'redis' or 'custom'.`,
+    );
+  }
+
+  /** A journal was asked for without its file path. */
+  static journalPathRequired() {
+    return new WriteBufferConfigError(
+      `storage.journal.path is required: give the file path of the LMDB journal, e.g. { path: '.write-buffer/journal.mdb' }.`,
+    );
+  }
+
+  /** The data source's driver has no SQL dialect in the write buffer. */
+  static unsupportedDriver(dataSource: string, driver: string, supported: string[]) {
+    return new WriteBufferConfigError(
+      `Data source '${dataSource}' uses the '${driver}' driver, which the write buffer does not support. ` +
+        `Supported: ${list(supported)}.`,
+    );
+  }
+
+  /** `flush.retry.baseDelay` is longer than `flush.retry.maxDelay`. */
+  static retryDelays(baseDelay: number, maxDelay: number) {
+    return new WriteBufferConfigError(
+      `flush.retry.baseDelay (${baseDelay} ms) must not be longer than flush.retry.maxDelay (${maxDelay} ms): ` +
+        `raise maxDelay or lower baseDelay.`,
+    );
+  }
+
   /** Another process (or another app in this one) has the journal open. */
   static journalInUse(
     path: string,
@@ -145,13 +251,16 @@ export class WriteBufferConfigError extends WriteBufferError {
   }
 }
 
-/** A flush could not apply a batch; the batch stays buffered and is retried. */
+/**
+ * A flush could not apply a batch; the batch stays buffered and is retried.
+ * @publicApi
+ */
 export class FlushError extends WriteBufferError {
   constructor(
     message: string,
     override readonly cause: unknown,
   ) {
-    super(message);
+    super(message, { cause });
   }
   static failed(dataSource: string, cause: unknown) {
     return new FlushError(
@@ -162,18 +271,31 @@ export class FlushError extends WriteBufferError {
   }
 }
 
-/** Redis could not be reached (or did not answer in time); nothing was acknowledged. */
+/**
+ * Redis could not be reached (or did not answer in time); nothing was
+ * acknowledged. HTTP status 503.
+ * @publicApi
+ */
 export class RedisUnavailableError extends WriteBufferError {
+  override readonly statusCode = 503;
+
   static of(cause: unknown, timeout: number) {
     return new RedisUnavailableError(
       `Redis is unavailable (${cause instanceof Error ? cause.message : String(cause)}; timeout ${timeout} ms). ` +
         `The write was not acknowledged. Check that Redis is reachable, then retry.`,
+      { cause },
     );
   }
 }
 
-/** The buffer holds `limits.maxPendingEntries` entries; the write was not buffered. */
+/**
+ * The buffer holds `limits.maxPendingEntries` entries; the write was not
+ * buffered. HTTP status 503.
+ * @publicApi
+ */
 export class BufferFullError extends WriteBufferError {
+  override readonly statusCode = 503;
+
   static of(
     pending: number,
     limits: { maxPendingEntries: number; policy: string; waitTimeout: number },
@@ -191,8 +313,25 @@ export class BufferFullError extends WriteBufferError {
   }
 }
 
-/** A flusher lost its lease; another flusher owns its batch now. */
+/**
+ * A flusher lost its lease; another flusher owns its batch now.
+ * @publicApi
+ */
 export class LeaseLostError extends WriteBufferError {}
+
+/**
+ * `BufferService.get()` could not read a consistent value: flushes kept
+ * claiming the cell's entries between its reads. Retrying usually succeeds.
+ * @publicApi
+ */
+export class InconsistentReadError extends WriteBufferError {
+  static of(entity: string, column: string, attempts: number) {
+    return new InconsistentReadError(
+      `Could not read a consistent value of ${entity}.${column}: flushes kept racing the read (${attempts} attempts). ` +
+        `Nothing was changed; retry the read.`,
+    );
+  }
+}
 
 function list(values: string[]): string {
   return values.length ? values.map((v) => `'${v}'`).join(', ') : '(none)';

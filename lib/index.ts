@@ -9,6 +9,7 @@ export {
   WriteBufferError,
   UnknownEntityError,
   UnknownColumnError,
+  UnsuitableColumnError,
   InvalidIdError,
   InvalidValueError,
   WriteBufferConfigError,
@@ -16,10 +17,10 @@ export {
   RedisUnavailableError,
   BufferFullError,
   LeaseLostError,
+  InconsistentReadError,
 } from './errors.js';
 export type { FlushReport, MissingRow, LastFlush } from './flush/flush-report.interface.js';
 export type { DeadLetter } from './flush/dead-letter.interface.js';
-export { classifyFailure, type FailureKind } from './flush/failure-kind.js';
 export { BufferedCounterInterceptor } from './interceptors/buffered-counter.interceptor.js';
 export { BufferStorage, type ClaimOptions } from './storage/buffer-storage.interface.js';
 export type {
@@ -36,6 +37,10 @@ export type {
 } from './storage/buffer-batch.interface.js';
 export { MemoryStorage } from './storage/memory.storage.js';
 export type * from './write-buffer-options.interface.js';
-export { WRITE_BUFFER_MODULE_OPTIONS } from './write-buffer.module-definition.js';
+export {
+  WRITE_BUFFER_MODULE_OPTIONS,
+  type WriteBufferModuleAsyncOptions,
+  type WriteBufferOptionsFactory,
+} from './write-buffer.module-definition.js';
 export { WriteBufferModule } from './write-buffer.module.js';
 export { WRITE_BUFFER_FLUSH_JOB, BUFFERED_COUNTER_METADATA } from './write-buffer.constants.js';

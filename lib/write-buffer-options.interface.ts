@@ -1,4 +1,3 @@
-import type { Cluster, Redis } from 'ioredis';
 import type { DeadLetter } from './flush/dead-letter.interface.js';
 import type { BufferStorage } from './storage/buffer-storage.interface.js';
 
@@ -7,6 +6,7 @@ import type { BufferStorage } from './storage/buffer-storage.interface.js';
  *
  * Without a journal, whatever is pending is lost if the process crashes
  * (a graceful shutdown still flushes it).
+ * @publicApi
  */
 export interface MemoryStorageOptions {
   type: 'memory';
@@ -14,7 +14,8 @@ export interface MemoryStorageOptions {
   journal?: MemoryJournalOptions;
 }
 
-/** The LMDB journal of the memory storage (needs the `lmdb` package). */
+/** The LMDB journal of the memory storage (needs the `lmdb` package). * @publicApi
+ */
 export interface MemoryJournalOptions {
   /** File path of the LMDB environment (created if missing, with a `-lock` file beside it). */
   path: string;
@@ -36,8 +37,20 @@ export interface MemoryJournalOptions {
 }
 
 /**
+ * What the Redis storage needs of a client: an ioredis `Redis` or
+ * `Cluster` fits. Declared here so that users without `ioredis` installed
+ * compile without its types.
+ * @publicApi
+ */
+export interface RedisClientLike {
+  /** ioredis's way to register a Lua script as a command. */
+  defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
+}
+
+/**
  * Keep buffered state in Redis, shared by every app instance (needs the
  * `ioredis` package). Give `url` or `client`.
+ * @publicApi
  */
 export interface RedisStorageOptions {
   type: 'redis';
@@ -51,7 +64,7 @@ export interface RedisStorageOptions {
    * Give it `enableOfflineQueue: false` so writes fail fast while Redis is
    * unreachable instead of waiting in ioredis's queue.
    */
-  client?: Redis | Cluster;
+  client?: RedisClientLike;
   /**
    * Prefix of every key, so several apps can share one Redis.
    * @default 'write-buffer:'
@@ -65,18 +78,25 @@ export interface RedisStorageOptions {
   timeout?: number;
 }
 
-/** Use a storage of your own that implements {@link BufferStorage}. */
+/**
+ * Use a storage of your own that implements {@link BufferStorage}.
+ * @publicApi
+ */
 export interface CustomStorageOptions {
   type: 'custom';
   /** The storage instance. The module calls its `close()` on shutdown. */
   instance: BufferStorage;
 }
 
-/** Where buffered writes are kept until they are flushed. */
+/** Where buffered writes are kept until they are flushed. * @publicApi
+ */
 export type WriteBufferStorageOptions =
   MemoryStorageOptions | RedisStorageOptions | CustomStorageOptions;
 
-/** When and how much is flushed. */
+/**
+ * When and how much is flushed.
+ * @publicApi
+ */
 export interface WriteBufferFlushOptions {
   /**
    * `@nestjs/schedule` (cron) expression of the periodic flush, with seconds.
@@ -129,7 +149,10 @@ export interface WriteBufferFlushOptions {
   retry?: { baseDelay?: number; maxDelay?: number };
 }
 
-/** The table that makes a batch apply at most once. */
+/**
+ * The table that makes a batch apply at most once.
+ * @publicApi
+ */
 export interface WriteBufferLedgerOptions {
   /**
    * Name of the ledger table, created in each data source if missing.
@@ -144,7 +167,10 @@ export interface WriteBufferLedgerOptions {
   retention?: number;
 }
 
-/** Bounds on what the buffer holds while the database is slow or down. */
+/**
+ * Bounds on what the buffer holds while the database is slow or down.
+ * @publicApi
+ */
 export interface WriteBufferLimits {
   /**
    * Most entries held at once: counted (row, column) cells, updated rows
@@ -175,7 +201,10 @@ export interface WriteBufferLimits {
   maxDeadLetters?: number;
 }
 
-/** Options of `WriteBufferModule.forRoot()` / `forRootAsync()`. */
+/**
+ * Options of `WriteBufferModule.forRoot()` / `forRootAsync()`.
+ * @publicApi
+ */
 export interface WriteBufferModuleOptions {
   /**
    * Where writes are buffered.

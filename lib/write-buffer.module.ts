@@ -1,14 +1,9 @@
 import { Module } from '@nestjs/common';
 import { BufferService } from './buffer.service.js';
-import { FlushScheduler } from './flush/flush.scheduler.js';
 import { BufferedCounterInterceptor } from './interceptors/buffered-counter.interceptor.js';
 import { BufferStorage } from './storage/buffer-storage.interface.js';
-import { createStorage } from './storage/create-storage.js';
-import type { WriteBufferModuleOptions } from './write-buffer-options.interface.js';
-import {
-  ConfigurableModuleClass,
-  WRITE_BUFFER_MODULE_OPTIONS,
-} from './write-buffer.module-definition.js';
+import { writeBufferProviders } from './write-buffer.providers.js';
+import { ConfigurableModuleClass } from './write-buffer.module-definition.js';
 
 /**
  * Buffers hot writes and flushes them through TypeORM.
@@ -16,21 +11,16 @@ import {
  * ```ts
  * WriteBufferModule.forRoot({ flush: { cron: '*\/5 * * * * *' } })
  * WriteBufferModule.forRootAsync({ inject: [ConfigService], useFactory: (config) => ({ ... }) })
+ * WriteBufferModule.forRootAsync({ useClass: WriteBufferConfig }) // implements WriteBufferOptionsFactory
  * ```
  * Pass `isGlobal: true` to use `BufferService` and `@BufferedCounter()`
- * in every module without importing this one again.
+ * in every module without importing this one again. The options are
+ * validated at start: a value that cannot work fails start-up with a
+ * `WriteBufferConfigError` naming it.
+ * @publicApi
  */
 @Module({
-  providers: [
-    {
-      provide: BufferStorage,
-      inject: [WRITE_BUFFER_MODULE_OPTIONS],
-      useFactory: (options: WriteBufferModuleOptions) => createStorage(options.storage),
-    },
-    BufferService,
-    FlushScheduler,
-    BufferedCounterInterceptor,
-  ],
+  providers: writeBufferProviders,
   exports: [BufferService, BufferedCounterInterceptor, BufferStorage],
 })
 export class WriteBufferModule extends ConfigurableModuleClass {}

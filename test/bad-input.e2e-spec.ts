@@ -5,6 +5,7 @@ import {
   InvalidValueError,
   UnknownColumnError,
   UnknownEntityError,
+  UnsuitableColumnError,
   WriteBufferError,
 } from '../lib/index.js';
 import { databaseKinds } from './support/databases.js';
@@ -44,13 +45,13 @@ describe.each(await databaseKinds())('bad input on %s', (kind) => {
     [
       'non-numeric column',
       () => t.buffer.increment(Post, 1, 'title'),
-      UnknownColumnError,
+      UnsuitableColumnError,
       /'title' of entity Post is not numeric.*Known numeric columns: 'views', 'likes', 'score'/,
     ],
     [
       'primary column as counter',
       () => t.buffer.increment(Post, 1, 'id'),
-      UnknownColumnError,
+      UnsuitableColumnError,
       /not numeric|Known numeric/,
     ],
     [
@@ -63,7 +64,7 @@ describe.each(await databaseKinds())('bad input on %s', (kind) => {
       'non-integer id',
       () => t.buffer.increment(Post, 'abc', 'views'),
       InvalidIdError,
-      /Primary column 'id' of entity Post is an integer, and "abc" is not/,
+      /^Primary column 'id' of entity Post is an integer, and "abc" is not a valid integer key\. Pass /,
     ],
     [
       'fractional id',
@@ -140,7 +141,7 @@ describe.each(await databaseKinds())('bad input on %s', (kind) => {
     [
       'patch naming the primary key',
       () => t.buffer.update(User, 1, { id: 2 }),
-      UnknownColumnError,
+      UnsuitableColumnError,
       /part of the primary key/,
     ],
     [

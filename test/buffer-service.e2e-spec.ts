@@ -2,6 +2,7 @@ import { UPDATE_STATEMENT } from './support/query-counter.js';
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { faultyStorage } from './support/faulty-storage.js';
+import { InconsistentReadError, MemoryStorage, type BufferStorage } from '../lib/index.js';
 import { createStorage } from '../lib/storage/create-storage.js';
 import { databaseKinds, type DatabaseKind } from './support/databases.js';
 import { ActivityLog, DownloadSchema, Membership, Post, User } from './support/entities.js';
@@ -392,6 +393,40 @@ describe.each(combos)('exactly-once on %s with %s storage', (kind, storageKind) 
       expect((await t.dataSource.getRepository(Post).findOneByOrFail({ id: 1 })).views).toBe(5);
       expect(await t.dataSource.getRepository(ActivityLog).count()).toBe(1);
       expect((await t.buffer.stats()).inFlightBatches).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('get() when flushes keep racing it', () => {
+  it('rejects with InconsistentReadError, naming the cell, instead of a value that may be wrong', async () => {
+    const inner = new MemoryStorage();
+    // Every read sees a new epoch, as if a flush claimed the cell between each two reads.
+    let claims = 0;
+    const racing = new Proxy(inner, {
+      get(target, name, receiver) {
+        if (name !== 'read') return Reflect.get(target, name, receiver) as unknown;
+        return async (...args: Parameters<BufferStorage['read']>) => ({
+          ...(await target.read(...args)),
+          epoch: ++claims,
+        });
+      },
+    });
+    const [kind] = await databaseKinds();
+    const t = await createTestApp(kind, { storage: { type: 'custom', instance: racing } });
+    try {
+      await t.dataSource.getRepository(Post).insert({ id: 1 });
+      await t.buffer.increment(Post, 1, 'views', 2);
+      const error = await t.buffer.get(Post, 1, 'views').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(InconsistentReadError);
+      expect((error as Error).message).toMatch(
+        /^Could not read a consistent value of Post\.views: flushes kept racing the read \(50 attempts\)\. Nothing was changed; retry the read\.$/,
+      );
+      expect((await t.buffer.stats()).pending.counters).toBe(1);
     } finally {
       await t.close();
     }

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import {
+  Body,
   Controller,
   Get,
   NotFoundException,
@@ -9,9 +10,9 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import request from 'supertest';
-import { BufferedCounter } from '../lib/index.js';
+import { BufferedCounter, BufferService } from '../lib/index.js';
 import { databaseKinds } from './support/databases.js';
-import { Membership, Post } from './support/entities.js';
+import { Membership, Post, User } from './support/entities.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 @Controller()
@@ -49,11 +50,48 @@ class CountingController {
   }
 }
 
+/** Every handler counts a view; one counts a like instead. */
+@Controller('articles')
+@BufferedCounter(Post, 'views')
+class ArticlesController {
+  @Get(':id')
+  find() {
+    return { ok: true };
+  }
+
+  @Get(':id/comments')
+  comments() {
+    return [];
+  }
+
+  @HttpPost(':id/like')
+  @BufferedCounter(Post, 'likes')
+  like() {
+    return { ok: true };
+  }
+}
+
+/** Calls `BufferService` with what the client sent, as an app's own handler would. */
+@Controller('users')
+class UsersController {
+  constructor(private readonly buffer: BufferService) {}
+
+  @HttpPost(':id/seen')
+  async seen(@Param('id') id: string, @Body() patch: Record<string, unknown>) {
+    await this.buffer.update(User, id, patch);
+    return { ok: true };
+  }
+}
+
 describe.each(await databaseKinds())('@BufferedCounter through HTTP on %s', (kind) => {
   let t: TestApp;
   beforeAll(async () => {
-    t = await createTestApp(kind, {}, { controllers: [CountingController] });
-    await t.dataSource.getRepository(Post).insert([{ id: 1 }, { id: 2 }, { id: 404 }]);
+    t = await createTestApp(
+      kind,
+      {},
+      { controllers: [CountingController, ArticlesController, UsersController] },
+    );
+    await t.dataSource.getRepository(Post).insert([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 404 }]);
     await t.dataSource.getRepository(Membership).insert({ orgId: 'acme', userId: 9 });
   });
   afterAll(() => t.close());
@@ -87,5 +125,72 @@ describe.each(await databaseKinds())('@BufferedCounter through HTTP on %s', (kin
       (await t.dataSource.getRepository(Membership).findOneByOrFail({ orgId: 'acme', userId: 9 }))
         .points,
     ).toBe(5);
+  });
+
+  it('answers 400 with the message for an id that is not a key, and counts nothing', async () => {
+    const before = await t.buffer.stats();
+    const response = await request(server()).get('/posts/abc').expect(400);
+    expect(response.body).toEqual({
+      statusCode: 400,
+      message: expect.stringMatching(
+        /^Primary column 'id' of entity Post is an integer, and "abc" is not a valid integer key\. Pass /,
+      ),
+    });
+    expect(await t.buffer.stats()).toMatchObject({ pending: before.pending });
+  });
+
+  it("answers 400 with the message for input errors of the app's own BufferService calls", async () => {
+    await t.dataSource.getRepository(User).insert({ id: 1 });
+    const wrongType = await request(server())
+      .post('/users/1/seen')
+      .send({ active: 'yes' })
+      .expect(400);
+    expect(wrongType.body).toEqual({
+      statusCode: 400,
+      message: expect.stringMatching(/^Column User\.active expects a boolean/),
+    });
+    const unknown = await request(server()).post('/users/1/seen').send({ nmae: 'x' }).expect(400);
+    expect(unknown.body.message).toMatch(/'nmae' is not a column of entity User/);
+    const primary = await request(server()).post('/users/1/seen').send({ id: 2 }).expect(400);
+    expect(primary.body.message).toMatch(/part of the primary key/);
+    await request(server()).post('/users/x/seen').send({ active: true }).expect(400);
+    expect((await t.buffer.stats()).pending.updates).toBe(0);
+    await request(server()).post('/users/1/seen').send({ active: false }).expect(201);
+    expect((await t.buffer.stats()).pending.updates).toBe(1);
+  });
+
+  it('on a controller class, counts every handler; a handler of its own wins', async () => {
+    await request(server()).get('/articles/3').expect(200);
+    await request(server()).get('/articles/3/comments').expect(200);
+    await request(server()).post('/articles/3/like').expect(201);
+    expect(await t.buffer.get(Post, 3, 'views')).toBe(2);
+    expect(await t.buffer.get(Post, 3, 'likes')).toBe(1);
+    await t.buffer.flush();
+    expect(await t.dataSource.getRepository(Post).findOneByOrFail({ id: 3 })).toMatchObject({
+      views: 2,
+      likes: 1,
+    });
+  });
+});
+
+describe('BufferFullError through HTTP', () => {
+  let t: TestApp;
+  beforeAll(async () => {
+    const [kind] = await databaseKinds();
+    t = await createTestApp(
+      kind,
+      { limits: { maxPendingEntries: 1, policy: 'reject' } },
+      { controllers: [UsersController] },
+    );
+  });
+  afterAll(() => t.close());
+
+  it('answers 503 while the buffer is full, and buffers nothing more', async () => {
+    await t.dataSource.getRepository(User).insert([{ id: 1 }, { id: 2 }]);
+    const server = t.app.getHttpServer();
+    await request(server).post('/users/1/seen').send({ active: false }).expect(201);
+    const full = await request(server).post('/users/2/seen').send({ active: false }).expect(503);
+    expect(full.body).toEqual({ statusCode: 503, message: 'Service Unavailable' });
+    expect((await t.buffer.stats()).pending.updates).toBe(1);
   });
 });

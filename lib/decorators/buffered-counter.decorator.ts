@@ -8,7 +8,10 @@ import type { EntityTarget, ObjectLiteral } from 'typeorm';
 import { BufferedCounterInterceptor } from '../interceptors/buffered-counter.interceptor.js';
 import { BUFFERED_COUNTER_METADATA } from '../write-buffer.constants.js';
 
-/** Options of {@link BufferedCounter}. */
+/**
+ * Options of {@link BufferedCounter}.
+ * @publicApi
+ */
 export interface BufferedCounterOptions {
   /**
    * Where the row id comes from: a route-param name, or a function of the
@@ -24,7 +27,10 @@ export interface BufferedCounterOptions {
   by?: number | ((context: ExecutionContext, result: unknown) => number);
 }
 
-/** Metadata `@BufferedCounter()` stores on a handler. */
+/**
+ * Metadata `@BufferedCounter()` stores on a handler or a controller class.
+ * @publicApi
+ */
 export interface BufferedCounterMetadata extends BufferedCounterOptions {
   entity: EntityTarget<ObjectLiteral>;
   column: string;
@@ -34,6 +40,11 @@ export interface BufferedCounterMetadata extends BufferedCounterOptions {
  * Counts one (or `options.by`) into `column` of the row named by the route
  * after the handler succeeds; nothing is counted when it throws. The
  * response waits only for the buffered write, never for the database.
+ * An id that is not a valid key of the entity (or an amount that is not a
+ * valid delta) answers 400 with the message, and counts nothing.
+ *
+ * On a controller class it counts for every handler of the class; a
+ * handler's own `@BufferedCounter()` replaces the class's.
  *
  * @example
  * ```ts
@@ -41,12 +52,13 @@ export interface BufferedCounterMetadata extends BufferedCounterOptions {
  * @BufferedCounter(Post, 'views')
  * findOne(@Param('id') id: string) { ... }
  * ```
+ * @publicApi
  */
 export function BufferedCounter<T extends ObjectLiteral>(
   entity: EntityTarget<T>,
   column: keyof T & string,
   options: BufferedCounterOptions = {},
-) {
+): ClassDecorator & MethodDecorator {
   return applyDecorators(
     SetMetadata<string, BufferedCounterMetadata>(BUFFERED_COUNTER_METADATA, {
       ...options,

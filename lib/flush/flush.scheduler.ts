@@ -9,19 +9,14 @@ import {
 } from '@nestjs/common';
 import { SchedulerRegistry } from '@nestjs/schedule';
 import { CronJob } from 'cron';
-import { BufferService } from '../buffer.service.js';
-import { WriteBufferConfigError } from '../errors.js';
 import { BufferStorage } from '../storage/buffer-storage.interface.js';
-import type { WriteBufferModuleOptions } from '../write-buffer-options.interface.js';
-import { WRITE_BUFFER_MODULE_OPTIONS } from '../write-buffer.module-definition.js';
 import {
-  DEFAULT_FLUSH_CRON,
-  DEFAULT_SHUTDOWN_TIMEOUT_MS,
-  WRITE_BUFFER_FLUSH_JOB,
-} from '../write-buffer.constants.js';
-
-/** Largest delay `setTimeout` honours. */
-const MAX_TIMEOUT_MS = 2_147_483_647;
+  WRITE_BUFFER_RESOLVED_OPTIONS,
+  type ResolvedWriteBufferOptions,
+} from '../write-buffer-options.resolver.js';
+import { WRITE_BUFFER_FLUSH_JOB } from '../write-buffer.constants.js';
+import { FlushCoordinator } from './flush-coordinator.js';
+import type { FlushReport } from './flush-report.interface.js';
 
 /**
  * Runs the periodic flush and the final flush at shutdown. The cron job is
@@ -35,23 +30,16 @@ export class FlushScheduler
   private readonly logger = new Logger('WriteBuffer');
   private job?: CronJob;
   private running = false;
-  private readonly shutdownTimeout: number;
 
   constructor(
-    @Inject(WRITE_BUFFER_MODULE_OPTIONS) private readonly options: WriteBufferModuleOptions,
-    private readonly buffer: BufferService,
+    @Inject(WRITE_BUFFER_RESOLVED_OPTIONS) private readonly options: ResolvedWriteBufferOptions,
+    private readonly coordinator: FlushCoordinator,
     @Inject(BufferStorage) private readonly storage: BufferStorage,
     @Optional() private readonly registry?: SchedulerRegistry,
-  ) {
-    const timeout = options.flush?.shutdownTimeout ?? DEFAULT_SHUTDOWN_TIMEOUT_MS;
-    if (!Number.isInteger(timeout) || timeout < 1 || timeout > MAX_TIMEOUT_MS) {
-      throw WriteBufferConfigError.milliseconds('flush.shutdownTimeout', timeout, MAX_TIMEOUT_MS);
-    }
-    this.shutdownTimeout = timeout;
-  }
+  ) {}
 
   onApplicationBootstrap(): void {
-    const cron = this.options.flush?.cron ?? DEFAULT_FLUSH_CRON;
+    const cron = this.options.flush.cron;
     if (cron === false) return;
     this.job = CronJob.from({ cronTime: cron, onTick: () => this.tick() });
     this.registry?.addCronJob(WRITE_BUFFER_FLUSH_JOB, this.job);
@@ -63,7 +51,7 @@ export class FlushScheduler
     if (this.running) return;
     this.running = true;
     try {
-      await this.buffer.flushDue();
+      await this.coordinator.flushDue();
     } catch (error) {
       // Transient failures are logged once per state change by the flusher.
       this.logger.debug(`Scheduled flush failed: ${(error as Error).message}`);
@@ -79,29 +67,32 @@ export class FlushScheduler
         this.registry.deleteCronJob(WRITE_BUFFER_FLUSH_JOB);
       }
     }
-    if (this.options.flush?.onShutdown === false) return;
+    if (!this.options.flush.onShutdown) return;
+    const timeout = this.options.flush.shutdownTimeout;
     let timer: NodeJS.Timeout | undefined;
-    const flush = this.buffer.flush();
+    const flush = this.coordinator.flush();
     const expired = new Promise<Error>((resolve) => {
       timer = setTimeout(
         () =>
           resolve(
             new Error(
-              `it did not finish within ${this.shutdownTimeout} ms (flush.shutdownTimeout); shutdown goes on without it.`,
+              `it did not finish within ${timeout} ms (flush.shutdownTimeout); shutdown goes on without it.`,
             ),
           ),
-        this.shutdownTimeout,
+        timeout,
       );
     });
     try {
-      const late = await Promise.race([flush.then(() => undefined), expired]);
-      if (late) {
-        // Whatever the abandoned flush does next is logged, never thrown.
-        flush.catch((error: unknown) =>
-          this.logger.debug(`Abandoned final flush ended: ${(error as Error).message}`),
-        );
-        throw late;
+      const done = await Promise.race([flush, expired]);
+      if (!(done instanceof Error)) {
+        this.logger.log(describeFinalFlush(done));
+        return;
       }
+      // Whatever the abandoned flush does next is logged, never thrown.
+      flush.catch((error: unknown) =>
+        this.logger.debug(`Abandoned final flush ended: ${(error as Error).message}`),
+      );
+      throw done;
     } catch (error) {
       this.logger.error(
         `FINAL FLUSH FAILED at shutdown: ${(error as Error).message} ` +
@@ -114,10 +105,10 @@ export class FlushScheduler
 
   /** What is not in the database yet: pending entries and those of claimed batches. */
   private async unflushed(): Promise<string> {
-    const { pending, inFlightBatches } = await this.buffer.stats();
+    const { pending, inFlightBatches } = await this.coordinator.stats();
     const held = { ...pending };
     try {
-      for (const name of [this.options.dataSource ?? 'default'].flat()) {
+      for (const name of this.options.dataSources) {
         for (const batch of await this.storage.inFlight(name)) {
           for (const part of batch.tables) {
             held.inserts += part.inserts.length;
@@ -137,7 +128,7 @@ export class FlushScheduler
 
   /** What becomes of unflushed writes when this process exits. */
   private fate(): string {
-    const storage = this.options.storage ?? { type: 'memory' };
+    const storage = this.options.storage;
     if (storage.type === 'memory' && !storage.journal) {
       return 'The memory storage has no journal: these writes are LOST when the process exits.';
     }
@@ -151,4 +142,18 @@ export class FlushScheduler
   async onApplicationShutdown(): Promise<void> {
     await this.storage.close();
   }
+}
+
+/** The line shutdown logs once the final flush is done. */
+function describeFinalFlush(report: FlushReport): string {
+  if (report.batches + report.skippedBatches === 0) {
+    return 'Final flush at shutdown: nothing was pending.';
+  }
+  return (
+    `Final flush at shutdown: ${report.batches} batch(es) applied in ${report.durationMs} ms ` +
+    `(${report.inserted} row(s) inserted, ${report.updated} updated, ${report.incremented} incremented` +
+    (report.missing.length ? `, ${report.missing.length} missing row(s)` : '') +
+    (report.deadLettered ? `, ${report.deadLettered} dead-lettered` : '') +
+    ').'
+  );
 }

@@ -1,6 +1,11 @@
 import type { DataSource, EntityMetadata } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
-import { InvalidIdError, InvalidValueError, UnknownColumnError } from '../errors.js';
+import {
+  InvalidIdError,
+  InvalidValueError,
+  UnknownColumnError,
+  UnsuitableColumnError,
+} from '../errors.js';
 import type {
   BufferTarget,
   RowKey,
@@ -91,7 +96,7 @@ export class BufferedEntity {
       .filter((c) => isNumeric(c) && !c.metadata.isPrimary)
       .map((c) => c.metadata.propertyPath);
     if (!column) throw UnknownColumnError.notAColumn(this.name, name, numeric);
-    throw UnknownColumnError.notNumeric(this.name, name, numeric);
+    throw UnsuitableColumnError.notNumeric(this.name, name, numeric);
   }
 
   /** Validates a delta for a counter column. */
@@ -183,7 +188,7 @@ export class BufferedEntity {
     const values: StoredRow = {};
     for (const name of names) {
       const column = this.column(name);
-      if (column.metadata.isPrimary) throw UnknownColumnError.primary(this.name, name);
+      if (column.metadata.isPrimary) throw UnsuitableColumnError.primary(this.name, name);
       values[name] = this.prepare(column, patch[name]);
     }
     return values;

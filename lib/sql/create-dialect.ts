@@ -12,9 +12,9 @@ export function createDialect(name: string, dataSource: DataSource): SqlDialect 
     case 'better-sqlite3':
       return new SqliteDialect(dataSource);
     default:
-      throw new WriteBufferConfigError(
-        `Data source '${name}' uses the '${dataSource.options.type}' driver, which the write buffer does not support. ` +
-          `Supported: 'postgres', 'better-sqlite3'.`,
-      );
+      throw WriteBufferConfigError.unsupportedDriver(name, dataSource.options.type, [
+        'postgres',
+        'better-sqlite3',
+      ]);
   }
 }

@@ -27,7 +27,8 @@ export function alreadyApplied(unmatched: KeyedEntry[]): ApplyResult {
 
 /**
  * The apply step: runs a batch's statements and records its id in the
- * ledger, in one transaction on a connection of its own.
+ * ledger, in one transaction on a connection of its own, committing only while the flush lease
+ * is held.
  */
 export class BatchApplier {
   constructor(
@@ -41,12 +42,12 @@ export class BatchApplier {
    * Applies a batch in one transaction, unless the ledger shows it was
    * applied already (then it is `skipped`, with the entries it missed
    * then). Inserts go first, then updates, then counters, so arrival order
-   * on one row holds. Commits only while `lease` is held.
+   * on one row holds. Commits only while `keeper` holds the lease.
    */
   async apply(
     batch: ClaimedBatch,
     entries: BatchEntry[],
-    lease: LeaseKeeper,
+    keeper: LeaseKeeper,
   ): Promise<ApplyResult> {
     const runner = this.dataSource.createQueryRunner();
     const result: ApplyResult = {
@@ -102,7 +103,7 @@ export class BatchApplier {
         await this.ledger.recordMissed(runner, batch.id, result.unmatched);
       }
       // Fencing: a flusher that lost its lease leaves the batch to the new holder.
-      await lease.confirm(batch.id);
+      await keeper.assertHeld(batch.id);
       await runner.commitTransaction();
       return result;
     } catch (error) {

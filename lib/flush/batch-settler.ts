@@ -4,8 +4,7 @@ import type { EntityCatalog } from '../metadata/entity-catalog.js';
 import type { ClaimedBatch } from '../storage/buffer-batch.interface.js';
 import type { Acknowledger } from './acknowledger.js';
 import { batchEntries, batchOf, type BatchEntry } from './batch-entries.js';
-import type { ApplyResult, BatchApplier } from './batch-applier.js';
-import { alreadyApplied } from './batch-applier.js';
+import { alreadyApplied, type ApplyResult, type BatchApplier } from './batch-applier.js';
 import { bisect } from './bisection.js';
 import type { DeadLetter } from './dead-letter.interface.js';
 import { classifyFailure } from './failure-kind.js';
@@ -15,8 +14,8 @@ import type { Ledger } from './ledger.js';
 import { checkSchema } from './schema-check.js';
 import { deadLetterOf, missingRowOf } from './unapplied-entries.js';
 
-/** What the settler of one data source works with. */
-export interface BatchSettlerSteps {
+/** The steps and the option the settler of one data source works with. */
+export interface BatchSettlerContext {
   /** TypeORM driver type of the data source (`postgres`, `better-sqlite3`, …), to classify failures. */
   driver: string;
   catalog: EntityCatalog;
@@ -28,15 +27,16 @@ export interface BatchSettlerSteps {
 }
 
 /**
- * Brings each in-flight batch of one data source to its end: applied and
- * acked, or (in parts) set aside as dead letters.
+ * Settles the batches of one data source, one at a time: checks them
+ * against the schema, applies them, bisects what the database refuses,
+ * and acks them.
  */
 export class BatchSettler {
   private readonly logger = new Logger('WriteBuffer');
 
   constructor(
     private readonly dataSource: string,
-    private readonly steps: BatchSettlerSteps,
+    private readonly context: BatchSettlerContext,
   ) {}
 
   /**
@@ -48,8 +48,8 @@ export class BatchSettler {
    * own ledger id), until the offending entries are alone and set aside.
    * Transient errors abort the flush: the batch stays in flight.
    */
-  async settle(batch: ClaimedBatch, lease: LeaseKeeper, report: FlushReport): Promise<void> {
-    const { catalog, ledger, applier, acknowledger } = this.steps;
+  async settle(batch: ClaimedBatch, keeper: LeaseKeeper, report: FlushReport): Promise<void> {
+    const { catalog, ledger, applier, acknowledger } = this.context;
     const entries = batchEntries(batch);
     const { kept, stale } = checkSchema(this.dataSource, entries, (table) =>
       catalog.table(this.dataSource, table),
@@ -58,38 +58,38 @@ export class BatchSettler {
       // A batch that committed before the deploy is only acknowledged:
       // nothing of it may be set aside, or applied again under a new id.
       const missed = await ledger.lookup(batch.id, entries);
-      if (missed) return this.finish(batch, lease, report, alreadyApplied(missed));
+      if (missed) return this.finish(batch, keeper, report, alreadyApplied(missed));
       const letters = stale.map(({ entry, position, problem }) =>
         this.deadLetter(batch.id, entry, position, problem),
       );
-      if (kept.length === 0) return acknowledger.ack(batch, lease.lease, report, letters);
+      if (kept.length === 0) return acknowledger.ack(batch, keeper.lease, report, letters);
       const part = batchOf(batch, `${batch.id}/a`, kept);
-      await acknowledger.split(batch, lease.lease, report, [part], letters);
-      return this.settle(part, lease, report);
+      await acknowledger.split(batch, keeper.lease, report, [part], letters);
+      return this.settle(part, keeper, report);
     }
     let applied: ApplyResult;
     try {
-      applied = await applier.apply(batch, entries, lease);
+      applied = await applier.apply(batch, entries, keeper);
     } catch (error) {
       if (error instanceof WriteBufferError) throw error;
-      if (classifyFailure(this.steps.driver, error) !== 'data') throw error;
+      if (classifyFailure(this.context.driver, error) !== 'data') throw error;
       const parts = bisect(batch, entries);
       if (!parts) {
         const message = (error as Error).message;
         const letters = entries.map((entry, i) => this.deadLetter(batch.id, entry, i, message));
-        return acknowledger.ack(batch, lease.lease, report, letters);
+        return acknowledger.ack(batch, keeper.lease, report, letters);
       }
-      await acknowledger.split(batch, lease.lease, report, parts, []);
-      for (const part of parts) await this.settle(part, lease, report);
+      await acknowledger.split(batch, keeper.lease, report, parts, []);
+      for (const part of parts) await this.settle(part, keeper, report);
       return;
     }
-    await this.finish(batch, lease, report, applied);
+    await this.finish(batch, keeper, report, applied);
   }
 
   /** Reports what a batch did (or had done, when skipped), sets aside its missing rows, and acks it. */
   private async finish(
     batch: ClaimedBatch,
-    lease: LeaseKeeper,
+    keeper: LeaseKeeper,
     report: FlushReport,
     applied: ApplyResult,
   ): Promise<void> {
@@ -105,11 +105,11 @@ export class BatchSettler {
     for (const entry of applied.unmatched) {
       const missing = missingRowOf(
         this.dataSource,
-        this.steps.catalog.table(this.dataSource, entry.table)!,
+        this.context.catalog.table(this.dataSource, entry.table)!,
         entry,
       );
       report.missing.push(missing);
-      if (this.steps.onMissingRow === 'dead-letter') {
+      if (this.context.onMissingRow === 'dead-letter') {
         letters.push(
           this.deadLetter(
             batch.id,
@@ -125,7 +125,7 @@ export class BatchSettler {
         );
       }
     }
-    await this.steps.acknowledger.ack(batch, lease.lease, report, letters);
+    await this.context.acknowledger.ack(batch, keeper.lease, report, letters);
   }
 
   /** The dead letter of the entry at `position` in batch `batchId`. */
@@ -135,7 +135,7 @@ export class BatchSettler {
     position: number,
     error: string,
   ): DeadLetter {
-    const entity = this.steps.catalog.table(this.dataSource, entry.table);
+    const entity = this.context.catalog.table(this.dataSource, entry.table);
     return deadLetterOf(this.dataSource, entity, batchId, entry, position, error);
   }
 }

@@ -4,7 +4,7 @@ import type { EntityCatalog } from '../metadata/entity-catalog.js';
 import type { SqlDialect } from '../sql/sql-dialect.js';
 import type { BufferStorage } from '../storage/buffer-storage.interface.js';
 import { Acknowledger } from './acknowledger.js';
-import { Backoff, type FlusherHealth } from './backoff.js';
+import { Backoff, type FlusherHealth, type RetryDelays } from './backoff.js';
 import { batchSize } from './batch-entries.js';
 import { BatchApplier } from './batch-applier.js';
 import { BatchSettler } from './batch-settler.js';
@@ -30,7 +30,7 @@ export interface FlusherOptions {
   /** What becomes of a counter or update whose row does not exist. */
   onMissingRow: 'dead-letter' | 'drop';
   /** Backoff of scheduled flushes after failures, in milliseconds. */
-  retry: { baseDelay: number; maxDelay: number };
+  retry: RetryDelays;
   /** Called with each dead letter set aside. */
   onDeadLetter?: (letter: DeadLetter) => void;
 }
@@ -117,21 +117,21 @@ export class Flusher {
   private async run(tables?: string[]): Promise<FlushReport> {
     const started = Date.now();
     const report = emptyReport();
-    const lease = await LeaseKeeper.acquire(this.storage, this.name, this.options.leaseTtl);
+    const keeper = await LeaseKeeper.acquire(this.storage, this.name, this.options.leaseTtl);
     try {
       // Batches left in flight by a failed or crashed flush (of any
       // instance) go first, in order; they now belong to this lease.
-      for (const batch of await this.storage.inFlight(this.name, lease.lease)) {
-        await this.settler.settle(batch, lease, report);
+      for (const batch of await this.storage.inFlight(this.name, keeper.lease)) {
+        await this.settler.settle(batch, keeper, report);
       }
       for (;;) {
         const batch = await this.storage.claim(this.name, {
           maxRows: this.options.maxBatchRows,
           tables,
-          lease: lease.lease,
+          lease: keeper.lease,
         });
         if (!batch) break;
-        await this.settler.settle(batch, lease, report);
+        await this.settler.settle(batch, keeper, report);
         if (batchSize(batch) < this.options.maxBatchRows) break;
       }
       await this.ledger.prune();
@@ -140,7 +140,7 @@ export class Flusher {
       this.backoff.failed(error);
       throw error instanceof WriteBufferError ? error : FlushError.failed(this.name, error);
     } finally {
-      await lease.release();
+      await keeper.release();
       report.durationMs = Date.now() - started;
     }
     return report;

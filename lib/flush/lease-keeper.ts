@@ -49,7 +49,7 @@ export class LeaseKeeper {
    * if it is lost, so the caller rolls back and leaves the batch to the
    * new holder.
    */
-  async confirm(batchId: string): Promise<void> {
+  async assertHeld(batchId: string): Promise<void> {
     if (this.lostLease || !(await this.lease.renew())) {
       this.lostLease = true;
       throw new LeaseLostError(

@@ -28,7 +28,7 @@ export class LeaseKeeper {
 
   /** Takes the flush lease of `dataSource` for `ttl` milliseconds, retrying (10 ms, doubling up to 1 s) while another flusher holds it. */
   static async acquire(
-    storage: BufferStorage,
+    storage: Pick<BufferStorage, 'lease'>,
     dataSource: string,
     ttl: number,
   ): Promise<LeaseKeeper> {

@@ -50,7 +50,23 @@ export function batchOf(batch: ClaimedBatch, id: string, entries: BatchEntry[]):
   return { id, dataSource: batch.dataSource, tables: [...tables.values()] };
 }
 
-/** Names a counter or update entry within its batch, as the ledger records the ones that found no row. */
-export function entryId(entry: Exclude<BatchEntry, { kind: 'insert' }>): string {
-  return JSON.stringify([entry.table, entry.kind, entry.key]);
+/** A counter or update entry of a batch, with its place among the batch's entries. */
+export type KeyedEntry = Exclude<BatchEntry, { kind: 'insert' }> & { position: number };
+
+/**
+ * How many entries a batch holds, counted as `claim` counts them against
+ * its `maxRows`: each insert, plus each distinct row (a row may have both
+ * an update and counters).
+ */
+export function batchSize(batch: ClaimedBatch): number {
+  let size = 0;
+  for (const { inserts, updates, counters } of batch.tables) {
+    size += inserts.length;
+    if (updates.length === 0 || counters.length === 0) {
+      size += updates.length + counters.length;
+    } else {
+      size += new Set([...updates.map(([key]) => key), ...counters.map(([key]) => key)]).size;
+    }
+  }
+  return size;
 }

@@ -15,6 +15,13 @@ const SQLITE_TRANSIENT = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOME
 /** MySQL errnos: deadlock, lock wait timeout, too many connections, lost connection. */
 const MYSQL_TRANSIENT = new Set([1040, 1205, 1213, 2002, 2003, 2006, 2013, 1927]);
 
+/**
+ * Whether `error`, thrown while applying a batch through a data source of
+ * TypeORM driver type `driver`, is `transient` or about the `data`. Only
+ * a statement the database refused with a code known to be about the data
+ * is `data`; anything else (drivers it does not know included) is
+ * `transient`, so the batch stays in flight rather than being set aside.
+ */
 export function classifyFailure(driver: string, error: unknown): FailureKind {
   // Only a statement the database ran and refused can be about the data;
   // failing to connect (or losing the connection) never is.

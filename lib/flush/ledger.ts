@@ -1,6 +1,8 @@
 import type { DataSource, QueryRunner } from 'typeorm';
 import { FlushError, WriteBufferConfigError } from '../errors.js';
-import type { SqlDialect, Statement, StatementResult } from '../sql/sql-dialect.js';
+import type { SqlDialect } from '../sql/sql-dialect.js';
+import type { BatchEntry, KeyedEntry } from './batch-entries.js';
+import { runStatement } from './run-statement.js';
 
 /** Version of the ledger table's layout, kept in the row {@link FORMAT_ROW}. */
 export const LEDGER_FORMAT = 2;
@@ -61,17 +63,25 @@ export class Ledger {
 
   /**
    * Records `batchId` in the runner's transaction. Resolves `null` when
-   * it is new; when it was recorded before, the entries it missed then.
+   * it is new; when it was recorded before, the ones of its `entries` it
+   * missed then.
    */
-  async record(runner: QueryRunner, batchId: string): Promise<string[] | null> {
+  async record(
+    runner: QueryRunner,
+    batchId: string,
+    entries: BatchEntry[],
+  ): Promise<KeyedEntry[] | null> {
     try {
-      const { records } = await run(
+      const { records } = await runStatement(
         runner,
         this.dialect.ledgerClaim(this.table, batchId, Date.now()),
       );
       if (records.length) return null;
-      const { records: found } = await run(runner, this.dialect.ledgerRead(this.table, batchId));
-      return missedOf(found[0]);
+      const { records: found } = await runStatement(
+        runner,
+        this.dialect.ledgerRead(this.table, batchId),
+      );
+      return missedOf(found[0], entries);
     } catch (error) {
       // The ledger is ours, not the user's data: never a reason to dead-letter.
       throw FlushError.failed(this.dataSourceName, error);
@@ -79,20 +89,24 @@ export class Ledger {
   }
 
   /**
-   * Whether `batchId` is recorded, read outside any transaction: `null`
-   * when it is not, else the entries it missed.
+   * Whether `batchId` is recorded (committed), read outside any
+   * transaction: `null` when it is not, else the ones of its `entries` it
+   * missed.
    */
-  async lookup(batchId: string): Promise<string[] | null> {
+  async lookup(batchId: string, entries: BatchEntry[]): Promise<KeyedEntry[] | null> {
     const read = this.dialect.ledgerRead(this.table, batchId);
     const [row] = (await this.dataSource.query(read.sql, read.params)) as Array<{
       missed: string | null;
     }>;
-    return row ? missedOf(row) : null;
+    return row ? missedOf(row, entries) : null;
   }
 
   /** Stores which entries of a batch recorded in this transaction found no row. */
-  async recordMissed(runner: QueryRunner, batchId: string, missed: string[]): Promise<void> {
-    await run(runner, this.dialect.ledgerSetMissed(this.table, batchId, JSON.stringify(missed)));
+  async recordMissed(runner: QueryRunner, batchId: string, missed: KeyedEntry[]): Promise<void> {
+    await runStatement(
+      runner,
+      this.dialect.ledgerSetMissed(this.table, batchId, JSON.stringify(missed.map(entryName))),
+    );
   }
 
   /** Deletes ids older than the retention, at most once an hour. */
@@ -105,12 +119,23 @@ export class Ledger {
   }
 }
 
-/** The entries a recorded batch missed, from its ledger row. */
-function missedOf(row: { missed?: unknown } | undefined): string[] {
-  return typeof row?.missed === 'string' ? (JSON.parse(row.missed) as string[]) : [];
+/** The ones of `entries` a recorded batch missed, from its ledger row. */
+function missedOf(row: { missed?: unknown } | undefined, entries: BatchEntry[]): KeyedEntry[] {
+  const names = new Set(
+    typeof row?.missed === 'string' ? (JSON.parse(row.missed) as string[]) : [],
+  );
+  const missed: KeyedEntry[] = [];
+  if (names.size) {
+    entries.forEach((entry, position) => {
+      if (entry.kind !== 'insert' && names.has(entryName(entry))) {
+        missed.push({ ...entry, position });
+      }
+    });
+  }
+  return missed;
 }
 
-export async function run(runner: QueryRunner, statement: Statement): Promise<StatementResult> {
-  const result = await runner.query(statement.sql, statement.params, true);
-  return { records: result.records ?? [], affected: result.affected };
+/** Names a counter or update entry within its batch, as the ledger's `missed` column lists them. */
+function entryName(entry: Exclude<BatchEntry, { kind: 'insert' }>): string {
+  return JSON.stringify([entry.table, entry.kind, entry.key]);
 }

@@ -1,0 +1,121 @@
+import type { DataSource } from 'typeorm';
+import type { EntityCatalog } from '../metadata/entity-catalog.js';
+import type { BufferedEntity } from '../metadata/buffered-entity.js';
+import type { SqlDialect, Statement } from '../sql/sql-dialect.js';
+import type { ClaimedBatch, RowKey } from '../storage/buffer-batch.interface.js';
+import type { BatchEntry, KeyedEntry } from './batch-entries.js';
+import type { LeaseKeeper } from './lease-keeper.js';
+import type { Ledger } from './ledger.js';
+import { runStatement } from './run-statement.js';
+
+/** What applying a batch did. */
+export interface ApplyResult {
+  /** The ledger showed the batch applied before: nothing ran, `unmatched` is what it missed then. */
+  skipped: boolean;
+  inserted: number;
+  updated: number;
+  incremented: number;
+  statements: number;
+  /** Entries whose row did not exist. */
+  unmatched: KeyedEntry[];
+}
+
+/** What a batch the ledger shows applied before did: nothing now, and it missed `unmatched`. */
+export function alreadyApplied(unmatched: KeyedEntry[]): ApplyResult {
+  return { skipped: true, inserted: 0, updated: 0, incremented: 0, statements: 0, unmatched };
+}
+
+/**
+ * The apply step: runs a batch's statements and records its id in the
+ * ledger, in one transaction on a connection of its own, committing only while the flush lease
+ * is held.
+ */
+export class BatchApplier {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly dialect: SqlDialect,
+    private readonly catalog: EntityCatalog,
+    private readonly ledger: Ledger,
+  ) {}
+
+  /**
+   * Applies a batch in one transaction, unless the ledger shows it was
+   * applied already (then it is `skipped`, with the entries it missed
+   * then). Inserts go first, then updates, then counters, so arrival order
+   * on one row holds. Commits only while `keeper` holds the lease.
+   */
+  async apply(
+    batch: ClaimedBatch,
+    entries: BatchEntry[],
+    keeper: LeaseKeeper,
+  ): Promise<ApplyResult> {
+    const runner = this.dataSource.createQueryRunner();
+    const result: ApplyResult = {
+      skipped: false,
+      inserted: 0,
+      updated: 0,
+      incremented: 0,
+      statements: 0,
+      unmatched: [],
+    };
+    await runner.connect();
+    try {
+      await runner.startTransaction();
+      const missedBefore = await this.ledger.record(runner, batch.id, entries);
+      if (missedBefore) {
+        await runner.rollbackTransaction();
+        return alreadyApplied(missedBefore);
+      }
+      const parts = batch.tables.map((part) => ({ part, entity: this.entity(batch, part.table) }));
+      for (const { part, entity } of parts) {
+        for (const statement of this.dialect.inserts(entity, part.inserts)) {
+          await runStatement(runner, statement);
+          result.statements++;
+        }
+        result.inserted += part.inserts.length;
+      }
+      // Updates before counters, so set-then-increment adds on top of the set.
+      const run = (statement: Statement) => runStatement(runner, statement);
+      for (const kind of ['update', 'counter'] as const) {
+        for (const { part, entity } of parts) {
+          const statements =
+            kind === 'update'
+              ? this.dialect.updates(entity, part.updates)
+              : this.dialect.counters(entity, part.counters);
+          const unmatched = new Set<RowKey>();
+          for (const statement of statements) {
+            for (const key of await this.dialect.unmatchedKeys(statement, run)) unmatched.add(key);
+            result.statements++;
+          }
+          const applied =
+            (kind === 'update' ? part.updates : part.counters).length - unmatched.size;
+          if (kind === 'update') result.updated += applied;
+          else result.incremented += applied;
+          if (unmatched.size === 0) continue;
+          entries.forEach((entry, position) => {
+            if (entry.table === part.table && entry.kind === kind && unmatched.has(entry.key)) {
+              result.unmatched.push({ ...entry, position });
+            }
+          });
+        }
+      }
+      if (result.unmatched.length) {
+        await this.ledger.recordMissed(runner, batch.id, result.unmatched);
+      }
+      // Fencing: a flusher that lost its lease leaves the batch to the new holder.
+      await keeper.assertHeld(batch.id);
+      await runner.commitTransaction();
+      return result;
+    } catch (error) {
+      if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);
+      throw error;
+    } finally {
+      await runner.release();
+    }
+  }
+
+  /** The entity of a table of the batch (the settler set aside the writes of tables that are gone). */
+  private entity(batch: ClaimedBatch, table: string): BufferedEntity {
+    return this.catalog.table(batch.dataSource, table)!;
+  }
+}

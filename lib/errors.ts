@@ -243,6 +243,24 @@ export class WriteBufferConfigError extends WriteBufferError {
     );
   }
 
+  /** The ledger table was written by another version of the write buffer. */
+  static ledgerFormat(table: string, dataSource: string, found: string, expected: number) {
+    return new WriteBufferConfigError(
+      `The ledger table '${table}' of data source '${dataSource}' is in format ${found}, ` +
+        `and this version of the write buffer uses format ${expected}. ` +
+        `It was written by another version: run that version, or give this one its own table (ledger.table).`,
+    );
+  }
+
+  /** Redis keys under the prefix were written in a layout this version does not read. */
+  static redisLayout(prefix: string, found: string, expected: number) {
+    return new WriteBufferConfigError(
+      `Redis keys under '${prefix}' are in layout version ${found}, and this version of the write buffer reads layout ${expected}. ` +
+        `Let the processes of the version that wrote them flush everything (stats() shows nothing pending or in flight) and stop them, ` +
+        `then delete the keys '${prefix}:*'; or use another storage.keyPrefix.`,
+    );
+  }
+
   /** An option that must be a number of milliseconds is not one. */
   static milliseconds(option: string, value: unknown, max: number) {
     return new WriteBufferConfigError(
@@ -261,6 +279,14 @@ export class FlushError extends WriteBufferError {
     override readonly cause: unknown,
   ) {
     super(message, { cause });
+  }
+  /** SQLite's replay after waiting for its write lock read something else than the first attempt. */
+  static replayDiverged(cause: unknown) {
+    return new FlushError(
+      `The database changed while the flush waited for SQLite's write lock (${cause instanceof Error ? cause.message : String(cause)}); ` +
+        `the batch stays buffered and the next flush applies it.`,
+      cause,
+    );
   }
   static failed(dataSource: string, cause: unknown) {
     return new FlushError(
@@ -317,7 +343,23 @@ export class BufferFullError extends WriteBufferError {
  * A flusher lost its lease; another flusher owns its batch now.
  * @publicApi
  */
-export class LeaseLostError extends WriteBufferError {}
+export class LeaseLostError extends WriteBufferError {
+  /** The storage refused a fenced call: another flusher holds the lease now. */
+  static fenced(dataSource: string, reason?: string, cause?: unknown) {
+    return new LeaseLostError(
+      `The flush lease of data source '${dataSource}' is no longer held by this flusher` +
+        (reason ? ` (${reason})` : '') +
+        `; it changes nothing.`,
+      { cause },
+    );
+  }
+  /** The lease could not be renewed before a batch's commit: the transaction was rolled back. */
+  static expired(dataSource: string, batchId: string) {
+    return new LeaseLostError(
+      `The flush lease of data source '${dataSource}' expired while applying batch ${batchId}; rolled back and left to the next lease holder.`,
+    );
+  }
+}
 
 /**
  * `BufferService.get()` could not read a consistent value: flushes kept

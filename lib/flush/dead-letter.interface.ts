@@ -3,6 +3,7 @@ import type { RowKey, StoredRow } from '../storage/buffer-batch.interface.js';
 /**
  * A buffered write the database refused for a reason retrying cannot fix
  * (or whose row did not exist), set aside so the rest could be applied.
+ * @publicApi
  */
 export interface DeadLetter {
   /** Stable id: the same failure found again after a crash gets the same id. */

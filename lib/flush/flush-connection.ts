@@ -146,11 +146,7 @@ function waitForLockAsynchronously(
             result.affected !== step.result.affected ||
             !isDeepStrictEqual(result.records, step.result.records)
           ) {
-            throw new FlushError(
-              `The database changed while the flush waited for SQLite's write lock (${(error as Error).message}); ` +
-                `the batch stays buffered and the next flush applies it.`,
-              error,
-            );
+            throw FlushError.replayDiverged(error);
           }
         }
         return;

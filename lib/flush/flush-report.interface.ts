@@ -1,4 +1,7 @@
-/** A counter or update whose row was not in the database at flush time. */
+/**
+ * A counter or update whose row was not in the database at flush time.
+ * @publicApi
+ */
 export interface MissingRow {
   /** TypeORM data source name. */
   dataSource: string;
@@ -14,7 +17,10 @@ export interface MissingRow {
   values: Record<string, unknown>;
 }
 
-/** What one `BufferService.flush()` did. */
+/**
+ * What one `BufferService.flush()` did.
+ * @publicApi
+ */
 export interface FlushReport {
   /** Batches applied (each one database transaction). */
   batches: number;
@@ -36,7 +42,10 @@ export interface FlushReport {
   durationMs: number;
 }
 
-/** Outcome of the latest flush, as kept in `BufferStats`. */
+/**
+ * Outcome of the latest flush, as kept in `BufferStats`.
+ * @publicApi
+ */
 export interface LastFlush {
   /** When it ended. */
   at: Date;

@@ -52,9 +52,7 @@ export class LeaseKeeper {
   async assertHeld(batchId: string): Promise<void> {
     if (this.lostLease || !(await this.lease.renew())) {
       this.lostLease = true;
-      throw new LeaseLostError(
-        `The flush lease of data source '${this.dataSource}' expired while applying batch ${batchId}; rolled back and left to the next lease holder.`,
-      );
+      throw LeaseLostError.expired(this.dataSource, batchId);
     }
   }
 

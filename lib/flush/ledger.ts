@@ -50,10 +50,11 @@ export class Ledger {
       const read = this.dialect.ledgerRead(this.table, FORMAT_ROW);
       const [row] = (await runner.query(read.sql, read.params)) as Array<{ applied_at: unknown }>;
       if (Number(row?.applied_at) !== LEDGER_FORMAT) {
-        throw new WriteBufferConfigError(
-          `The ledger table '${this.table}' of data source '${this.dataSourceName}' is in format ${String(row?.applied_at)}, ` +
-            `and this version of the write buffer uses format ${LEDGER_FORMAT}. ` +
-            `It was written by another version: run that version, or give this one its own table (ledger.table).`,
+        throw WriteBufferConfigError.ledgerFormat(
+          this.table,
+          this.dataSourceName,
+          String(row?.applied_at),
+          LEDGER_FORMAT,
         );
       }
     } finally {

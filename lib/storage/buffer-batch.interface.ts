@@ -3,15 +3,20 @@
  * driver (`preparePersistentValue`), so JSON columns hold their JSON text.
  * Storages must give back exactly what they were given: `Date` and
  * `Buffer` included.
+ * @publicApi
  */
 export type StoredValue = string | number | boolean | null | Date | Buffer;
 
-/** Column (property path) → prepared value. */
+/**
+ * Column (property path) → prepared value.
+ * @publicApi
+ */
 export type StoredRow = Record<string, StoredValue>;
 
 /**
  * Identifies the table a buffered write belongs to. `table` is the
  * entity's table path; `dataSource` the TypeORM data source name.
+ * @publicApi
  */
 export interface BufferTarget {
   readonly dataSource: string;
@@ -21,10 +26,14 @@ export interface BufferTarget {
 /**
  * A row key, encoded structurally: the JSON array of the row's primary
  * column values, in primary-column order (`[42]`, `["eu",7]`).
+ * @publicApi
  */
 export type RowKey = string;
 
-/** The part of a claimed batch that belongs to one table. */
+/**
+ * The part of a claimed batch that belongs to one table.
+ * @publicApi
+ */
 export interface BatchTable {
   table: string;
   /** Rows to insert, in the order they were buffered. */
@@ -45,6 +54,7 @@ export interface BatchTable {
  * Entries moved out of pending state by `claim`. Immutable once claimed:
  * a crashed flush applies the very same batch again, and the ledger
  * recognises it by `id`.
+ * @publicApi
  */
 export interface ClaimedBatch {
   /** Unique id, written to the ledger in the transaction that applies it. */
@@ -53,7 +63,10 @@ export interface ClaimedBatch {
   tables: BatchTable[];
 }
 
-/** What a storage holds, unapplied, for one (row, column). */
+/**
+ * What a storage holds, unapplied, for one (row, column).
+ * @publicApi
+ */
 export interface CellLayer {
   /** Set when the layer is an in-flight batch; absent for pending state. */
   batchId?: string;
@@ -74,13 +87,17 @@ export interface CellLayer {
 /**
  * Unapplied state of one cell, oldest layer first, together with the
  * storage's claim epoch (how many batches were ever claimed) at read time.
+ * @publicApi
  */
 export interface CellSnapshot {
   epoch: number;
   layers: CellLayer[];
 }
 
-/** Counts a storage reports in `BufferService.stats()`. */
+/**
+ * Counts a storage reports in `BufferService.stats()`.
+ * @publicApi
+ */
 export interface StorageStats {
   pending: { counters: number; updates: number; inserts: number };
   inFlightBatches: number;
@@ -92,7 +109,10 @@ export interface StorageStats {
   journal?: { entries: number; bytes: number };
 }
 
-/** Permission to flush one data source; see `BufferStorage.lease`. */
+/**
+ * Permission to flush one data source; see `BufferStorage.lease`.
+ * @publicApi
+ */
 export interface FlushLease {
   /** Random token; checked by `claim`, `inFlight`, `split` and `ack` as a fencing value. */
   readonly token: string;

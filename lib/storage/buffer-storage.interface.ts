@@ -24,6 +24,7 @@ import type {
  *   each rejects with `LeaseLostError` (a `WriteBufferError`) and changes
  *   nothing. Other failures reject with the storage's own errors (Redis:
  *   `RedisUnavailableError`).
+ * @publicApi
  */
 export interface BufferStorage {
   /** Adds `delta` to the pending counter of (row, column). */
@@ -113,7 +114,10 @@ export interface BufferStorage {
   close(): Promise<void>;
 }
 
-/** What `BufferStorage.claim` takes. */
+/**
+ * What `BufferStorage.claim` takes.
+ * @publicApi
+ */
 export interface ClaimOptions {
   /** Most entries (insert rows, rows with updates or counters) to claim. */
   maxRows: number;

@@ -51,6 +51,7 @@ interface InFlightBatch {
  * Buffers in this process's memory. With a journal, every write is also
  * in LMDB before its promise resolves, and the state is rebuilt from it on
  * start; without one, a crash loses what is pending.
+ * @publicApi
  */
 export class MemoryStorage implements BufferStorage {
   private readonly pending = new Map<string, Map<string, TableState>>();
@@ -303,9 +304,7 @@ export class MemoryStorage implements BufferStorage {
   /** Rejects when `lease` is not the data source's current lease. */
   private fence(dataSource: string, lease: FlushLease) {
     if (this.leases.get(dataSource) !== lease.token) {
-      throw new LeaseLostError(
-        `The flush lease of data source '${dataSource}' is no longer held by this flusher; it changes nothing.`,
-      );
+      throw LeaseLostError.fenced(dataSource);
     }
   }
 

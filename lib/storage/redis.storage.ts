@@ -106,11 +106,7 @@ export class RedisStorage implements BufferStorage {
       const k = this.layout.source(dataSource);
       const found = await this.call(() => this.redis.wbFormat(k.format, k.tables, REDIS_FORMAT));
       if (found !== String(REDIS_FORMAT)) {
-        throw new WriteBufferConfigError(
-          `Redis keys under '${k.p}' are in layout version ${found}, and this version of the write buffer reads layout ${REDIS_FORMAT}. ` +
-            `Let the processes of the version that wrote them flush everything (stats() shows nothing pending or in flight) and stop them, ` +
-            `then delete the keys '${k.p}:*'; or use another storage.keyPrefix.`,
-        );
+        throw WriteBufferConfigError.redisLayout(k.p, String(found), REDIS_FORMAT);
       }
     }
   }
@@ -362,7 +358,7 @@ export class RedisStorage implements BufferStorage {
     } catch (error) {
       // Errors Redis replied with are bugs or fencing, not unavailability.
       if (error instanceof Error && error.name === 'ReplyError') throw error;
-      throw Object.assign(RedisUnavailableError.of(error, this.timeout), { cause: error });
+      throw RedisUnavailableError.of(error, this.timeout);
     } finally {
       clearTimeout(timer);
     }
@@ -375,10 +371,7 @@ export class RedisStorage implements BufferStorage {
     } catch (error) {
       if (error instanceof Error && error.message.includes('WBFENCED')) {
         const reason = error.message.replace(/^.*WBFENCED /, '');
-        const lost = new LeaseLostError(
-          `The flush lease of data source '${dataSource}' is no longer held by this flusher (${reason}); it changes nothing.`,
-        );
-        throw Object.assign(lost, { cause: error });
+        throw LeaseLostError.fenced(dataSource, reason, error);
       }
       throw error;
     }

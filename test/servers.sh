@@ -72,6 +72,8 @@ start() {
       wait_for "cluster state ok" sh -c "redis-cli -p $first cluster info | grep -q cluster_state:ok"
     fi
   fi
+  # So a test that restarts a server (test/servers.sh start) finds this state and these ports.
+  echo "export WB_SERVERS_DIR=$STATE WB_PG_PORT=$PG_PORT WB_REDIS_PORT=$REDIS_PORT WB_REDIS_CLUSTER_BASE=$CLUSTER_BASE"
   echo "export WB_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres"
   echo "export WB_TEST_PG_DATA=$STATE/pg"
   echo "export WB_TEST_PG_BIN=$PG_BIN"

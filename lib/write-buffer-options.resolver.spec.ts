@@ -55,6 +55,17 @@ describe('resolveWriteBufferOptions', () => {
     ).toEqual({ type: 'memory', journal: { path: 'j.mdb', durability: 'sync' } });
   });
 
+  it('takes a retry bound given alone that is below (or above) the other default, as the backoff always did', () => {
+    // The backoff never waits longer than maxDelay: a lower maxDelay alone caps it.
+    expect(resolveWriteBufferOptions({ flush: { retry: { maxDelay: 500 } } }).flush.retry).toEqual({
+      baseDelay: 500,
+      maxDelay: 500,
+    });
+    expect(
+      resolveWriteBufferOptions({ flush: { retry: { baseDelay: 120_000 } } }).flush.retry,
+    ).toEqual({ baseDelay: 60_000, maxDelay: 60_000 });
+  });
+
   const bad: Array<[string, unknown, RegExp]> = [
     [
       'flush.cron',

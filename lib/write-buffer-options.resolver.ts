@@ -102,7 +102,12 @@ export function resolveWriteBufferOptions(
     ),
   };
   if (retry.baseDelay > retry.maxDelay) {
-    throw WriteBufferConfigError.retryDelays(retry.baseDelay, retry.maxDelay);
+    if (flush.retry?.baseDelay !== undefined && flush.retry?.maxDelay !== undefined) {
+      throw WriteBufferConfigError.retryDelays(retry.baseDelay, retry.maxDelay);
+    }
+    // One bound given alone, past the other's default: the backoff never
+    // waits longer than maxDelay, so the delays were always maxDelay.
+    retry.baseDelay = retry.maxDelay;
   }
   if (options.onDeadLetter !== undefined && typeof options.onDeadLetter !== 'function') {
     throw WriteBufferConfigError.option('onDeadLetter', options.onDeadLetter, 'a function');

@@ -66,6 +66,12 @@ describe('resolveWriteBufferOptions', () => {
     ).toEqual({ baseDelay: 60_000, maxDelay: 60_000 });
   });
 
+  it('takes any ledger table name the database can quote', () => {
+    for (const table of ['write-buffer-ledger', 'WriteBufferLedger', 'ledger; DROP TABLE posts']) {
+      expect(resolveWriteBufferOptions({ ledger: { table } }).ledger.table).toBe(table);
+    }
+  });
+
   const bad: Array<[string, unknown, RegExp]> = [
     [
       'flush.cron',
@@ -116,8 +122,8 @@ describe('resolveWriteBufferOptions', () => {
     ],
     [
       'ledger.table',
-      { ledger: { table: 'ledger; DROP TABLE posts' } },
-      /^ledger\.table must be a table name of letters, digits and underscores/,
+      { ledger: { table: 'ledger"; DROP TABLE posts; --' } },
+      /^ledger\.table must be a table name without double quotes/,
     ],
     ['ledger.table', { ledger: { table: '' } }, /^ledger\.table must be/],
     [

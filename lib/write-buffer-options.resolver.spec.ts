@@ -55,6 +55,23 @@ describe('resolveWriteBufferOptions', () => {
     ).toEqual({ type: 'memory', journal: { path: 'j.mdb', durability: 'sync' } });
   });
 
+  it('takes a retry bound given alone that is below (or above) the other default, as the backoff always did', () => {
+    // The backoff never waits longer than maxDelay: a lower maxDelay alone caps it.
+    expect(resolveWriteBufferOptions({ flush: { retry: { maxDelay: 500 } } }).flush.retry).toEqual({
+      baseDelay: 500,
+      maxDelay: 500,
+    });
+    expect(
+      resolveWriteBufferOptions({ flush: { retry: { baseDelay: 120_000 } } }).flush.retry,
+    ).toEqual({ baseDelay: 60_000, maxDelay: 60_000 });
+  });
+
+  it('takes any ledger table name the database can quote', () => {
+    for (const table of ['write-buffer-ledger', 'WriteBufferLedger', 'ledger; DROP TABLE posts']) {
+      expect(resolveWriteBufferOptions({ ledger: { table } }).ledger.table).toBe(table);
+    }
+  });
+
   const bad: Array<[string, unknown, RegExp]> = [
     [
       'flush.cron',
@@ -105,8 +122,8 @@ describe('resolveWriteBufferOptions', () => {
     ],
     [
       'ledger.table',
-      { ledger: { table: 'ledger; DROP TABLE posts' } },
-      /^ledger\.table must be a table name of letters, digits and underscores/,
+      { ledger: { table: 'ledger"; DROP TABLE posts; --' } },
+      /^ledger\.table must be a table name without double quotes/,
     ],
     ['ledger.table', { ledger: { table: '' } }, /^ledger\.table must be/],
     [

@@ -102,7 +102,12 @@ export function resolveWriteBufferOptions(
     ),
   };
   if (retry.baseDelay > retry.maxDelay) {
-    throw WriteBufferConfigError.retryDelays(retry.baseDelay, retry.maxDelay);
+    if (flush.retry?.baseDelay !== undefined && flush.retry?.maxDelay !== undefined) {
+      throw WriteBufferConfigError.retryDelays(retry.baseDelay, retry.maxDelay);
+    }
+    // One bound given alone, past the other's default: the backoff never
+    // waits longer than maxDelay, so the delays were always maxDelay.
+    retry.baseDelay = retry.maxDelay;
   }
   if (options.onDeadLetter !== undefined && typeof options.onDeadLetter !== 'function') {
     throw WriteBufferConfigError.option('onDeadLetter', options.onDeadLetter, 'a function');
@@ -291,14 +296,15 @@ function oneOf<T>(option: string, value: unknown, allowed: readonly T[]): T {
   );
 }
 
-/** A table name that means the same table in every database: letters, digits and underscores. */
+/**
+ * A table name the dialects can quote (they write it between double
+ * quotes, as is): any non-empty name without a double quote or a NUL.
+ */
 function identifier(option: string, value: unknown): string {
-  if (typeof value === 'string' && /^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(value)) {
-    return value;
-  }
+  if (typeof value === 'string' && value !== '' && !/["\0]/.test(value)) return value;
   throw WriteBufferConfigError.option(
     option,
     value,
-    'a table name of letters, digits and underscores (at most 63), starting with a letter or underscore',
+    'a table name without double quotes (it is quoted as is in every statement)',
   );
 }

@@ -432,3 +432,22 @@ describe('get() when flushes keep racing it', () => {
     }
   });
 });
+
+describe.each(await databaseKinds())('ledger table names on %s', (kind) => {
+  it('flushes, and get() reads, with a ledger table name that needs quoting', async () => {
+    // Quoted in every statement, such a name always worked; apps already have these tables.
+    const t = await createTestApp(kind, { ledger: { table: 'app-write-buffer-ledger' } });
+    try {
+      await t.dataSource.getRepository(Post).insert({ id: 1 });
+      await t.buffer.increment(Post, 1, 'views', 3);
+      await t.buffer.flush();
+      expect(await t.buffer.get(Post, 1, 'views')).toBe(3);
+      const [{ count }] = await t.dataSource.query(
+        `SELECT COUNT(*) AS count FROM "app-write-buffer-ledger" WHERE batch_id <> '#format'`,
+      );
+      expect(Number(count)).toBe(1);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -71,6 +71,29 @@ class ArticlesController {
   }
 }
 
+/** A resource controller: its list and create routes name no row. */
+@Controller('stories')
+@BufferedCounter(Post, 'views')
+class StoriesController {
+  created = 0;
+
+  @Get()
+  list() {
+    return [];
+  }
+
+  @HttpPost()
+  create() {
+    this.created++;
+    return { ok: true };
+  }
+
+  @Get(':id')
+  find() {
+    return { ok: true };
+  }
+}
+
 /** Calls `BufferService` with what the client sent, as an app's own handler would. */
 @Controller('users')
 class UsersController {
@@ -89,7 +112,7 @@ describe.each(await databaseKinds())('@BufferedCounter through HTTP on %s', (kin
     t = await createTestApp(
       kind,
       {},
-      { controllers: [CountingController, ArticlesController, UsersController] },
+      { controllers: [CountingController, ArticlesController, StoriesController, UsersController] },
     );
     await t.dataSource.getRepository(Post).insert([{ id: 1 }, { id: 2 }, { id: 3 }, { id: 404 }]);
     await t.dataSource.getRepository(Membership).insert({ orgId: 'acme', userId: 9 });
@@ -170,6 +193,17 @@ describe.each(await databaseKinds())('@BufferedCounter through HTTP on %s', (kin
       views: 2,
       likes: 1,
     });
+  });
+
+  it('on a controller class, handlers whose route names no id answer as usual and count nothing', async () => {
+    const before = await t.buffer.stats();
+    // The handler ran (a story was created): a 400 now would make the client retry it.
+    await request(server()).get('/stories').expect(200);
+    await request(server()).post('/stories').expect(201);
+    expect(t.app.get(StoriesController).created).toBe(1);
+    expect(await t.buffer.stats()).toMatchObject({ pending: before.pending });
+    await request(server()).get('/stories/1').expect(200);
+    expect((await t.buffer.stats()).pending.counters).toBe(before.pending.counters + 1);
   });
 });
 

@@ -43,7 +43,8 @@ export interface BufferedCounterMetadata extends BufferedCounterOptions {
  * An id that is not a valid key of the entity (or an amount that is not a
  * valid delta) answers 400 with the message, and counts nothing.
  *
- * On a controller class it counts for every handler of the class; a
+ * On a controller class it counts for every handler of the class whose
+ * route has the id param (or, with an `id` function, every handler); a
  * handler's own `@BufferedCounter()` replaces the class's.
  *
  * @example

@@ -31,12 +31,27 @@ export class BufferedCounterInterceptor implements NestInterceptor {
   ) {}
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    const meta = this.reflector.getAllAndOverride<BufferedCounterMetadata | undefined>(
+    const own = this.reflector.get<BufferedCounterMetadata | undefined>(
       BUFFERED_COUNTER_METADATA,
-      [context.getHandler(), context.getClass()],
+      context.getHandler(),
     );
+    const meta =
+      own ??
+      this.reflector.get<BufferedCounterMetadata | undefined>(
+        BUFFERED_COUNTER_METADATA,
+        context.getClass(),
+      );
     if (!meta || this.counting.has(context)) return next.handle();
     this.counting.add(context);
+    // The class's decorator counts for the routes that name a row: a list
+    // or create route of the controller names none, and answers as usual.
+    if (
+      !own &&
+      typeof meta.id !== 'function' &&
+      routeParam(context, meta.id ?? 'id') === undefined
+    ) {
+      return next.handle();
+    }
     let counted = false;
     return next.handle().pipe(
       mergeMap(async (result) => {

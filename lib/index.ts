@@ -21,7 +21,6 @@ export {
 } from './errors.js';
 export type { FlushReport, MissingRow, LastFlush } from './flush/flush-report.interface.js';
 export type { DeadLetter } from './flush/dead-letter.interface.js';
-export { classifyFailure, type FailureKind } from './flush/failure-kind.js';
 export { BufferedCounterInterceptor } from './interceptors/buffered-counter.interceptor.js';
 export { BufferStorage, type ClaimOptions } from './storage/buffer-storage.interface.js';
 export type {

@@ -92,10 +92,3 @@ describe('classifyFailure', () => {
     expect(classifyFailure('oracle', refused({ code: '23505' }))).toBe('transient');
   });
 });
-
-describe('the public API', () => {
-  it('still exports classifyFailure, as the README names it', async () => {
-    const api = await import('../index.js');
-    expect((api as Record<string, unknown>).classifyFailure).toBe(classifyFailure);
-  });
-});

@@ -5,7 +5,6 @@ import { QueryFailedError } from 'typeorm';
  * database was unreachable, busy or aborted the transaction) or is caused by
  * the data itself (`data`: constraint violations, bad values, a schema that
  * does not match), which retrying can never fix.
- * @publicApi
  */
 export type FailureKind = 'transient' | 'data';
 
@@ -22,7 +21,6 @@ const MYSQL_TRANSIENT = new Set([1040, 1205, 1213, 2002, 2003, 2006, 2013, 1927]
  * a statement the database refused with a code known to be about the data
  * is `data`; anything else (drivers it does not know included) is
  * `transient`, so the batch stays in flight rather than being set aside.
- * @publicApi
  */
 export function classifyFailure(driver: string, error: unknown): FailureKind {
   // Only a statement the database ran and refused can be about the data;

@@ -62,10 +62,11 @@ export class UnknownColumnError extends WriteBufferError {
 /**
  * The column exists but cannot be used the way it was asked to (a counter
  * that is not numeric, a primary column in a patch). HTTP status 400.
- * An `UnknownColumnError`, as these errors were before it existed.
  * @publicApi
  */
-export class UnsuitableColumnError extends UnknownColumnError {
+export class UnsuitableColumnError extends WriteBufferError {
+  override readonly statusCode = 400;
+
   static notNumeric(entity: string, column: string, numeric: string[]) {
     return new UnsuitableColumnError(
       `Column '${column}' of entity ${entity} is not numeric, so it cannot be incremented. ` +

@@ -209,18 +209,3 @@ describe.each(await databaseKinds())('bad input on %s', (kind) => {
     expect((await t.buffer.stats()).pending.inserts).toBe(0);
   });
 });
-
-describe('errors callers already catch', () => {
-  let t: TestApp;
-  beforeAll(async () => {
-    const [kind] = await databaseKinds();
-    t = await createTestApp(kind);
-  });
-  afterAll(() => t.close());
-
-  it('a non-numeric counter or a primary column in a patch is still an UnknownColumnError', async () => {
-    // Code written against earlier versions catches UnknownColumnError for these.
-    await expect(t.buffer.increment(Post, 1, 'title')).rejects.toBeInstanceOf(UnknownColumnError);
-    await expect(t.buffer.update(User, 1, { id: 2 })).rejects.toBeInstanceOf(UnknownColumnError);
-  });
-});

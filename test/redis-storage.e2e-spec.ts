@@ -309,7 +309,8 @@ async function startRedis(port: number): Promise<ChildProcess> {
       () => true,
       () => false,
     );
-    client.disconnect();
+    // A client that never connected has ended; disconnecting it would arm a 2 s timer.
+    if (up) client.disconnect();
     return up;
   });
   return child;

@@ -1,5 +1,15 @@
-import { describe, expect, it } from '@jest/globals';
-import { canonicalDecimal, canonicalInteger, canonicalUuid, parseInstant } from './key-form.js';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { EntitySchema, type DataSource } from 'typeorm';
+import { columnOf, metadataSource } from '../../test/support/entity-metadata.js';
+import { columnKind } from './column-kind.js';
+import {
+  INVALID,
+  canonicalDecimal,
+  canonicalInteger,
+  canonicalUuid,
+  keyForm,
+  parseInstant,
+} from './key-form.js';
 
 const INT32 = { min: -(2n ** 31n), max: 2n ** 31n - 1n };
 const INT64 = { min: -(2n ** 63n), max: 2n ** 63n - 1n };
@@ -123,5 +133,146 @@ describe('parseInstant', () => {
     42,
   ])('rejects %p', (value) => {
     expect(parseInstant(value)).toBeUndefined();
+  });
+});
+
+describe('keyForm', () => {
+  const Keys = new EntitySchema({
+    name: 'Keys',
+    columns: {
+      id: { type: 'int', primary: true },
+      small: { type: 'smallint' },
+      big: { type: 'bigint' },
+      price: { type: 'numeric', precision: 6, scale: 2 },
+      real: { type: 'real' },
+      flag: { type: 'boolean' },
+      ref: { type: 'uuid' },
+      email: { type: 'citext' },
+      code: { type: 'char', length: 4 },
+      name: { type: 'varchar', length: 20 },
+      mood: { type: 'enum', enum: ['happy', 'sad'] },
+      day: { type: 'date' },
+      clock: { type: 'time' },
+      stamp: { type: 'timestamptz' },
+      place: { type: 'point' },
+    },
+  });
+  const SqliteKeys = new EntitySchema({
+    name: 'LiteKeys',
+    columns: {
+      id: { type: 'int', primary: true },
+      flag: { type: 'boolean' },
+      ref: { type: 'uuid' },
+      plain: { type: 'varchar' },
+      folded: { type: 'varchar', collation: 'NOCASE' },
+      trimmed: { type: 'varchar', collation: 'RTRIM' },
+      clock: { type: 'time' },
+      stamp: { type: 'datetime' },
+    },
+  });
+  const sources: Record<string, DataSource> = {};
+  const closers: Array<() => Promise<void>> = [];
+  beforeAll(async () => {
+    for (const [kind, entity] of [
+      ['postgres', Keys],
+      ['sqlite', SqliteKeys],
+    ] as const) {
+      const { dataSource, close } = await metadataSource(kind, [entity]);
+      sources[kind] = dataSource;
+      closers.push(close);
+    }
+  });
+  afterAll(async () => {
+    for (const close of closers) await close();
+  });
+
+  /** The canonical key part of `value` in one column, or 'INVALID'. */
+  function canonical(kind: 'postgres' | 'sqlite', property: string, value: unknown) {
+    const dataSource = sources[kind];
+    const entity = kind === 'postgres' ? Keys : SqliteKeys;
+    const column = columnOf(dataSource, entity, property);
+    const part = keyForm(dataSource, column, columnKind(dataSource, column)).canonical(value);
+    return part === INVALID ? 'INVALID' : part;
+  }
+
+  it.each([
+    ['postgres', 'id', '+042', 42],
+    ['postgres', 'small', '-32768', -32768],
+    ['postgres', 'small', 32768, 'INVALID'],
+    ['postgres', 'big', '9223372036854775807', '9223372036854775807'],
+    ['postgres', 'big', 9223372036854775807n, '9223372036854775807'],
+    ['postgres', 'big', '9223372036854775808', 'INVALID'],
+    ['postgres', 'price', '012.500', '12.5'],
+    ['postgres', 'price', 12.505, '12.51'],
+    ['postgres', 'price', '10000', 'INVALID'],
+    ['postgres', 'real', '0.1', Math.fround(0.1)],
+    ['postgres', 'real', -0, 0],
+    ['postgres', 'flag', true, true],
+    ['postgres', 'flag', 'true', 'INVALID'],
+    [
+      'postgres',
+      'ref',
+      '{A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11}',
+      'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11',
+    ],
+    ['postgres', 'email', 'Ada@Example.COM', 'ada@example.com'],
+    ['postgres', 'email', 'ÉCOLE', 'INVALID'],
+    ['postgres', 'email', '東京', '東京'],
+    ['postgres', 'code', 'ab  ', 'ab'],
+    ['postgres', 'name', 'ab  ', 'ab  '],
+    ['postgres', 'name', 'Ab', 'Ab'],
+    ['postgres', 'name', 42, '42'],
+    ['postgres', 'name', 'a\u0000', 'INVALID'],
+    ['postgres', 'mood', 'sad', 'sad'],
+    ['postgres', 'mood', 'Sad', 'INVALID'],
+    ['postgres', 'day', '2024-03-05', '2024-03-05'],
+    ['postgres', 'day', '2024-02-30', 'INVALID'],
+    ['postgres', 'day', '2024-3-5', 'INVALID'],
+    ['postgres', 'clock', '10:00', '10:00:00'],
+    ['postgres', 'clock', '10:00:00.500', '10:00:00.5'],
+    ['postgres', 'clock', '24:00', 'INVALID'],
+    ['postgres', 'stamp', '2024-03-05T12:00:00+02:00', '2024-03-05T10:00:00.000000Z'],
+    ['postgres', 'stamp', new Date(Date.UTC(2024, 2, 5, 10)), '2024-03-05T10:00:00.000000Z'],
+    ['postgres', 'stamp', '2024-03-05T10:00:00.1234567Z', '2024-03-05T10:00:00.123457Z'],
+    ['postgres', 'stamp', '0000-01-01T00:00:00Z', 'INVALID'],
+    ['postgres', 'place', '(1,2)', 'INVALID'],
+    ['sqlite', 'flag', true, 1],
+    ['sqlite', 'flag', false, 0],
+    [
+      'sqlite',
+      'ref',
+      'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11',
+      'A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11',
+    ],
+    ['sqlite', 'ref', 'a0eebc999c0b4ef8bb6d6bb9bd380a11', 'INVALID'],
+    ['sqlite', 'plain', 'Ab ', 'Ab '],
+    ['sqlite', 'folded', 'AbÉ', 'abÉ'],
+    ['sqlite', 'trimmed', 'ab  ', 'ab'],
+    ['sqlite', 'plain', 'a\u0000', 'a\u0000'],
+    ['sqlite', 'clock', '10:00', '10:00'],
+    ['sqlite', 'stamp', '2024-03-05T12:00:00.1239+02:00', '2024-03-05 10:00:00.123'],
+  ] as Array<['postgres' | 'sqlite', string, unknown, unknown]>)(
+    '%s %s reads %p as %p',
+    (kind, property, value, expected) => {
+      expect(canonical(kind, property, value)).toEqual(expected);
+    },
+  );
+
+  it('names the type and the spellings it takes, for messages', () => {
+    const dataSource = sources.postgres;
+    const form = (property: string) => {
+      const column = columnOf(dataSource, Keys, property);
+      return keyForm(dataSource, column, columnKind(dataSource, column));
+    };
+    expect(form('small')).toMatchObject({
+      type: 'an integer',
+      expected: expect.stringMatching(/^an integer from -32768 to 32767: /),
+    });
+    expect(form('price').expected).toBe(
+      'a finite number or a decimal string ("12.50", "-3", "1e3") with at most 4 integer digits',
+    );
+    expect(form('email').expected).toContain('for citext, letters with case must be ASCII');
+    expect(form('mood').expected).toBe('one of "happy", "sad"');
+    expect(form('place')).toMatchObject({ type: 'a point' });
   });
 });

@@ -8,9 +8,9 @@ import { createStorage } from '../../lib/storage/create-storage.js';
 const path = process.argv[2];
 try {
   const storage = await createStorage({ type: 'memory', journal: { path } });
+  // Listen before answering: a SIGTERM that arrives before a listener exists kills the process.
+  process.once('SIGTERM', () => void storage.close().then(() => process.exit(0)));
   console.log(`HOLDING ${process.pid}`);
-  const close = () => void storage.close().then(() => process.exit(0));
-  process.once('SIGTERM', close);
   setInterval(() => undefined, 60_000);
 } catch (error) {
   console.log(`REFUSED ${(error as Error).name}: ${(error as Error).message}`);

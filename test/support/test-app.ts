@@ -1,7 +1,7 @@
 import type { INestApplication, LoggerService, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
-import type { DataSource, EntitySchema } from 'typeorm';
+import { DataSource, type DataSourceOptions, type EntitySchema } from 'typeorm';
 import {
   BufferService,
   WriteBufferModule,
@@ -38,11 +38,12 @@ export async function createTestApp(
 ): Promise<TestApp> {
   const database = extra.database ?? (await createTestDatabase(kind));
   const queries = new QueryCounter();
+  const dataSources = new OpenedDataSources();
   let app: INestApplication | undefined;
   try {
     const moduleRef = await Test.createTestingModule({
       imports: [
-        TypeOrmModule.forRoot({
+        dataSources.module({
           ...database.options({ entities: extra.entities ?? ENTITIES, subscribers: [QueryGate] }),
           logger: queries,
           logging: true,
@@ -56,6 +57,7 @@ export async function createTestApp(
   } catch (error) {
     // The app never started: its connections and the database made for it go now.
     await app?.close().catch(() => undefined);
+    await dataSources.destroy();
     if (!extra.database) await database.drop();
     throw error;
   }
@@ -74,4 +76,38 @@ export async function createTestApp(
       if (!extra.database) await database.drop();
     },
   };
+}
+
+/**
+ * The TypeORM module of a test app, remembering the data sources it opens:
+ * when the app fails to start (`compile()` throws before there is an app
+ * to close), they are still closed, and not opened after the test's
+ * database is gone (TypeORM would create its directory again).
+ */
+class OpenedDataSources {
+  private readonly opening: Array<Promise<DataSource>> = [];
+  private abandoned = false;
+
+  module(options: DataSourceOptions) {
+    return TypeOrmModule.forRootAsync({
+      // The factory initializes the data source itself (or not, once abandoned).
+      useFactory: () => ({ ...options, manualInitialization: true }),
+      dataSourceFactory: async (options) => {
+        const dataSource = new DataSource(options!);
+        if (this.abandoned) return dataSource;
+        const opening = dataSource.initialize();
+        this.opening.push(opening);
+        return opening;
+      },
+    });
+  }
+
+  /** Closes every data source opened, once its opening settles. */
+  async destroy() {
+    this.abandoned = true;
+    for (const opening of this.opening.splice(0)) {
+      const dataSource = await opening.catch(() => undefined);
+      if (dataSource?.isInitialized) await dataSource.destroy();
+    }
+  }
 }

@@ -1,0 +1,80 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { EntitySchema, type DataSource, type EntitySchemaColumnOptions } from 'typeorm';
+import { columnOf, metadataSource } from '../../test/support/entity-metadata.js';
+import { columnKind, type ColumnKind } from './column-kind.js';
+
+/** An entity with one column per case, named after the case. */
+function entityOf(name: string, cases: Array<[string, EntitySchemaColumnOptions, ColumnKind]>) {
+  return new EntitySchema({
+    name,
+    columns: {
+      id: { type: 'int', primary: true },
+      ...Object.fromEntries(cases.map(([column, options]) => [column, options])),
+    },
+  });
+}
+
+const POSTGRES: Array<[string, EntitySchemaColumnOptions, ColumnKind]> = [
+  ['int4', { type: 'int' }, 'integer'],
+  ['int2', { type: 'smallint' }, 'integer'],
+  ['int8', { type: 'bigint' }, 'integer'],
+  ['numeric', { type: 'numeric', precision: 10, scale: 2 }, 'number'],
+  ['real', { type: 'real' }, 'number'],
+  ['double', { type: 'double precision' }, 'number'],
+  ['money', { type: 'money' }, 'number'],
+  ['bool', { type: 'boolean' }, 'boolean'],
+  ['day', { type: 'date' }, 'date'],
+  ['stamp', { type: 'timestamp' }, 'date'],
+  ['stamptz', { type: 'timestamptz' }, 'date'],
+  ['clock', { type: 'time' }, 'date'],
+  ['doc', { type: 'json' }, 'json'],
+  ['docb', { type: 'jsonb' }, 'json'],
+  ['simpleJson', { type: 'simple-json' }, 'json'],
+  ['simpleArray', { type: 'simple-array' }, 'list'],
+  ['name', { type: 'varchar', length: 20 }, 'string'],
+  ['body', { type: 'text' }, 'string'],
+  ['code', { type: 'char', length: 3 }, 'string'],
+  ['ref', { type: 'uuid' }, 'string'],
+  ['email', { type: 'citext' }, 'string'],
+  ['mood', { type: 'enum', enum: ['happy', 'sad'] }, 'string'],
+  ['bytes', { type: 'bytea' }, 'binary'],
+  ['scores', { type: 'int', array: true }, 'integer'],
+  ['tags', { type: 'text', array: true }, 'string'],
+  ['address', { type: 'inet' }, 'other'],
+  ['place', { type: 'point' }, 'other'],
+];
+
+const SQLITE: Array<[string, EntitySchemaColumnOptions, ColumnKind]> = [
+  ['integer', { type: 'integer' }, 'integer'],
+  ['int', { type: 'int' }, 'integer'],
+  ['big', { type: 'bigint' }, 'integer'],
+  ['real', { type: 'real' }, 'number'],
+  ['float', { type: 'float' }, 'number'],
+  ['decimal', { type: 'decimal', precision: 10, scale: 2 }, 'number'],
+  ['bool', { type: 'boolean' }, 'boolean'],
+  ['day', { type: 'date' }, 'date'],
+  ['stamp', { type: 'datetime' }, 'date'],
+  ['name', { type: 'varchar', length: 20 }, 'string'],
+  ['body', { type: 'text' }, 'string'],
+  ['mood', { type: 'simple-enum', enum: ['happy', 'sad'] }, 'string'],
+  ['simpleJson', { type: 'simple-json' }, 'json'],
+  ['simpleArray', { type: 'simple-array' }, 'list'],
+  ['bytes', { type: 'blob' }, 'binary'],
+];
+
+describe.each([
+  ['postgres', POSTGRES],
+  ['sqlite', SQLITE],
+] as const)('columnKind on %s', (kind, cases) => {
+  const Sample = entityOf(`kind_${kind}`, cases);
+  let dataSource: DataSource;
+  let close: () => Promise<void>;
+  beforeAll(async () => {
+    ({ dataSource, close } = await metadataSource(kind, [Sample]));
+  });
+  afterAll(() => close());
+
+  it.each(cases)('classifies %s (%j) as %s', (column, _options, expected) => {
+    expect(columnKind(dataSource, columnOf(dataSource, Sample, column))).toBe(expected);
+  });
+});

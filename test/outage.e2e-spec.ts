@@ -53,11 +53,11 @@ const canStop = (await postgresAvailable()) && process.getuid?.() === 0;
       const acked = new Array<number>(ROWS + 1).fill(0);
       let rejected = 0;
       let mostHeld = 0;
+      const stop = { stopped: false };
       try {
         await t.dataSource
           .getRepository(Post)
           .insert(Array.from({ length: ROWS }, (_, i) => ({ id: i + 1 })));
-        const stop = { stopped: false };
         const workers = Array.from({ length: 8 }, async () => {
           while (!stop.stopped) {
             const id = 1 + Math.floor(Math.random() * ROWS);
@@ -117,6 +117,8 @@ const canStop = (await postgresAvailable()) && process.getuid?.() === 0;
         expect(caughtUpMs).toBeGreaterThanOrEqual(0);
         expect(caughtUpMs).toBeLessThanOrEqual(2 * FLUSH_INTERVAL_MS + 1_000);
       } finally {
+        // Whatever failed, the load stops, so the suite can end.
+        stop.stopped = true;
         if (!(await reachable())) startPostgres();
         await t.close();
       }

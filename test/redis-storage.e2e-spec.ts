@@ -21,17 +21,29 @@ const redisUp = await redisAvailable();
 const [kind] = (await databaseKinds()).reverse(); // PostgreSQL when there is one
 const describeRedis = redisUp ? describe : describe.skip;
 
+/** The commands Redis receives from now on (MONITOR), without those scripts run. */
+async function watchCommands(): Promise<{ calls: string[][]; stop: () => void }> {
+  const observer = new Redis(REDIS_URL);
+  const monitor = await observer.monitor();
+  const calls: string[][] = [];
+  // Commands run inside scripts show up too, from source 'lua': skip them.
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (!source.includes('lua')) calls.push(args);
+  });
+  return {
+    calls,
+    stop: () => {
+      monitor.disconnect();
+      observer.disconnect();
+    },
+  };
+}
+
 describeRedis('Redis storage', () => {
   it('sends concurrent writes of one turn as one script call, coalesced', async () => {
     const options = storageOptions('redis');
     const t = await createTestApp(kind, { storage: options });
-    const observer = new Redis(REDIS_URL);
-    const monitor = await observer.monitor();
-    const calls: string[][] = [];
-    // Commands run inside scripts show up too, from source 'lua': skip them.
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      if (!source.includes('lua')) calls.push(args);
-    });
+    const { calls, stop } = await watchCommands();
     try {
       await t.dataSource
         .getRepository(Post)
@@ -57,8 +69,7 @@ describeRedis('Redis storage', () => {
       const views = await t.dataSource.getRepository(Post).find({ order: { id: 'ASC' } });
       expect(views.map((p) => p.views)).toEqual([101, ...Array(9).fill(100)]);
     } finally {
-      monitor.disconnect();
-      observer.disconnect();
+      stop();
       await t.close();
     }
   });
@@ -67,12 +78,7 @@ describeRedis('Redis storage', () => {
     const options = storageOptions('redis');
     const prefix = (options as { keyPrefix: string }).keyPrefix;
     const t = await createTestApp(kind, { storage: options });
-    const observer = new Redis(REDIS_URL);
-    const monitor = await observer.monitor();
-    const calls: string[][] = [];
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      if (!source.includes('lua')) calls.push(args);
-    });
+    const { calls, stop } = await watchCommands();
     try {
       await t.dataSource.getRepository(Post).insert([{ id: 1 }, { id: 2 }]);
       await t.dataSource.getRepository(User).insert({ id: 1 });
@@ -98,8 +104,7 @@ describeRedis('Redis storage', () => {
       await t.buffer.flush();
       expect((await t.buffer.stats()).pending).toEqual({ counters: 0, updates: 0, inserts: 0 });
     } finally {
-      monitor.disconnect();
-      observer.disconnect();
+      stop();
       await t.close();
     }
   });
@@ -108,12 +113,7 @@ describeRedis('Redis storage', () => {
     const options = storageOptions('redis');
     const prefix = (options as { keyPrefix: string }).keyPrefix;
     const storage = await createStorage(options);
-    const observer = new Redis(REDIS_URL);
-    const monitor = await observer.monitor();
-    const calls: string[][] = [];
-    monitor.on('monitor', (_time: string, args: string[], source: string) => {
-      if (!source.includes('lua')) calls.push(args);
-    });
+    const { calls, stop } = await watchCommands();
     try {
       await storage.open!(['first', 'second']);
       await storage.increment({ dataSource: 'first', table: 'post' }, '[1]', 'views', 1);
@@ -127,8 +127,7 @@ describeRedis('Redis storage', () => {
       const commands = calls.filter((args) => args.some((a) => a.startsWith(prefix)));
       expect(commands.map((args) => args[0].toLowerCase())).toEqual(['evalsha', 'evalsha']);
     } finally {
-      monitor.disconnect();
-      observer.disconnect();
+      stop();
       await storage.close();
     }
   });

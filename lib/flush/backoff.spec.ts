@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger } from '@nestjs/common';
+import { FlushError } from '../errors.js';
 import { Backoff } from './backoff.js';
 
 const retry = { baseDelay: 100, maxDelay: 1000 };
@@ -52,5 +53,28 @@ describe('Backoff', () => {
     expect(backoff.due()).toBe(true);
     backoff.failed(failure);
     expect(backoff.health.backoffMs).toBe(50);
+  });
+
+  it('logs what a FlushError wraps, so "nothing was lost" is said once', () => {
+    const lines: string[] = [];
+    const capture = {
+      log() {},
+      warn() {},
+      debug() {},
+      verbose() {},
+      error: (m: unknown) => lines.push(String(m)),
+    };
+    Logger.overrideLogger(capture);
+    try {
+      new Backoff('default', retry).failed(
+        FlushError.failed('default', new Error('database is locked')),
+      );
+    } finally {
+      Logger.overrideLogger(false);
+    }
+    expect(lines).toEqual([
+      "Flushing data source 'default' is failing: database is locked. " +
+        'Nothing is lost; retrying with backoff (up to 1000 ms). The next line will say when it recovers.',
+    ]);
   });
 });

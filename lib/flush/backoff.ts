@@ -1,4 +1,5 @@
 import { Logger } from '@nestjs/common';
+import { FlushError } from '../errors.js';
 
 /** How flushing a data source is going. */
 export interface FlusherHealth {
@@ -59,8 +60,10 @@ export class Backoff {
     this.health.backoffMs = Math.round(ceiling / 2 + (this.random() * ceiling) / 2);
     this.health.nextAttemptAt = Date.now() + this.health.backoffMs;
     if (failures === 1) {
+      // A FlushError's own message already says "nothing was lost": log what it wraps.
+      const reason = error instanceof FlushError ? error.cause : error;
       this.logger.error(
-        `Flushing data source '${this.dataSource}' is failing: ${(error as Error)?.message ?? error}. ` +
+        `Flushing data source '${this.dataSource}' is failing: ${(reason as Error)?.message ?? reason}. ` +
           `Nothing is lost; retrying with backoff (up to ${maxDelay} ms). The next line will say when it recovers.`,
       );
     }

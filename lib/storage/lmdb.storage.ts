@@ -84,6 +84,14 @@ class Fenced {
   constructor(readonly reason: string) {}
 }
 
+/** The writes of one event-loop turn, run in one transaction callback. */
+interface WriteGroup {
+  ops: Array<{ run: () => unknown; result: unknown; error: unknown }>;
+  committed: Promise<void>;
+  /** Committed and on disk. */
+  flushed: Promise<void>;
+}
+
 /** In-flight batches kept decoded at most; they are immutable, so the cache only saves work. */
 const MAX_CACHED_BATCHES = 256;
 
@@ -101,6 +109,10 @@ export class LmdbStorage implements BufferStorage {
   private readonly durable: boolean;
   private readonly cells = new Map<string, { batch: ClaimedBatch; cells: BatchCells }>();
   private readonly writes = new Set<Promise<unknown>>();
+  /** This turn's write group, until its transaction runs. */
+  private group?: WriteGroup;
+  /** Within a group's transaction: the metas read, written once at its end. */
+  private metas?: Map<string, SourceMeta>;
 
   constructor(config: LmdbStorageConfig) {
     this.durable = config.durability === 'sync';
@@ -373,31 +385,67 @@ export class LmdbStorage implements BufferStorage {
   }
 
   /**
-   * Runs `run` inside a write transaction (queued with the other writes of
-   * this turn: one commit for all) and resolves its result once committed,
-   * or with `durable` once that commit is on disk.
+   * Runs `run` inside a write transaction and resolves its result once
+   * committed, or with `durable` once that commit is on disk. The writes
+   * of one event-loop turn join one group: one transaction callback, one
+   * commit, one read and one write of each data source's meta.
    */
   private write<T>(run: () => T, durable: boolean): Promise<T> {
-    let committed: Promise<T>;
-    try {
-      committed = this.db.transaction(run) as Promise<T>;
-    } catch (error) {
-      // lmdb-js throws at once once closed (a lease renewal after shutdown): a rejection, as for any write.
-      return Promise.reject(error as Error);
+    let group = this.group;
+    if (!group) {
+      try {
+        group = this.openGroup();
+      } catch (error) {
+        // lmdb-js throws at once once closed (a lease renewal after shutdown): a rejection, as for any write.
+        return Promise.reject(error as Error);
+      }
     }
-    let done: Promise<T> = committed;
-    if (durable) {
-      // `flushed` is taken now, with the transaction just queued: taken once
-      // it commits, it would also wait for the sync of writes begun since.
-      const flushed = new Promise<void>((resolve, reject) =>
-        this.db.flushed.then(() => resolve(), reject),
-      );
-      done = Promise.all([committed, flushed]).then(([result]) => result);
-    }
+    const op = { run, result: undefined as unknown, error: undefined as unknown };
+    group.ops.push(op);
+    const done = (durable ? group.flushed : group.committed).then(() => {
+      if (op.error !== undefined) throw op.error;
+      return op.result as T;
+    });
     this.writes.add(done);
     const forget = () => this.writes.delete(done);
     done.then(forget, forget);
     return done;
+  }
+
+  /** Queues the transaction of a new write group; writes join it until it runs. */
+  private openGroup(): WriteGroup {
+    const ops: WriteGroup['ops'] = [];
+    const committed = this.db.transaction(() => {
+      // From here on, new writes go to the next group.
+      if (this.group === group) this.group = undefined;
+      this.metas = new Map();
+      try {
+        for (const op of ops) {
+          try {
+            op.result = op.run();
+          } catch (error) {
+            op.error = error ?? new Error('write failed');
+          }
+        }
+        for (const [ds, meta] of this.metas) void this.db.put(['m', ds], JSON.stringify(meta));
+      } finally {
+        this.metas = undefined;
+      }
+    }) as Promise<void>;
+    // `flushed` is taken now, with the transaction just queued: taken once
+    // it commits, it would also wait for the sync of writes begun since.
+    const flushed = new Promise<void>((resolve, reject) =>
+      this.db.flushed.then(() => resolve(), reject),
+    );
+    const group: WriteGroup = {
+      ops,
+      committed,
+      flushed: Promise.all([committed, flushed]).then(() => undefined),
+    };
+    // Unobserved when no write of the group awaits it.
+    group.flushed.catch(() => undefined);
+    this.group = group;
+    return group;
   }
 
   /** Changes a pending row (inside a write transaction) and counts it in the meta. */
@@ -574,24 +622,19 @@ export class LmdbStorage implements BufferStorage {
     void this.db.put(['l', ds], JSON.stringify(record));
   }
 
+  /** A data source's meta; within a write group, the group's copy, written once at its end. */
   private meta(ds: string): SourceMeta {
+    const cached = this.metas?.get(ds);
+    if (cached) return cached;
     const text = this.db.get(['m', ds]);
-    if (text !== undefined) return JSON.parse(text) as SourceMeta;
-    return {
-      epoch: 0,
-      seq: 0,
-      counters: 0,
-      updates: 0,
-      inserts: 0,
-      batches: 0,
-      dead: 0,
-      dropped: 0,
-      tables: [],
-    };
+    const meta: SourceMeta = text !== undefined ? (JSON.parse(text) as SourceMeta) : newMeta();
+    this.metas?.set(ds, meta);
+    return meta;
   }
 
   private putMeta(ds: string, meta: SourceMeta) {
-    void this.db.put(['m', ds], JSON.stringify(meta));
+    if (this.metas) this.metas.set(ds, meta);
+    else void this.db.put(['m', ds], JSON.stringify(meta));
   }
 
   private touch(meta: SourceMeta, table: string) {
@@ -618,6 +661,20 @@ export class LmdbStorage implements BufferStorage {
       yield key;
     }
   }
+}
+
+function newMeta(): SourceMeta {
+  return {
+    epoch: 0,
+    seq: 0,
+    counters: 0,
+    updates: 0,
+    inserts: 0,
+    batches: 0,
+    dead: 0,
+    dropped: 0,
+    tables: [],
+  };
 }
 
 function startsWith(key: Key, prefix: unknown[]): boolean {

@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import Database from 'better-sqlite3';
+import { WriteBufferConfigError } from '../lib/index.js';
+import { createStorage } from '../lib/storage/create-storage.js';
 import { POSTGRES_URL, postgresAvailable } from './support/databases.js';
 import { buildCrashApp, runSharedCrash, startApp, type App } from './crash/crash-harness.js';
 
@@ -16,6 +18,28 @@ const databases: Array<[string, string | undefined]> = [
   ['SQLite', undefined],
   ...((await postgresAvailable()) ? [['PostgreSQL', POSTGRES_URL] as [string, string]] : []),
 ];
+
+describe('shared LMDB storage format', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'wb-shared-format-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("refuses a memory storage's journal, and a journal refuses an lmdb environment", async () => {
+    const journalPath = join(dir, 'journal.mdb');
+    await (await createStorage({ type: 'memory', journal: { path: journalPath } })).close();
+    const refused = createStorage({ type: 'lmdb', path: journalPath });
+    await expect(refused).rejects.toThrow(WriteBufferConfigError);
+    await expect(refused).rejects.toThrow(
+      /has format "1"; the lmdb storage .* reads format 'shared-1'/,
+    );
+
+    const sharedPath = join(dir, 'buffer.mdb');
+    await (await createStorage({ type: 'lmdb', path: sharedPath })).close();
+    const journal = createStorage({ type: 'memory', journal: { path: sharedPath } });
+    await expect(journal).rejects.toThrow(/has format "shared-1"; this version reads format 1/);
+    // Refused, not spoiled: the lmdb storage still opens it.
+    await (await createStorage({ type: 'lmdb', path: sharedPath })).close();
+  });
+});
 
 describe('shared LMDB storage across processes (real processes, SIGKILL)', () => {
   let entry: string;

@@ -20,7 +20,10 @@ const databases: Array<[string, string | undefined]> = [
 ];
 
 describe('shared LMDB storage format', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'wb-shared-format-'));
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wb-shared-format-'));
+  });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("refuses a memory storage's journal, and a journal refuses an lmdb environment", async () => {
@@ -48,8 +51,11 @@ describe('shared LMDB storage across processes (real processes, SIGKILL)', () =>
   }, 180_000);
 
   describe('get() in one process', () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'wb-shared-get-'));
+    let dataDir: string;
     const apps: App[] = [];
+    beforeAll(() => {
+      dataDir = mkdtempSync(join(tmpdir(), 'wb-shared-get-'));
+    });
     afterAll(async () => {
       await Promise.all(apps.map((app) => app.kill()));
       rmSync(dataDir, { recursive: true, force: true });

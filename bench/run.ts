@@ -18,7 +18,9 @@ import { flushSqlite10k } from './cases/flush-sqlite-10k.case.js';
 import { heapPerCounter } from './cases/heap-per-counter.case.js';
 import { httpPostgres } from './cases/http-postgres.case.js';
 import { httpSqlite } from './cases/http-sqlite.case.js';
+import { httpWorkers } from './cases/http-workers.case.js';
 import { journalIncrement } from './cases/journal-increment.case.js';
+import { lmdbIncrement } from './cases/lmdb-increment.case.js';
 import { memoryIncrement } from './cases/memory-increment.case.js';
 import { redisIncrement } from './cases/redis-increment.case.js';
 
@@ -29,6 +31,8 @@ const CASES: BenchCase[] = [
   memoryIncrement,
   journalIncrement,
   redisIncrement,
+  lmdbIncrement,
+  httpWorkers,
   flushSqlite10k,
   flushPostgres10k,
   flushSqlite100k,

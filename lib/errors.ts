@@ -187,7 +187,7 @@ export class WriteBufferConfigError extends WriteBufferError {
   /** `storage.type` names no storage. */
   static unknownStorage(type: unknown) {
     return new WriteBufferConfigError(
-      `Unknown storage type ${show(type)} (storage.type). Use 'memory', 'redis' or 'custom'.`,
+      `Unknown storage type ${show(type)} (storage.type). Use 'memory', 'lmdb', 'redis' or 'custom'.`,
     );
   }
 
@@ -240,6 +240,16 @@ export class WriteBufferConfigError extends WriteBufferError {
         `It was not opened, so nothing in it was misread or lost. ` +
         `Start the version that wrote it once to flush it (with the database reachable), then upgrade; ` +
         `or, if what it holds is not needed, delete the journal.`,
+    );
+  }
+
+  /** The shared LMDB environment holds another format (another version's, or a memory journal). */
+  static lmdbFormat(path: string, found: string, expected: string) {
+    return new WriteBufferConfigError(
+      `The LMDB environment '${path}' has format ${found}; the lmdb storage of this version reads format '${expected}'. ` +
+        `It was not opened, so nothing in it was misread or lost. ` +
+        `If it is a memory storage's journal, give the lmdb storage its own path; ` +
+        `if another version wrote it, run that version until stats() shows nothing pending or in flight, then delete the environment.`,
     );
   }
 

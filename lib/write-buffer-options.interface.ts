@@ -79,6 +79,42 @@ export interface RedisStorageOptions {
 }
 
 /**
+ * Keep buffered state in one LMDB environment shared by every process of
+ * one machine that opens the same path (cluster or PM2 workers, containers
+ * on one volume): `get()` is exact across them and one of them flushes at
+ * a time. Same machine only: LMDB shares state through memory-mapped files
+ * and a lock file, which a network file system does not support; for
+ * several machines use `{ type: 'redis' }`. Needs the `lmdb` package.
+ * @publicApi
+ */
+export interface LmdbStorageOptions {
+  type: 'lmdb';
+  /**
+   * File path of the LMDB environment (created if missing, with a `-lock`
+   * file beside it). Every process that should share the buffer gives the
+   * same path; it must not be a memory storage's journal.
+   */
+  path: string;
+  /**
+   * When a buffered write's promise resolves:
+   * - `'sync'`: after its LMDB commit is flushed to disk. Survives a
+   *   process crash and a power loss. Concurrent writes of a process
+   *   share one commit.
+   * - `'relaxed'`: after its commit, before the disk sync. Survives a
+   *   process crash (the commit is in the operating system's page cache,
+   *   which every process shares); a power loss within the sync window
+   *   (milliseconds) may lose it.
+   * @default 'sync'
+   */
+  durability?: 'sync' | 'relaxed';
+  /**
+   * Initial LMDB map size in bytes; lmdb-js grows it when needed.
+   * @default lmdb-js's default
+   */
+  mapSize?: number;
+}
+
+/**
  * Use a storage of your own that implements {@link BufferStorage}.
  * @publicApi
  */
@@ -91,7 +127,7 @@ export interface CustomStorageOptions {
 /** Where buffered writes are kept until they are flushed. * @publicApi
  */
 export type WriteBufferStorageOptions =
-  MemoryStorageOptions | RedisStorageOptions | CustomStorageOptions;
+  MemoryStorageOptions | LmdbStorageOptions | RedisStorageOptions | CustomStorageOptions;
 
 /**
  * When and how much is flushed.

@@ -53,6 +53,9 @@ describe('resolveWriteBufferOptions', () => {
       resolveWriteBufferOptions({ storage: { type: 'memory', journal: { path: 'j.mdb' } } })
         .storage,
     ).toEqual({ type: 'memory', journal: { path: 'j.mdb', durability: 'sync' } });
+    expect(resolveWriteBufferOptions({ storage: { type: 'lmdb', path: 'b.mdb' } }).storage).toEqual(
+      { type: 'lmdb', path: 'b.mdb', durability: 'sync' },
+    );
   });
 
   it('takes a retry bound given alone that is below (or above) the other default, as the backoff always did', () => {
@@ -167,7 +170,7 @@ describe('resolveWriteBufferOptions', () => {
     [
       'storage.type',
       { storage: { type: 'mongo' } },
-      /^Unknown storage type "mongo" \(storage\.type\)\. Use 'memory', 'redis' or 'custom'\./,
+      /^Unknown storage type "mongo" \(storage\.type\)\. Use 'memory', 'lmdb', 'redis' or 'custom'\./,
     ],
     [
       'storage.journal.path',
@@ -183,6 +186,17 @@ describe('resolveWriteBufferOptions', () => {
       'storage.journal.mapSize',
       { storage: { type: 'memory', journal: { path: 'j', mapSize: -1 } } },
       /^storage\.journal\.mapSize must be a whole number of bytes/,
+    ],
+    ['storage.path', { storage: { type: 'lmdb' } }, /^storage\.path must be the file path/],
+    [
+      'storage.durability',
+      { storage: { type: 'lmdb', path: 'b', durability: 'fsync' } },
+      /^storage\.durability must be one of 'sync', 'relaxed'/,
+    ],
+    [
+      'storage.mapSize',
+      { storage: { type: 'lmdb', path: 'b', mapSize: 0 } },
+      /^storage\.mapSize must be a whole number of bytes/,
     ],
     [
       'storage.timeout',

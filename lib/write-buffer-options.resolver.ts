@@ -33,6 +33,7 @@ export const WRITE_BUFFER_DEFAULTS = {
   },
   onMissingRow: 'dead-letter',
   journal: { durability: 'sync' },
+  lmdb: { durability: 'sync' },
   redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'write-buffer:', timeout: 5_000 },
 } as const;
 
@@ -45,6 +46,7 @@ export type ResolvedStorageOptions =
       type: 'memory';
       journal?: Required<Omit<MemoryJournalOptions, 'mapSize'>> & MemoryJournalOptions;
     }
+  | { type: 'lmdb'; path: string; durability: 'sync' | 'relaxed'; mapSize?: number }
   | {
       type: 'redis';
       url: string;
@@ -197,6 +199,26 @@ export function resolveStorageOptions(
             ['sync', 'relaxed'],
           ),
         },
+      };
+    }
+    case 'lmdb': {
+      if (typeof options.path !== 'string' || options.path === '') {
+        throw WriteBufferConfigError.option(
+          'storage.path',
+          options.path,
+          `the file path of the shared LMDB environment, such as '/var/lib/myapp/write-buffer.mdb'`,
+        );
+      }
+      if (options.mapSize !== undefined) count('storage.mapSize', options.mapSize, 1, 'bytes');
+      return {
+        type: 'lmdb',
+        path: options.path,
+        mapSize: options.mapSize,
+        durability: oneOf(
+          'storage.durability',
+          options.durability ?? WRITE_BUFFER_DEFAULTS.lmdb.durability,
+          ['sync', 'relaxed'],
+        ),
       };
     }
     case 'redis': {

@@ -31,13 +31,20 @@ export function databaseOptions(config: ConfigService): TypeOrmModuleOptions {
   return { type: 'better-sqlite3', database, entities, synchronize: true };
 }
 
-/** Redis when `REDIS_URL` is set, else memory with an LMDB journal under `DATA_DIR`; `FLUSH_CRON`. */
+/**
+ * Redis when `REDIS_URL` is set; else, with `WORKERS` (cluster workers),
+ * the lmdb storage every worker shares under `DATA_DIR`; else memory with
+ * an LMDB journal under `DATA_DIR`. `FLUSH_CRON`.
+ */
 export function writeBufferOptions(config: ConfigService): WriteBufferModuleOptions {
   const redisUrl = config.get<string>('REDIS_URL');
+  const shared = Number(config.get<string>('WORKERS') ?? 0) > 0;
   return {
     storage: redisUrl
       ? { type: 'redis', url: redisUrl }
-      : { type: 'memory', journal: { path: join(dataDir(config), 'journal.mdb') } },
+      : shared
+        ? { type: 'lmdb', path: join(dataDir(config), 'buffer.mdb') }
+        : { type: 'memory', journal: { path: join(dataDir(config), 'journal.mdb') } },
     flush: { cron: config.get<string>('FLUSH_CRON') ?? '*/5 * * * * *' },
   };
 }

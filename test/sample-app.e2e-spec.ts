@@ -2,10 +2,14 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import Database from 'better-sqlite3';
 import request from 'supertest';
+import { buildCrashApp } from './crash/crash-harness.js';
 
 describe('sample app (SQLite, memory storage)', () => {
   let app: INestApplication;
@@ -70,4 +74,63 @@ describe('sample app (SQLite, memory storage)', () => {
     expect(response.body.message).toContain(message);
     expect((await request(server).get('/buffer/stats')).body.pending.inserts).toBe(0);
   });
+});
+
+describe('sample app with WORKERS=2 (node:cluster, shared lmdb storage)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'wb-sample-cluster-'));
+  let primary: ChildProcess | undefined;
+  afterAll(() => {
+    primary?.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('counts views on one port across workers, get() is exact in every worker, and SIGTERM flushes them all', async () => {
+    const entry = buildCrashApp().replace(
+      join('test', 'crash', 'crash-app.js'),
+      join('sample-app', 'main.js'),
+    );
+    const port = 40_000 + Math.floor(Math.random() * 10_000);
+    primary = spawn(process.execPath, [entry], {
+      env: {
+        ...process.env,
+        NODE_OPTIONS: '',
+        WORKERS: '2',
+        PORT: String(port),
+        DATA_DIR: dataDir,
+        FLUSH_CRON: '0 0 1 1 *',
+        DATABASE_URL: '',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((resolve) => primary!.once('exit', resolve));
+    const lines: string[] = [];
+    const listening = new Promise<void>((resolve) => {
+      createInterface({ input: primary!.stdout! }).on('line', (line) => {
+        lines.push(line);
+        if (lines.filter((l) => /Worker \d+ on http/.test(l)).length === 2) resolve();
+      });
+    });
+    await listening;
+    const url = `http://127.0.0.1:${port}`;
+    // Keep-alive off: each request may reach either worker.
+    const get = (path: string) => fetch(`${url}${path}`, { headers: { connection: 'close' } });
+    for (let round = 0; round < 10; round++) {
+      await Promise.all(Array.from({ length: 10 }, () => get('/posts/1')));
+    }
+    const seen = await Promise.all(
+      Array.from(
+        { length: 6 },
+        async () => ((await (await get('/posts/1/views')).json()) as { views: number }).views,
+      ),
+    );
+    expect(new Set(seen)).toEqual(new Set([100]));
+
+    primary.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    primary = undefined;
+    const db = new Database(join(dataDir, 'sample.sqlite'), { readonly: true });
+    const row = db.prepare('SELECT views FROM post WHERE id = 1').get() as { views: number };
+    db.close();
+    expect(row.views).toBe(100);
+  }, 180_000);
 });

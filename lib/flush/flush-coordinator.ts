@@ -208,7 +208,9 @@ function describeConfiguration(options: ResolvedWriteBufferOptions): string {
         : 'memory storage without journal (a crash loses what is pending)'
       : storage.type === 'redis'
         ? `Redis storage (${storage.client ? 'client given' : storage.url.replace(/\/\/[^@/]*@/, '//***@')}, prefix '${storage.keyPrefix}')`
-        : 'custom storage';
+        : storage.type === 'lmdb'
+          ? `lmdb storage '${storage.path}' shared by the processes of this machine (${storage.durability})`
+          : 'custom storage';
   const when = flush.cron === false ? 'no periodic flush' : `flush on cron '${flush.cron}'`;
   return (
     `Buffering writes for data source(s) ${options.dataSources.map((n) => `'${n}'`).join(', ')} in ${where}; ` +

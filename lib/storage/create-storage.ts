@@ -20,6 +20,13 @@ export async function createStorage(given?: WriteBufferStorageOptions): Promise<
       });
       return new MemoryStorage(new LmdbJournal(options.journal));
     }
+    case 'lmdb': {
+      // lmdb is an optional dependency: load it only when this storage is asked for.
+      const { LmdbStorage } = await import('./lmdb.storage.js').catch((error: unknown) => {
+        throw WriteBufferConfigError.missingPackage('lmdb', `storage { type: 'lmdb' }`, error);
+      });
+      return new LmdbStorage(options);
+    }
     case 'redis': {
       const { RedisStorage } = await import('./redis.storage.js').catch((error: unknown) => {
         throw WriteBufferConfigError.missingPackage('ioredis', `storage { type: 'redis' }`, error);

@@ -3,13 +3,11 @@ import { WriteBufferConfigError } from '../errors.js';
 import type { DeadLetter } from '../flush/dead-letter.interface.js';
 import { JournalLock } from './journal-lock.js';
 import { decodeJson, encodeJson } from './stored-value.codec.js';
+import { decodeInsert, encodeInsert } from './insert-entry.codec.js';
+import type { RowState } from './row-state.js';
 import type { BufferTarget, ClaimedBatch, RowKey, StoredRow } from './buffer-batch.interface.js';
 
-/** Pending or claimed state of one row: columns set, then deltas on top. */
-export interface RowState {
-  set?: StoredRow;
-  deltas?: Record<string, number>;
-}
+export type { RowState };
 
 /** How long a journaled write waits before its promise resolves. */
 export type JournalDurability = 'sync' | 'relaxed';
@@ -120,6 +118,11 @@ export class LmdbJournal {
     for (const { key, value: text } of this.db.getRange()) {
       // The format key (['v'] comes back as 'v'), checked at open.
       if (key[0] === 'v') continue;
+      if (key[0] === 'i') {
+        const { row, key: rowKey } = decodeInsert(text);
+        contents.inserts.push({ dataSource: key[1], table: key[2], seq: key[3], row, key: rowKey });
+        continue;
+      }
       // Values are tagged JSON: Date and Buffer survive whatever realm reads them.
       const value = decodeJson<unknown>(text);
       if (key[0] === 'p') {
@@ -128,16 +131,6 @@ export class LmdbJournal {
           table: key[2],
           key: key[3],
           state: value as RowState,
-        });
-      } else if (key[0] === 'i') {
-        // A keyed insert is stored as [row, key], any other as the row.
-        const [row, rowKey] = Array.isArray(value) ? value : [value, null];
-        contents.inserts.push({
-          dataSource: key[1],
-          table: key[2],
-          seq: key[3],
-          row: row as StoredRow,
-          key: rowKey as RowKey | null,
         });
       } else if (key[0] === 'b') {
         contents.batches.push({ seq: key[2], part: key[3], batch: value as ClaimedBatch });
@@ -174,7 +167,7 @@ export class LmdbJournal {
     rows.forEach((row, i) => {
       last = this.db.put(
         ['i', target.dataSource, target.table, firstSeq + i],
-        insertValue(row, keys?.[i]),
+        encodeInsert(row, keys?.[i]),
       );
     });
     return this.settle(last);
@@ -236,7 +229,7 @@ export class LmdbJournal {
         void this.db.put(['p', target.dataSource, target.table, key], encodeJson(row));
       }
       for (const { target, seq, row, key } of inserts) {
-        void this.db.put(['i', target.dataSource, target.table, seq], insertValue(row, key));
+        void this.db.put(['i', target.dataSource, target.table, seq], encodeInsert(row, key));
       }
       for (const id of ids) void this.db.remove(['d', id]);
     });
@@ -283,9 +276,4 @@ export class LmdbJournal {
     );
     await Promise.all([write, flushed]);
   }
-}
-
-/** A pending insert's journal value: `[row, key]` when it names its whole primary key, else the row. */
-function insertValue(row: StoredRow, key: RowKey | null | undefined): string {
-  return encodeJson(key ? [row, key] : row);
 }

@@ -15,7 +15,9 @@ import type {
   StoredRow,
 } from './buffer-batch.interface.js';
 import { byArrival, type DeadLetter } from '../flush/dead-letter.interface.js';
-import type { JournalContents, LmdbJournal, RowState } from './lmdb-journal.js';
+import type { JournalContents, LmdbJournal } from './lmdb-journal.js';
+import { addDelta, setColumns, type RowState } from './row-state.js';
+import { entriesOf, insertLayer, insertedOf, pushLayer, rowsOf } from './cell-layers.js';
 
 class TableState {
   rows = new Map<RowKey, RowState>();
@@ -84,21 +86,11 @@ export class MemoryStorage implements BufferStorage {
 
   private addDelta(target: BufferTarget, key: RowKey, column: string, delta: number): RowState {
     const row = this.row(target, key);
-    const deltas = (row.deltas ??= {});
-    if (deltas[column] === undefined) {
-      deltas[column] = delta;
-      this.counts.counters++;
-    } else {
-      deltas[column] += delta;
-    }
+    this.counts.counters += addDelta(row, column, delta);
     return row;
   }
 
-  /**
-   * Sets columns of a pending row. A new update drops the deltas counted
-   * before it; a dead letter buffered again (`keepDeltas`) does not, since
-   * every delta pending now arrived after it.
-   */
+  /** Sets columns of a pending row (see {@link setColumns}). */
   private setColumns(
     target: BufferTarget,
     key: RowKey,
@@ -106,18 +98,9 @@ export class MemoryStorage implements BufferStorage {
     keepDeltas = false,
   ): RowState {
     const row = this.row(target, key);
-    if (!row.set) {
-      row.set = {};
-      this.counts.updates++;
-    }
-    for (const column of Object.keys(values)) {
-      row.set[column] = values[column];
-      if (!keepDeltas && row.deltas && row.deltas[column] !== undefined) {
-        // The set overrides what was counted before it.
-        delete row.deltas[column];
-        this.counts.counters--;
-      }
-    }
+    const change = setColumns(row, values, keepDeltas);
+    this.counts.updates += change.updates;
+    this.counts.counters += change.counters;
     return row;
   }
 
@@ -467,48 +450,4 @@ export class MemoryStorage implements BufferStorage {
     if (!row) rows.set(key, (row = {}));
     return row;
   }
-}
-
-/** A batch's rows by table, as `read` looks them up. */
-function rowsOf(batch: ClaimedBatch): Map<string, Map<RowKey, RowState>> {
-  const rows = new Map<string, Map<RowKey, RowState>>();
-  for (const part of batch.tables) {
-    const byKey = new Map<RowKey, RowState>();
-    for (const [key, set] of part.updates) byKey.set(key, { set });
-    for (const [key, deltas] of part.counters) byKey.set(key, { ...byKey.get(key), deltas });
-    rows.set(part.table, byKey);
-  }
-  return rows;
-}
-
-/** A batch's keyed inserts by table (the first of each key), as `read` looks them up. */
-function insertedOf(batch: ClaimedBatch): Map<string, Map<RowKey, StoredRow>> {
-  const inserted = new Map<string, Map<RowKey, StoredRow>>();
-  for (const { table, inserts, insertKeys } of batch.tables) {
-    if (!insertKeys) continue;
-    const byKey = new Map<RowKey, StoredRow>();
-    insertKeys.forEach((key, i) => key !== null && !byKey.has(key) && byKey.set(key, inserts[i]));
-    inserted.set(table, byKey);
-  }
-  return inserted;
-}
-
-function entriesOf(batch: ClaimedBatch): number {
-  let entries = 0;
-  for (const part of batch.tables) {
-    entries += part.inserts.length + part.updates.length;
-    for (let i = 0; i < part.counters.length; i++) entries += countColumns(part.counters[i][1]);
-  }
-  return entries;
-}
-
-function insertLayer(row: StoredRow, column: string, batchId?: string): CellLayer {
-  return { batchId, inserted: true, isSet: true, value: row[column], delta: 0 };
-}
-
-function pushLayer(layers: CellLayer[], row: RowState, column: string, batchId?: string) {
-  const isSet = row.set !== undefined && column in row.set;
-  const delta = row.deltas?.[column] ?? 0;
-  if (!isSet && delta === 0) return;
-  layers.push({ batchId, isSet, value: isSet ? row.set![column] : undefined, delta });
 }

@@ -1,6 +1,7 @@
 /**
  * A small app for the crash harness: counters, settings and events buffered
- * through a journaled memory storage (or Redis, with REDIS_URL). With CRASH_DELAY_MS set it announces
+ * through a journaled memory storage (or Redis, with REDIS_URL; or the shared LMDB storage, with
+ * LMDB_PATH; no periodic flush with FLUSH_CRON=off). With CRASH_DELAY_MS set it announces
  * and stretches the flush's statements and its commit ("HOOK statement",
  * "HOOK commit" on stdout) so the harness can kill it exactly there.
  */
@@ -106,6 +107,12 @@ class CrashController {
     return this.buffer.increment(CrashCounter, id, 'n', by);
   }
 
+  /** The counter's current value, as `BufferService.get()` reads it. */
+  @Get('c/:id')
+  async read(@Param('id', ParseIntPipe) id: number) {
+    return { n: await this.buffer.get(CrashCounter, id, 'n') };
+  }
+
   @Post('s/:id/:v')
   @HttpCode(204)
   set(@Param('id', ParseIntPipe) id: number, @Param('v', ParseIntPipe) v: number) {
@@ -146,9 +153,11 @@ const database: TypeOrmModuleOptions = process.env.DATABASE_URL
     WriteBufferModule.forRoot({
       storage: process.env.REDIS_URL
         ? { type: 'redis', url: process.env.REDIS_URL, keyPrefix: process.env.REDIS_PREFIX }
-        : { type: 'memory', journal: { path: join(dataDir, 'journal.mdb') } },
+        : process.env.LMDB_PATH
+          ? { type: 'lmdb', path: process.env.LMDB_PATH }
+          : { type: 'memory', journal: { path: join(dataDir, 'journal.mdb') } },
       flush: {
-        cron: '* * * * * *',
+        cron: process.env.FLUSH_CRON === 'off' ? false : '* * * * * *',
         maxBatchRows: 300,
         maxPending: 1000,
         leaseTtl: Number(process.env.LEASE_TTL_MS ?? 30_000),

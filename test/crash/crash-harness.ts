@@ -66,7 +66,7 @@ export function buildCrashApp(): string {
   return join(outDir, 'test', 'crash', 'crash-app.js');
 }
 
-class App {
+export class App {
   readonly child: ChildProcess;
   readonly lines: string[] = [];
   port?: number;
@@ -338,11 +338,22 @@ export async function runShutdownWithDatabaseDown(options: {
  * its batch over once its lease expires. Then the database is compared
  * with what was acknowledged.
  */
-export async function runSharedRedisCrash(options: {
-  redisUrl: string;
+/** Where the instances of a shared crash run keep their buffer. */
+export type SharedStorage = { redisUrl: string } | { lmdb: true };
+
+/**
+ * Moments a shared crash run kills an instance at: the flusher in the
+ * middle of a flush statement, the flusher between its commit and its
+ * ack, or any instance at a random moment.
+ */
+export type SharedKill = 'statement' | 'commit' | 'random';
+
+/** Starts `processes` crash apps sharing one Redis or one LMDB environment (and one database), kills and restarts them at `kills`, drains them, and checks the database. */
+export async function runSharedCrash(options: {
+  storage: SharedStorage;
   postgresUrl?: string;
   processes?: number;
-  kills?: number;
+  kills?: SharedKill[];
   entry?: string;
   log?: (line: string) => void;
 }) {
@@ -351,61 +362,63 @@ export async function runSharedRedisCrash(options: {
   const processes = options.processes ?? 3;
   const dataDir = mkdtempSync(join(tmpdir(), 'wb-shared-'));
   const prefix = `wbcrash-${randomBytes(5).toString('hex')}:`;
+  const lmdbPath = join(dataDir, 'buffer.mdb');
   const dbName = `wb_shared_${randomBytes(5).toString('hex')}`;
   const databaseUrl = await createDatabase(options.postgresUrl, dbName);
   const env: Record<string, string> = {
     DATA_DIR: dataDir,
     CRASH_DELAY_MS: '100',
-    REDIS_URL: options.redisUrl,
-    REDIS_PREFIX: prefix,
+    ...('redisUrl' in options.storage
+      ? { REDIS_URL: options.storage.redisUrl, REDIS_PREFIX: prefix }
+      : { LMDB_PATH: lmdbPath }),
     LEASE_TTL_MS: '1500',
     ...(databaseUrl ? { DATABASE_URL: databaseUrl } : {}),
   };
-  const start = async () => {
-    const app = new App(entry, env, log);
-    if (!(await app.next((l) => l.startsWith('READY'), 60_000))) {
-      await app.kill();
-      throw new Error(`the app did not start:\n${app.lines.slice(-30).join('\n')}`);
-    }
-    return app;
-  };
   const ledger = new Ledger();
-  const apps: App[] = [await start()]; // the first one creates and seeds the tables
+  const apps: App[] = [await startApp(entry, env, log)]; // the first one creates and seeds the tables
   try {
-    while (apps.length < processes) apps.push(await start());
-    const kills = options.kills ?? 2;
-    for (let round = 0; round < kills; round++) {
+    while (apps.length < processes) apps.push(await startApp(entry, env, log));
+    const kills = options.kills ?? ['statement', 'statement'];
+    for (const [round, at] of kills.entries()) {
       const stop = { stopped: false };
       const traffic = load(apps, ledger, processes * 3, stop, round);
-      const flusher = await Promise.race(
-        apps.map((app) =>
-          app.next((l) => l === 'HOOK statement', 20_000).then((line) => (line ? app : null)),
-        ),
-      );
-      if (!flusher) throw new Error('no instance reached a flush statement');
-      await flusher.kill();
+      let victim: App | null;
+      if (at === 'random') {
+        await sleep(300 + Math.random() * 1500);
+        victim = apps[Math.floor(Math.random() * apps.length)];
+      } else {
+        const hook = at === 'statement' ? 'HOOK statement' : 'HOOK commit';
+        victim = await Promise.race(
+          apps.map((app) =>
+            app.next((l) => l === hook, 20_000).then((line) => (line ? app : null)),
+          ),
+        );
+      }
+      if (!victim) throw new Error(`no instance reached a flush ${at}`);
+      await victim.kill();
       stop.stopped = true;
       await traffic;
-      log(
-        `  kill ${round + 1}/${kills}: the flusher, mid-statement (acked so far: ${ledger.acked})`,
-      );
-      apps.splice(apps.indexOf(flusher), 1);
-      apps.push(await start());
+      const moment = {
+        random: 'at a random moment',
+        statement: 'the flusher, mid-statement',
+        commit: 'the flusher, between its commit and its ack',
+      }[at];
+      log(`  kill ${round + 1}/${kills.length}: ${moment} (acked so far: ${ledger.acked})`);
+      apps.splice(apps.indexOf(victim), 1);
+      apps.push(await startApp(entry, env, log));
     }
     // Another instance adopts what the last flusher left once its lease expires.
     const flushed = await fetch(`http://127.0.0.1:${apps[0].port}/flush`, { method: 'POST' });
     if (!flushed.ok) throw new Error(`final flush failed: ${await flushed.text()}`);
     const letters = await deadLetters(apps[0]);
     await Promise.all(apps.map((app) => app.kill('SIGTERM')));
-    const redis = new (await import('ioredis')).Redis(options.redisUrl);
-    const left = await redis.keys(`${prefix}*`);
-    const inFlight = left.filter((key) => key.includes(':b:')).length;
-    const pending = left.filter((key) => /:(cnt|upd|ins)$/.test(key)).length;
-    redis.disconnect();
+    const left =
+      'redisUrl' in options.storage
+        ? await redisLeft(options.storage.redisUrl, prefix)
+        : await lmdbLeft(lmdbPath);
     return {
       acked: ledger.acked,
-      inFlight,
-      pending,
+      ...left,
       ...(await verify(ledger, dataDir, databaseUrl, letters)),
     };
   } finally {
@@ -414,6 +427,45 @@ export async function runSharedRedisCrash(options: {
     if (options.postgresUrl)
       await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`, options.postgresUrl);
   }
+}
+
+/** Starts a crash app; resolves once it listens. */
+export async function startApp(
+  entry: string,
+  env: Record<string, string>,
+  log: (line: string) => void,
+): Promise<App> {
+  const app = new App(entry, env, log);
+  if (!(await app.next((l) => l.startsWith('READY'), 60_000))) {
+    await app.kill();
+    throw new Error(`the app did not start:\n${app.lines.slice(-30).join('\n')}`);
+  }
+  return app;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** In-flight batches and pending tables left under a Redis key prefix. */
+async function redisLeft(redisUrl: string, prefix: string) {
+  const redis = new (await import('ioredis')).Redis(redisUrl);
+  const left = await redis.keys(`${prefix}*`);
+  redis.disconnect();
+  return {
+    inFlight: left.filter((key) => key.includes(':b:')).length,
+    pending: left.filter((key) => /:(cnt|upd|ins)$/.test(key)).length,
+  };
+}
+
+/** In-flight batches and pending entries left in a shared LMDB environment. */
+async function lmdbLeft(path: string) {
+  const { LmdbStorage } = await import('../../lib/storage/lmdb.storage.js');
+  const storage = new LmdbStorage({ path, durability: 'sync' });
+  const { pending, inFlightBatches } = await storage.stats();
+  await storage.close();
+  return {
+    inFlight: inFlightBatches,
+    pending: pending.counters + pending.updates + pending.inserts,
+  };
 }
 
 /** The uids of the events an app holds as dead letters. */

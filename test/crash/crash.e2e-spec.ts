@@ -4,7 +4,7 @@ import { REDIS_URL, redisAvailable } from '../support/storages.js';
 import {
   buildCrashApp,
   runCrashHarness,
-  runSharedRedisCrash,
+  runSharedCrash,
   runShutdownWithDatabaseDown,
 } from './crash-harness.js';
 
@@ -47,7 +47,12 @@ describe('crash safety of the journaled memory storage (real processes, SIGKILL)
   it('3 instances share one Redis; a flusher SIGKILLed mid-flush is taken over, nothing lost or doubled', async () => {
     if (!(await redisAvailable())) return;
     const postgresUrl = (await postgresAvailable()) ? POSTGRES_URL : undefined;
-    const result = await runSharedRedisCrash({ redisUrl: REDIS_URL, postgresUrl, entry, log });
+    const result = await runSharedCrash({
+      storage: { redisUrl: REDIS_URL },
+      postgresUrl,
+      entry,
+      log,
+    });
     log(`shared redis: acked=${result.acked} lost=${result.lost} doubled=${result.doubled}`);
     expect(result.acked).toBeGreaterThan(100);
     expect(result).toMatchObject({ lost: 0, doubled: 0, inFlight: 0, pending: 0 });

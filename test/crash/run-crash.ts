@@ -2,11 +2,14 @@
  * `npm run test:crash -- --kills 50 [--postgres]`: the long crash run.
  * Runs SQLite, and PostgreSQL too when its test server answers (always
  * with --postgres), with the journaled memory storage; then, when Redis
- * answers, both again with the Redis storage (a fifth of the kills). Prints a line per database, then one line over all:
+ * answers, both again with the Redis storage (a fifth of the kills); then both with four
+ * processes sharing one LMDB environment (a fifth of the kills, at least three: the flusher
+ * mid-statement, the flusher between commit and ack, any process at random). Prints a line
+ * per database, then one line over all:
  * `crash: kills=<n> acked=<n> lost=<n> doubled=<n>`.
  */
 import { join } from 'node:path';
-import { runCrashHarness, runSharedRedisCrash } from './crash-harness.js';
+import { runCrashHarness, runSharedCrash, type SharedKill } from './crash-harness.js';
 
 const args = process.argv.slice(2);
 const kills = Number(args[args.indexOf('--kills') + 1] || 50);
@@ -51,10 +54,10 @@ if (await redisUp()) {
   for (const [name, url] of targets) {
     console.log(`crash run on ${name} with Redis storage: ${redisKills} kills of the flusher`);
     const entry = join(import.meta.dirname, 'crash-app.js');
-    const result = await runSharedRedisCrash({
-      redisUrl,
+    const result = await runSharedCrash({
+      storage: { redisUrl },
       postgresUrl: url,
-      kills: redisKills,
+      kills: Array.from({ length: redisKills }, (): SharedKill => 'statement'),
       entry,
     });
     console.log(
@@ -65,6 +68,27 @@ if (await redisUp()) {
     total.lost += result.lost;
     total.doubled += result.doubled;
   }
+}
+// Shared LMDB storage: four processes on one environment.
+const lmdbPlan: SharedKill[] = ['statement', 'commit', 'random'];
+const lmdbKills = Math.max(3, Math.ceil(kills / 5));
+for (const [name, url] of targets) {
+  console.log(`crash run on ${name} with the shared LMDB storage: ${lmdbKills} kills`);
+  const entry = join(import.meta.dirname, 'crash-app.js');
+  const result = await runSharedCrash({
+    storage: { lmdb: true },
+    processes: 4,
+    postgresUrl: url,
+    kills: Array.from({ length: lmdbKills }, (_, i) => lmdbPlan[i % lmdbPlan.length]),
+    entry,
+  });
+  console.log(
+    `  ${name} + lmdb: kills=${lmdbKills} acked=${result.acked} lost=${result.lost} doubled=${result.doubled} left=${result.inFlight + result.pending}`,
+  );
+  total.kills += lmdbKills;
+  total.acked += result.acked;
+  total.lost += result.lost;
+  total.doubled += result.doubled;
 }
 console.log(
   `crash: kills=${total.kills} acked=${total.acked} lost=${total.lost} doubled=${total.doubled}`,

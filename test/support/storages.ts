@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import type { WriteBufferStorageOptions } from '../../lib/index.js';
 
-export type StorageKind = 'memory' | 'journal' | 'redis' | 'redis-cluster';
+export type StorageKind = 'memory' | 'journal' | 'lmdb' | 'redis' | 'redis-cluster';
 
 /** Redis server the tests use (test/servers.sh starts one on this port). */
 export const REDIS_URL = process.env.WB_TEST_REDIS_URL ?? 'redis://127.0.0.1:63799';
@@ -70,7 +70,7 @@ export function redisClusterAvailable(): Promise<boolean> {
 
 /** Storages every contract test runs against. */
 export async function storageKinds(): Promise<StorageKind[]> {
-  const kinds: StorageKind[] = ['memory', 'journal'];
+  const kinds: StorageKind[] = ['memory', 'journal', 'lmdb'];
   if (await redisAvailable()) kinds.push('redis');
   if (await redisClusterAvailable()) kinds.push('redis-cluster');
   return kinds;
@@ -90,6 +90,8 @@ export function storageOptions(kind: StorageKind): WriteBufferStorageOptions {
         type: 'memory',
         journal: { path: join(newJournalDir(), 'journal.mdb') },
       };
+    case 'lmdb':
+      return { type: 'lmdb', path: join(newJournalDir(), 'buffer.mdb') };
     case 'redis':
       return { type: 'redis', url: REDIS_URL, keyPrefix };
     case 'redis-cluster': {
@@ -108,7 +110,7 @@ function newJournalDir(): string {
 
 /**
  * Closes the cluster clients tests created (the storage never closes a
- * client it was given) and removes the journal directories they made.
+ * client it was given) and removes the journal and LMDB directories they made.
  */
 export async function closeTestClients() {
   while (clusters.length) clusters.pop()!.disconnect();

@@ -1,0 +1,64 @@
+import type { CellLayer, ClaimedBatch, RowKey, StoredRow } from './buffer-batch.interface.js';
+import { countColumns } from './count-columns.js';
+import type { RowState } from './row-state.js';
+
+/**
+ * An in-flight batch indexed for `BufferStorage.read`: its rows and its
+ * keyed inserts (the first of each key), by table.
+ */
+export interface BatchCells {
+  rows: Map<string, Map<RowKey, RowState>>;
+  inserted: Map<string, Map<RowKey, StoredRow>>;
+}
+
+/** Indexes a batch's rows and keyed inserts by table, as `read` looks them up. */
+export function batchCells(batch: ClaimedBatch): BatchCells {
+  return { rows: rowsOf(batch), inserted: insertedOf(batch) };
+}
+
+/** A batch's rows by table. */
+export function rowsOf(batch: ClaimedBatch): Map<string, Map<RowKey, RowState>> {
+  const rows = new Map<string, Map<RowKey, RowState>>();
+  for (const part of batch.tables) {
+    const byKey = new Map<RowKey, RowState>();
+    for (const [key, set] of part.updates) byKey.set(key, { set });
+    for (const [key, deltas] of part.counters) byKey.set(key, { ...byKey.get(key), deltas });
+    rows.set(part.table, byKey);
+  }
+  return rows;
+}
+
+/** A batch's keyed inserts by table (the first of each key). */
+export function insertedOf(batch: ClaimedBatch): Map<string, Map<RowKey, StoredRow>> {
+  const inserted = new Map<string, Map<RowKey, StoredRow>>();
+  for (const { table, inserts, insertKeys } of batch.tables) {
+    if (!insertKeys) continue;
+    const byKey = new Map<RowKey, StoredRow>();
+    insertKeys.forEach((key, i) => key !== null && !byKey.has(key) && byKey.set(key, inserts[i]));
+    inserted.set(table, byKey);
+  }
+  return inserted;
+}
+
+/** Entries a batch holds: insert rows, updated rows, and counters. */
+export function entriesOf(batch: ClaimedBatch): number {
+  let entries = 0;
+  for (const part of batch.tables) {
+    entries += part.inserts.length + part.updates.length;
+    for (let i = 0; i < part.counters.length; i++) entries += countColumns(part.counters[i][1]);
+  }
+  return entries;
+}
+
+/** The layer of a buffered insert of the row. */
+export function insertLayer(row: StoredRow, column: string, batchId?: string): CellLayer {
+  return { batchId, inserted: true, isSet: true, value: row[column], delta: 0 };
+}
+
+/** Adds the layer a row's state makes for `column`, if it touches it. */
+export function pushLayer(layers: CellLayer[], row: RowState, column: string, batchId?: string) {
+  const isSet = row.set !== undefined && column in row.set;
+  const delta = row.deltas?.[column] ?? 0;
+  if (!isSet && delta === 0) return;
+  layers.push({ batchId, isSet, value: isSet ? row.set![column] : undefined, delta });
+}

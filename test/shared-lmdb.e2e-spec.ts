@@ -1,0 +1,124 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import Database from 'better-sqlite3';
+import { WriteBufferConfigError } from '../lib/index.js';
+import { createStorage } from '../lib/storage/create-storage.js';
+import { POSTGRES_URL, postgresAvailable } from './support/databases.js';
+import { buildCrashApp, runSharedCrash, startApp, type App } from './crash/crash-harness.js';
+
+/**
+ * Several real processes (the crash app, test/crash/crash-app.ts) sharing
+ * one LMDB environment: reads across processes, SIGKILLs at random and in
+ * the middle of a flush, a flusher killed between its commit and its ack.
+ */
+const log = (line: string) => process.stdout.write(`${line}\n`);
+const databases: Array<[string, string | undefined]> = [
+  ['SQLite', undefined],
+  ...((await postgresAvailable()) ? [['PostgreSQL', POSTGRES_URL] as [string, string]] : []),
+];
+
+describe('shared LMDB storage format', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wb-shared-format-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("refuses a memory storage's journal, and a journal refuses an lmdb environment", async () => {
+    const journalPath = join(dir, 'journal.mdb');
+    await (await createStorage({ type: 'memory', journal: { path: journalPath } })).close();
+    const refused = createStorage({ type: 'lmdb', path: journalPath });
+    await expect(refused).rejects.toThrow(WriteBufferConfigError);
+    await expect(refused).rejects.toThrow(
+      /has format "1"; the lmdb storage .* reads format 'shared-1'/,
+    );
+
+    const sharedPath = join(dir, 'buffer.mdb');
+    await (await createStorage({ type: 'lmdb', path: sharedPath })).close();
+    const journal = createStorage({ type: 'memory', journal: { path: sharedPath } });
+    await expect(journal).rejects.toThrow(/has format "shared-1"; this version reads format 1/);
+    // Refused, not spoiled: the lmdb storage still opens it.
+    await (await createStorage({ type: 'lmdb', path: sharedPath })).close();
+  });
+});
+
+describe('shared LMDB storage across processes (real processes, SIGKILL)', () => {
+  let entry: string;
+  beforeAll(() => {
+    entry = buildCrashApp();
+  }, 180_000);
+
+  describe('get() in one process', () => {
+    let dataDir: string;
+    const apps: App[] = [];
+    beforeAll(() => {
+      dataDir = mkdtempSync(join(tmpdir(), 'wb-shared-get-'));
+    });
+    afterAll(async () => {
+      await Promise.all(apps.map((app) => app.kill()));
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it('sees increments acknowledged in another, before any flush', async () => {
+      const env = { DATA_DIR: dataDir, LMDB_PATH: join(dataDir, 'buffer.mdb'), FLUSH_CRON: 'off' };
+      apps.push(await startApp(entry, env, log)); // creates and seeds the tables
+      apps.push(await startApp(entry, env, log));
+      const [a, b] = apps;
+      const post = (app: App, path: string) =>
+        fetch(`http://127.0.0.1:${app.port}${path}`, { method: 'POST' });
+      const read = async (app: App, id: number) =>
+        ((await (await fetch(`http://127.0.0.1:${app.port}/c/${id}`)).json()) as { n: number }).n;
+      const stored = (id: number) => {
+        const db = new Database(join(dataDir, 'crash.sqlite'), { readonly: true });
+        const row = db.prepare('SELECT n FROM crash_counter WHERE id = ?').get(id) as { n: number };
+        db.close();
+        return row.n;
+      };
+
+      expect((await post(a, '/c/1/5')).status).toBe(204);
+      expect(await read(b, 1)).toBe(5);
+      expect((await post(b, '/c/1/2')).status).toBe(204);
+      expect(await read(a, 1)).toBe(7);
+      expect(stored(1)).toBe(0);
+
+      expect((await post(b, '/flush')).ok).toBe(true);
+      expect(stored(1)).toBe(7);
+      expect([await read(a, 1), await read(b, 1)]).toEqual([7, 7]);
+    }, 120_000);
+  });
+
+  it.each(databases)(
+    'four processes on %s: two SIGKILLed (one mid-flush, one at random), restarted, drained: nothing lost, nothing doubled',
+    async (_name, postgresUrl) => {
+      const result = await runSharedCrash({
+        storage: { lmdb: true },
+        processes: 4,
+        kills: ['statement', 'random'],
+        postgresUrl,
+        entry,
+        log,
+      });
+      log(`shared lmdb: acked=${result.acked} lost=${result.lost} doubled=${result.doubled}`);
+      expect(result.acked).toBeGreaterThan(100);
+      expect(result).toMatchObject({ lost: 0, doubled: 0, inFlight: 0, pending: 0 });
+    },
+    300_000,
+  );
+
+  it('a flusher SIGKILLed between commit and ack is taken over; its batch is applied once', async () => {
+    const result = await runSharedCrash({
+      storage: { lmdb: true },
+      processes: 2,
+      kills: ['commit'],
+      entry,
+      log,
+    });
+    log(
+      `shared lmdb handover: acked=${result.acked} lost=${result.lost} doubled=${result.doubled}`,
+    );
+    expect(result.acked).toBeGreaterThan(100);
+    expect(result).toMatchObject({ lost: 0, doubled: 0, inFlight: 0, pending: 0 });
+  }, 300_000);
+});

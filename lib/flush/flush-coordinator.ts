@@ -239,8 +239,7 @@ export class FlushCoordinator
   async stats(): Promise<BufferStats> {
     const storage = await this.storage.stats();
     const health = [...this.flushers.values()].map((flusher) => flusher.health);
-    const oldest = await this.storage.oldestPending?.();
-    const oldestAt = oldest?.length ? Math.min(...oldest.map(({ at }) => at)) : undefined;
+    const oldestAt = storage.oldestPendingAt;
     return {
       deadLetters: storage.deadLetters,
       deadLettersDropped: storage.deadLettersDropped,

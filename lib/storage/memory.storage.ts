@@ -452,7 +452,9 @@ export class MemoryStorage implements BufferStorage {
   async stats(): Promise<StorageStats> {
     let inFlightBatches = 0;
     for (const list of this.claimed.values()) inFlightBatches += list.length;
+    const oldest = await this.oldestPending();
     return {
+      ...(oldest.length && { oldestPendingAt: Math.min(...oldest.map(({ at }) => at)) }),
       pending: { ...this.counts },
       inFlightBatches,
       deadLetters: this.dead.size,

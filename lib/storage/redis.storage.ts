@@ -306,15 +306,29 @@ export class RedisStorage implements BufferStorage {
         return this.call(() => this.redis.wbStats(k.tables, k.inflight, k.dead, k.dropped, k.p));
       }),
     );
-    for (const [counters, updates, inserts, inFlight, dead, dropped] of replies) {
+    for (const [counters, updates, inserts, inFlight, dead, dropped, oldest] of replies) {
       stats.pending.counters += counters;
       stats.pending.updates += updates;
       stats.pending.inserts += inserts;
       stats.inFlightBatches += inFlight;
       stats.deadLetters += dead;
       stats.deadLettersDropped += dropped;
+      if (oldest >= 0) stats.oldestPendingAt = Math.min(stats.oldestPendingAt ?? Infinity, oldest);
     }
     return stats;
+  }
+
+  async oldestPending(): Promise<Array<{ dataSource: string; at: number }>> {
+    const sources = [...this.dataSources];
+    const replies = await Promise.all(
+      sources.map((dataSource) => {
+        const k = this.layout.source(dataSource);
+        return this.call(() => this.redis.wbOldest(k.since, k.inflight, k.p));
+      }),
+    );
+    return sources.flatMap((dataSource, i) =>
+      replies[i] === null ? [] : [{ dataSource, at: Number(replies[i]) }],
+    );
   }
 
   close(): Promise<void> {

@@ -81,12 +81,10 @@ describe.each(await storageKinds())('metrics and spans, %s storage', (kind) => {
 
       const pending = await byAttribute(meterName, 'write_buffer_pending_entries', 'kind');
       expect(pending).toEqual({ counter: 3, update: 2, insert: 4 });
-      if (kind !== 'redis' && kind !== 'redis-cluster') {
-        const tables = await points(meterName, 'write_buffer_pending_entries');
-        expect(
-          tables.filter((p) => p.attributes.table === 'activity_log' && p.value === 4),
-        ).toHaveLength(1);
-      }
+      const tables = await points(meterName, 'write_buffer_pending_entries');
+      expect(
+        tables.filter((p) => p.attributes.table === 'activity_log' && p.value === 4),
+      ).toHaveLength(1);
       const [age] = await points(meterName, 'write_buffer_oldest_pending_age_seconds');
       expect(age.attributes).toEqual({ data_source: 'default' });
       expect(age.value).toBeGreaterThanOrEqual(0);

@@ -369,6 +369,27 @@ if oldest == nil then return nil end
 return tostring(oldest)
 `;
 
+/**
+ * Pending entries of one data source per table. KEYS: tables. ARGV: P.
+ * Returns table, counters, updated rows, inserts per table.
+ */
+export const PENDING_BY_TABLE_SCRIPT = `${COMMON}
+local P = ARGV[1]
+local out = {}
+for _, t in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local rows, updates = {}, 0
+  for _, field in ipairs(redis.call('HKEYS', tableKey(P, t, 'upd'))) do
+    rows[cjson.decode(field)[1]] = true
+  end
+  for _ in pairs(rows) do updates = updates + 1 end
+  out[#out + 1] = t
+  out[#out + 1] = redis.call('HLEN', tableKey(P, t, 'cnt'))
+  out[#out + 1] = updates
+  out[#out + 1] = redis.call('LLEN', tableKey(P, t, 'ins'))
+end
+return out
+`;
+
 /** Extends a lease held by ARGV[1] to ARGV[2] ms. KEYS: lease. */
 export const RENEW_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -401,6 +422,7 @@ export interface RedisScripts {
   wbRemoveDead(...args: Args): Promise<number>;
   wbStats(...args: Args): Promise<number[]>;
   wbOldest(...args: Args): Promise<string | null>;
+  wbPendingByTable(...args: Args): Promise<Array<string | number>>;
   wbRenew(...args: Args): Promise<number>;
   wbRelease(...args: Args): Promise<number>;
 }
@@ -417,6 +439,7 @@ const SCRIPTS: Array<[keyof RedisScripts, number, string]> = [
   ['wbRemoveDead', 2, REMOVE_DEAD_SCRIPT],
   ['wbStats', 4, STATS_SCRIPT],
   ['wbOldest', 2, OLDEST_SCRIPT],
+  ['wbPendingByTable', 1, PENDING_BY_TABLE_SCRIPT],
   ['wbRenew', 1, RENEW_SCRIPT],
   ['wbRelease', 1, RELEASE_SCRIPT],
 ];

@@ -20,6 +20,7 @@ import { httpPostgres } from './cases/http-postgres.case.js';
 import { httpSqlite } from './cases/http-sqlite.case.js';
 import { journalIncrement } from './cases/journal-increment.case.js';
 import { memoryIncrement } from './cases/memory-increment.case.js';
+import { metricsOverhead } from './cases/metrics-overhead.case.js';
 import { redisIncrement } from './cases/redis-increment.case.js';
 
 /** Every case, in the order of the results table. */
@@ -27,6 +28,7 @@ const CASES: BenchCase[] = [
   httpSqlite,
   httpPostgres,
   memoryIncrement,
+  metricsOverhead,
   journalIncrement,
   redisIncrement,
   flushSqlite10k,

@@ -90,6 +90,13 @@ describe.each(await storageKinds())('metrics and spans, %s storage', (kind) => {
       expect(age.value).toBeGreaterThanOrEqual(0);
       expect(age.value).toBeLessThan(60);
       spans.reset();
+      // Which span is active when TypeORM runs each statement (as a driver's span would nest).
+      const activeAt: Array<[string, string | undefined]> = [];
+      const logQuery = t.queries.logQuery.bind(t.queries);
+      t.queries.logQuery = (query: string) => {
+        activeAt.push([query, trace.getActiveSpan()?.spanContext().spanId]);
+        logQuery(query);
+      };
 
       const report = await t.buffer.flush();
 
@@ -121,6 +128,10 @@ describe.each(await storageKinds())('metrics and spans, %s storage', (kind) => {
       expect(flush).toHaveLength(1);
       expect(batches).toHaveLength(1);
       expect(batches[0].parentSpanContext?.spanId).toBe(flush[0].spanContext().spanId);
+      const batchSpan = batches[0].spanContext().spanId;
+      const statementsRun = activeAt.filter(([query]) => /^\s*(INSERT|UPDATE)/i.test(query));
+      expect(statementsRun.length).toBeGreaterThanOrEqual(report.statements);
+      expect(statementsRun.every(([, span]) => span === batchSpan)).toBe(true);
       expect(flush[0].attributes).toMatchObject({
         'write_buffer.data_source': 'default',
         'write_buffer.outcome': 'ok',

@@ -106,6 +106,7 @@ describe('sample app (SQLite, memory storage)', () => {
       return parseMetrics(response.text);
     };
     const before = await scrape();
+    expect(sumOf(before, 'write_buffer_oldest_pending_age_seconds')).toBe(0);
     const counted = (s: Map<string, number>, kind: string, table: string) =>
       sumOf(s, 'write_buffer_rows_applied_total', { kind, table });
     const flushes = (s: Map<string, number>) =>

@@ -112,11 +112,14 @@ export class FlushCoordinator
         ];
       },
       oldestPendingAge: async () => {
+        if (!storage.oldestPending) return [];
         const now = Date.now();
-        return ((await storage.oldestPending?.()) ?? []).map(({ dataSource, at }) => ({
-          dataSource,
-          seconds: Math.max(0, now - at) / 1000,
-        }));
+        const oldest = new Map((await storage.oldestPending()).map((o) => [o.dataSource, o.at]));
+        // Every data source has the series, 0 when nothing waits, so alerts see it from the start.
+        return [...this.flushers.keys()].map((dataSource) => {
+          const at = oldest.get(dataSource);
+          return { dataSource, seconds: at === undefined ? 0 : Math.max(0, now - at) / 1000 };
+        });
       },
       inFlightBatches: async () => (await storage.stats()).inFlightBatches,
       deadLetters: async () => (await storage.stats()).deadLetters,

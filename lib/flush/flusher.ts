@@ -54,8 +54,7 @@ export class Flusher {
   private readonly backoff: Backoff;
   private readonly telemetry: WriteBufferTelemetry;
   private readonly driver: string;
-  /** Whether a flush of this flusher holds the data source's lease now. */
-  holdsLease = false;
+  private leaseHeld = false;
   /** How flushing is going: consecutive failures and the backoff they caused. */
   readonly health: FlusherHealth;
 
@@ -115,6 +114,11 @@ export class Flusher {
     return next.promise;
   }
 
+  /** Whether a flush of this flusher holds the data source's lease now. */
+  get holdsLease(): boolean {
+    return this.leaseHeld;
+  }
+
   /** Whether a scheduled flush should run now (not backing off after failures). */
   due(now = Date.now()): boolean {
     return this.backoff.due(now);
@@ -155,7 +159,7 @@ export class Flusher {
     const report = emptyReport();
     const keeper = await LeaseKeeper.acquire(this.storage, this.name, this.options.leaseTtl);
     metrics.leaseAcquired(this.name);
-    this.holdsLease = true;
+    this.leaseHeld = true;
     try {
       // Batches left in flight by a failed or crashed flush (of any
       // instance) go first, in order; they now belong to this lease.
@@ -202,7 +206,7 @@ export class Flusher {
       }
       throw error instanceof WriteBufferError ? error : FlushError.failed(this.name, error);
     } finally {
-      this.holdsLease = false;
+      this.leaseHeld = false;
       await keeper.release();
     }
     return report;

@@ -35,7 +35,11 @@ export interface FlushFailedEvent {
   dataSource: string;
   /** The error's message. */
   error: string;
-  /** `transient` (database unreachable, deadlock, …), `lease_lost`, or `other`. */
+  /**
+   * `transient` (database unreachable, deadlock, …), `data` (a refused
+   * statement outside a batch, e.g. on the ledger), `lease_lost` (another
+   * flusher took over), or `other`.
+   */
   kind: string;
   /** Delay before the next scheduled attempt, in milliseconds. */
   backoffMs: number;

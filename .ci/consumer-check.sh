@@ -27,7 +27,7 @@ npm install --no-audit --no-fund --loglevel=error \
   typeorm@1 reflect-metadata rxjs better-sqlite3@12 @nestjs/platform-express@12
 npm install --no-audit --no-fund --loglevel=error --save-dev typescript@~5.9 @types/node@20
 
-for optional in ioredis lmdb; do
+for optional in ioredis lmdb @opentelemetry/api @nestjs/event-emitter @nestjs/terminus; do
   if [ -e "node_modules/$optional" ]; then
     echo "consumer check: $optional was installed, but the README names it optional" >&2
     exit 1

@@ -22,6 +22,7 @@ import { httpWorkers } from './cases/http-workers.case.js';
 import { journalIncrement } from './cases/journal-increment.case.js';
 import { lmdbIncrement } from './cases/lmdb-increment.case.js';
 import { memoryIncrement } from './cases/memory-increment.case.js';
+import { metricsOverhead } from './cases/metrics-overhead.case.js';
 import { redisIncrement } from './cases/redis-increment.case.js';
 
 /** Every case, in the order of the results table. */
@@ -29,6 +30,7 @@ const CASES: BenchCase[] = [
   httpSqlite,
   httpPostgres,
   memoryIncrement,
+  metricsOverhead,
   journalIncrement,
   redisIncrement,
   lmdbIncrement,

@@ -28,6 +28,19 @@ export interface BufferStats {
   backoffMs: number;
   /** Flushes that failed in a row; 0 after a success. */
   consecutiveFailures: number;
+  /**
+   * Age of the oldest write not yet applied (pending or in flight), in
+   * milliseconds; absent when nothing is buffered or the storage does not
+   * track it (`BufferStorage.oldestPending`).
+   */
+  oldestPendingAgeMs?: number;
+  /**
+   * Entries held (pending and in flight) over `limits.maxPendingEntries`,
+   * as the limit counts them (Redis: this process's).
+   */
+  fillRatio: number;
+  /** Whether a flush of this process holds a flush lease right now. */
+  flushing: boolean;
   /** The latest flush, if any ran in this process. */
   lastFlush?: LastFlush;
 }

@@ -22,7 +22,11 @@ export {
 export type { FlushReport, MissingRow, LastFlush } from './flush/flush-report.interface.js';
 export type { DeadLetter } from './flush/dead-letter.interface.js';
 export { BufferedCounterInterceptor } from './interceptors/buffered-counter.interceptor.js';
-export { BufferStorage, type ClaimOptions } from './storage/buffer-storage.interface.js';
+export {
+  BufferStorage,
+  type ClaimOptions,
+  type PendingTableEntries,
+} from './storage/buffer-storage.interface.js';
 export type {
   BatchTable,
   BufferTarget,
@@ -35,6 +39,15 @@ export type {
   StoredRow,
   StoredValue,
 } from './storage/buffer-batch.interface.js';
+export {
+  WriteBufferEvent,
+  type FlushCompletedEvent,
+  type FlushFailedEvent,
+  type FlushRecoveredEvent,
+  type DeadLetterEvent,
+  type BufferFullEvent,
+  type RecoveredEvent,
+} from './telemetry/write-buffer.events.js';
 export { MemoryStorage } from './storage/memory.storage.js';
 export type * from './write-buffer-options.interface.js';
 export {

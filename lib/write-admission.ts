@@ -8,6 +8,8 @@ import {
   type ResolvedWriteBufferOptions,
 } from './write-buffer-options.resolver.js';
 import { WriteTally } from './write-tally.js';
+import { WriteBufferEvent } from './telemetry/write-buffer.events.js';
+import { WriteBufferTelemetry } from './telemetry/write-buffer.telemetry.js';
 
 /**
  * Lets writes into the buffer: enforces `limits.maxPendingEntries` before a
@@ -25,6 +27,7 @@ export class WriteAdmission {
     @Inject(BufferStorage) private readonly storage: BufferStorage,
     private readonly coordinator: FlushCoordinator,
     private readonly tally: WriteTally,
+    private readonly telemetry: WriteBufferTelemetry,
   ) {
     this.limits = options.limits;
     this.maxPending = options.flush.maxPending;
@@ -63,10 +66,20 @@ export class WriteAdmission {
       while (Date.now() < until) {
         if (!this.sizeTriggered) this.triggerFlush();
         await new Promise((resolve) => setTimeout(resolve, 10));
-        if (this.pendingEntries() + count <= this.limits.maxPendingEntries) return;
+        if (this.pendingEntries() + count <= this.limits.maxPendingEntries) {
+          this.telemetry.metrics.full('waited');
+          return;
+        }
       }
     }
-    throw BufferFullError.of(this.pendingEntries(), this.limits, this.coordinator.lastError);
+    const pendingEntries = this.pendingEntries();
+    this.telemetry.metrics.full('rejected');
+    this.telemetry.events.emit(WriteBufferEvent.BufferFull, {
+      pendingEntries,
+      maxPendingEntries: this.limits.maxPendingEntries,
+      policy: this.limits.policy,
+    });
+    throw BufferFullError.of(pendingEntries, this.limits, this.coordinator.lastError);
   }
 
   /** Entries held (pending and in flight): exact for storages that count, else this process's unflushed writes. */

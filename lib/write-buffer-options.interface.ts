@@ -271,4 +271,19 @@ export interface WriteBufferModuleOptions {
   onMissingRow?: 'dead-letter' | 'drop';
   /** Called for every new dead letter (after it is stored). */
   onDeadLetter?: (letter: DeadLetter) => void;
+  /**
+   * OpenTelemetry metrics (see README "Observability"), through
+   * `@opentelemetry/api`: a no-op until the app registers an SDK, and
+   * nothing at all when the package is not installed. `false` turns them
+   * off; `{ meterName }` names the meter.
+   * @default true (meter 'nestjs-write-buffer')
+   */
+  metrics?: boolean | { meterName?: string };
+  /**
+   * OpenTelemetry spans, one per flush and one per batch, through
+   * `@opentelemetry/api` (a no-op without an SDK or the package). `false`
+   * turns them off; `{ tracerName }` names the tracer.
+   * @default true (tracer 'nestjs-write-buffer')
+   */
+  tracing?: boolean | { tracerName?: string };
 }

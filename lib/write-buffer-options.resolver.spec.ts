@@ -28,6 +28,8 @@ describe('resolveWriteBufferOptions', () => {
         maxDeadLetters: 10_000,
       },
       onMissingRow: 'dead-letter',
+      metrics: { meterName: 'nestjs-write-buffer' },
+      tracing: { tracerName: 'nestjs-write-buffer' },
       onDeadLetter: undefined,
     });
   });
@@ -229,4 +231,17 @@ describe('resolveWriteBufferOptions', () => {
       expect((error as Error).message).toMatch(message);
     },
   );
+
+  it('refuses metrics and tracing options that cannot work, naming them', () => {
+    expect(resolveWriteBufferOptions({ metrics: false }).metrics).toBe(false);
+    expect(resolveWriteBufferOptions({ tracing: { tracerName: 't' } }).tracing).toEqual({
+      tracerName: 't',
+    });
+    expect(() => resolveWriteBufferOptions({ metrics: 'yes' as never })).toThrow(
+      'metrics must be true, false or { meterName?: string }, not "yes".',
+    );
+    expect(() => resolveWriteBufferOptions({ metrics: { meterName: '' } })).toThrow(
+      WriteBufferConfigError,
+    );
+  });
 });

@@ -35,6 +35,8 @@ export const WRITE_BUFFER_DEFAULTS = {
   journal: { durability: 'sync' },
   lmdb: { durability: 'sync' },
   redis: { url: 'redis://127.0.0.1:6379', keyPrefix: 'write-buffer:', timeout: 5_000 },
+  metrics: { meterName: 'nestjs-write-buffer' },
+  tracing: { tracerName: 'nestjs-write-buffer' },
 } as const;
 
 /** Largest delay `setTimeout` honours, in milliseconds. */
@@ -79,6 +81,10 @@ export interface ResolvedWriteBufferOptions {
   };
   onMissingRow: 'dead-letter' | 'drop';
   onDeadLetter?: (letter: DeadLetter) => void;
+  /** OpenTelemetry metrics: the meter's name, or `false` when off. */
+  metrics: { meterName: string } | false;
+  /** OpenTelemetry spans: the tracer's name, or `false` when off. */
+  tracing: { tracerName: string } | false;
 }
 
 /**
@@ -169,7 +175,28 @@ export function resolveWriteBufferOptions(
       'drop',
     ]),
     onDeadLetter: options.onDeadLetter,
+    metrics: telemetry('metrics', 'meterName', options.metrics, defaults.metrics.meterName),
+    tracing: telemetry('tracing', 'tracerName', options.tracing, defaults.tracing.tracerName),
   };
+}
+
+/** `metrics` / `tracing`: on (with a name), or `false`. */
+function telemetry<K extends string>(
+  option: string,
+  nameKey: K,
+  value: boolean | Partial<Record<K, string>> | undefined,
+  defaultName: string,
+): Record<K, string> | false {
+  if (value === false) return false;
+  if (value === undefined || value === true) return { [nameKey]: defaultName } as Record<K, string>;
+  if (typeof value !== 'object' || value === null) {
+    throw WriteBufferConfigError.option(option, value, `true, false or { ${nameKey}?: string }`);
+  }
+  const name = value[nameKey] ?? defaultName;
+  if (typeof name !== 'string' || name.trim() === '') {
+    throw WriteBufferConfigError.option(`${option}.${nameKey}`, name, 'a non-empty string');
+  }
+  return { [nameKey]: name } as Record<K, string>;
 }
 
 /** Validates `storage` options and fills in their defaults. */

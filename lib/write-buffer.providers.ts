@@ -17,6 +17,7 @@ import {
 } from './write-buffer-options.resolver.js';
 import { WRITE_BUFFER_MODULE_OPTIONS } from './write-buffer.module-definition.js';
 import { WriteTally } from './write-tally.js';
+import { writeBufferTelemetryProvider } from './telemetry/write-buffer.telemetry.js';
 
 /**
  * The providers of `WriteBufferModule`: the options, validated once; the
@@ -33,6 +34,7 @@ export const writeBufferProviders: Provider[] = [
     inject: [WRITE_BUFFER_RESOLVED_OPTIONS],
     useFactory: (options: ResolvedWriteBufferOptions) => createStorage(options.storage),
   },
+  writeBufferTelemetryProvider,
   BufferedDataSources,
   WriteTally,
   FlushCoordinator,

@@ -1,17 +1,25 @@
+// First: registers the OpenTelemetry SDK before the write buffer asks for its meter.
+import './observability/metrics.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
+import { EventEmitterModule } from '@nestjs/event-emitter';
+import { TerminusModule } from '@nestjs/terminus';
 import { TypeOrmModule, type TypeOrmModuleOptions } from '@nestjs/typeorm';
 import { WriteBufferModule, type WriteBufferModuleOptions } from '../lib/index.js';
+import { WriteBufferHealthIndicator } from '../lib/terminus/index.js';
 import { BenchController } from './controllers/bench.controller.js';
 import { BufferController } from './controllers/buffer.controller.js';
 import { EventsController } from './controllers/events.controller.js';
+import { HealthController } from './controllers/health.controller.js';
+import { MetricsController } from './controllers/metrics.controller.js';
 import { PostsController } from './controllers/posts.controller.js';
 import { UsersController } from './controllers/users.controller.js';
 import { ActivityLog } from './entities/activity-log.entity.js';
 import { Post } from './entities/post.entity.js';
 import { User } from './entities/user.entity.js';
+import { BufferEventsListener } from './observability/buffer-events.listener.js';
 import { SeedService } from './seed.service.js';
 
 const entities = [Post, User, ActivityLog];
@@ -55,6 +63,8 @@ export function writeBufferOptions(config: ConfigService): WriteBufferModuleOpti
     TypeOrmModule.forRootAsync({ inject: [ConfigService], useFactory: databaseOptions }),
     TypeOrmModule.forFeature([Post]),
     WriteBufferModule.forRootAsync({ inject: [ConfigService], useFactory: writeBufferOptions }),
+    EventEmitterModule.forRoot(),
+    TerminusModule,
   ],
   controllers: [
     PostsController,
@@ -62,7 +72,9 @@ export function writeBufferOptions(config: ConfigService): WriteBufferModuleOpti
     EventsController,
     BufferController,
     BenchController,
+    MetricsController,
+    HealthController,
   ],
-  providers: [SeedService],
+  providers: [SeedService, WriteBufferHealthIndicator, BufferEventsListener],
 })
 export class AppModule {}

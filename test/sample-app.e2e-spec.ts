@@ -11,6 +11,32 @@ import Database from 'better-sqlite3';
 import request from 'supertest';
 import { buildCrashApp } from './crash/crash-harness.js';
 
+/** Prometheus text → value per `name{labels}` (labels as exposed, in order). */
+function parseMetrics(text: string): Map<string, number> {
+  const series = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    series.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return series;
+}
+
+/** The sum of the series of `name` whose labels include every `label="value"` of `labels`. */
+function sumOf(series: Map<string, number>, name: string, labels: Record<string, string> = {}) {
+  let sum = 0;
+  let found = false;
+  for (const [key, value] of series) {
+    const brace = key.indexOf('{');
+    if ((brace < 0 ? key : key.slice(0, brace)) !== name) continue;
+    if (!Object.entries(labels).every(([k, v]) => key.includes(`${k}="${v}"`))) continue;
+    sum += value;
+    found = true;
+  }
+  if (!found) throw new Error(`no series ${name} ${JSON.stringify(labels)} in /metrics`);
+  return sum;
+}
+
 describe('sample app (SQLite, memory storage)', () => {
   let app: INestApplication;
   const dataDir = mkdtempSync(join(tmpdir(), 'wb-sample-'));
@@ -73,6 +99,54 @@ describe('sample app (SQLite, memory storage)', () => {
     const response = await (body === undefined ? post : post.send(body)).expect(400);
     expect(response.body.message).toContain(message);
     expect((await request(server).get('/buffer/stats')).body.pending.inserts).toBe(0);
+  });
+
+  it('serves /metrics with the documented series after a known load', async () => {
+    const server = app.getHttpServer();
+    await request(server).post('/buffer/flush').expect(200);
+    const scrape = async () => {
+      const response = await request(server).get('/metrics').expect(200);
+      expect(response.headers['content-type']).toContain('text/plain');
+      return parseMetrics(response.text);
+    };
+    const before = await scrape();
+    expect(sumOf(before, 'write_buffer_oldest_pending_age_seconds')).toBe(0);
+    const counted = (s: Map<string, number>, kind: string, table: string) =>
+      sumOf(s, 'write_buffer_rows_applied_total', { kind, table });
+    const flushes = (s: Map<string, number>) =>
+      sumOf(s, 'write_buffer_flush_duration_seconds_count');
+
+    for (let i = 0; i < 3; i++) await request(server).get('/posts/2').expect(200);
+    await request(server).post('/posts/3/like').expect(204);
+    await request(server).post('/events').send({ postId: 2 }).expect(202);
+    await request(server).post('/events').send({ postId: 3 }).expect(202);
+    const pending = await scrape();
+    expect(sumOf(pending, 'write_buffer_pending_entries', { kind: 'counter', table: 'post' })).toBe(
+      2,
+    );
+    expect(sumOf(pending, 'write_buffer_pending_entries', { kind: 'insert' })).toBe(2);
+    expect(sumOf(pending, 'write_buffer_oldest_pending_age_seconds')).toBeGreaterThanOrEqual(0);
+
+    await request(server).post('/buffer/flush').expect(200);
+    const after = await scrape();
+    expect(counted(after, 'counter', 'post') - counted(before, 'counter', 'post')).toBe(2);
+    expect(
+      counted(after, 'insert', 'activity_log') - counted(before, 'insert', 'activity_log'),
+    ).toBe(2);
+    expect(flushes(after) - flushes(before)).toBe(1);
+    expect(sumOf(after, 'write_buffer_pending_entries')).toBe(0);
+    expect(sumOf(after, 'write_buffer_oldest_pending_age_seconds')).toBe(0);
+  });
+
+  it('serves /health with the database and the write buffer up', async () => {
+    const response = await request(app.getHttpServer()).get('/health').expect(200);
+    expect(response.body.status).toBe('ok');
+    expect(response.body.info.database.status).toBe('up');
+    expect(response.body.info['write-buffer']).toMatchObject({
+      status: 'up',
+      consecutiveFailures: 0,
+      deadLetters: 0,
+    });
   });
 });
 

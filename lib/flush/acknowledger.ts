@@ -3,6 +3,7 @@ import type { BufferStorage } from '../storage/buffer-storage.interface.js';
 import type { ClaimedBatch, FlushLease } from '../storage/buffer-batch.interface.js';
 import type { DeadLetter } from './dead-letter.interface.js';
 import type { FlushReport } from './flush-report.interface.js';
+import { WriteBufferEvent, type WriteBufferEvents } from '../telemetry/write-buffer.events.js';
 
 /** What the acknowledger does with dead letters. */
 export interface DeadLetterLimits {
@@ -10,6 +11,8 @@ export interface DeadLetterLimits {
   maxDeadLetters: number;
   /** Called with each dead letter the storage kept. */
   onDeadLetter?: (letter: DeadLetter) => void;
+  /** Emits `write-buffer.dead-letter` for each of them. */
+  events?: WriteBufferEvents;
 }
 
 /**
@@ -84,6 +87,7 @@ export class Acknowledger {
       } catch (error) {
         this.logger.error(`onDeadLetter threw: ${(error as Error).message}`);
       }
+      this.limits.events?.emit(WriteBufferEvent.DeadLetter, { letter });
     }
   }
 }

@@ -4,6 +4,7 @@ import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import type { SqlDialect, Statement } from '../sql/sql-dialect.js';
 import type { ClaimedBatch, RowKey } from '../storage/buffer-batch.interface.js';
 import type { BatchEntry, KeyedEntry } from './batch-entries.js';
+import type { WriteBufferTelemetry } from '../telemetry/write-buffer.telemetry.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { Ledger } from './ledger.js';
 import { runStatement } from './run-statement.js';
@@ -36,6 +37,7 @@ export class BatchApplier {
     private readonly dialect: SqlDialect,
     private readonly catalog: EntityCatalog,
     private readonly ledger: Ledger,
+    private readonly telemetry: WriteBufferTelemetry,
   ) {}
 
   /**
@@ -44,11 +46,37 @@ export class BatchApplier {
    * then). Inserts go first, then updates, then counters, so arrival order
    * on one row holds. Commits only while `keeper` holds the lease.
    */
-  async apply(
+  apply(batch: ClaimedBatch, entries: BatchEntry[], keeper: LeaseKeeper): Promise<ApplyResult> {
+    const attributes = {
+      'write_buffer.data_source': batch.dataSource,
+      'write_buffer.batch_id': batch.id,
+      'write_buffer.tables': batch.tables.map((part) => part.table),
+    };
+    return this.telemetry.tracer.inSpan('write-buffer.batch', attributes, async (span) => {
+      const result = await this.applyInTransaction(batch, entries, keeper).catch(
+        (error: unknown) => {
+          span.setAttributes({ 'write_buffer.outcome': 'failed' });
+          throw error;
+        },
+      );
+      span.setAttributes({
+        'write_buffer.outcome': result.skipped ? 'skipped' : 'applied',
+        'write_buffer.rows.inserted': result.inserted,
+        'write_buffer.rows.updated': result.updated,
+        'write_buffer.rows.incremented': result.incremented,
+        'write_buffer.rows.missing': result.unmatched.length,
+        'write_buffer.statements': result.statements,
+      });
+      return result;
+    });
+  }
+
+  private async applyInTransaction(
     batch: ClaimedBatch,
     entries: BatchEntry[],
     keeper: LeaseKeeper,
   ): Promise<ApplyResult> {
+    const appliedRows: Array<[table: string, kind: string, rows: number]> = [];
     const runner = this.dataSource.createQueryRunner();
     const result: ApplyResult = {
       skipped: false,
@@ -73,6 +101,7 @@ export class BatchApplier {
           result.statements++;
         }
         result.inserted += part.inserts.length;
+        appliedRows.push([part.table, 'insert', part.inserts.length]);
       }
       // Updates before counters, so set-then-increment adds on top of the set.
       const run = (statement: Statement) => runStatement(runner, statement);
@@ -91,6 +120,7 @@ export class BatchApplier {
             (kind === 'update' ? part.updates : part.counters).length - unmatched.size;
           if (kind === 'update') result.updated += applied;
           else result.incremented += applied;
+          appliedRows.push([part.table, kind, applied]);
           if (unmatched.size === 0) continue;
           entries.forEach((entry, position) => {
             if (entry.table === part.table && entry.kind === kind && unmatched.has(entry.key)) {
@@ -105,6 +135,11 @@ export class BatchApplier {
       // Fencing: a flusher that lost its lease leaves the batch to the new holder.
       await keeper.assertHeld(batch.id);
       await runner.commitTransaction();
+      const { metrics } = this.telemetry;
+      for (const [table, kind, rows] of appliedRows) {
+        metrics.applied(batch.dataSource, table, kind, rows);
+      }
+      metrics.statementsRun(batch.dataSource, result.statements);
       return result;
     } catch (error) {
       if (runner.isTransactionActive) await runner.rollbackTransaction().catch(() => undefined);

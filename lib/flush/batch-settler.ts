@@ -12,6 +12,7 @@ import type { FlushReport } from './flush-report.interface.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { Ledger } from './ledger.js';
 import { checkSchema } from './schema-check.js';
+import type { WriteBufferMetrics } from '../telemetry/write-buffer.metrics.js';
 import { deadLetterOf, missingRowOf } from './unapplied-entries.js';
 
 /** The steps and the option the settler of one data source works with. */
@@ -24,6 +25,7 @@ export interface BatchSettlerContext {
   acknowledger: Acknowledger;
   /** What becomes of a counter or update whose row does not exist. */
   onMissingRow: 'dead-letter' | 'drop';
+  metrics: WriteBufferMetrics;
 }
 
 /**
@@ -80,6 +82,7 @@ export class BatchSettler {
         return acknowledger.ack(batch, keeper.lease, report, letters);
       }
       await acknowledger.split(batch, keeper.lease, report, parts, []);
+      this.context.metrics.bisected(this.dataSource);
       for (const part of parts) await this.settle(part, keeper, report);
       return;
     }

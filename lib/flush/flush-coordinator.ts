@@ -15,8 +15,11 @@ import {
   type ResolvedWriteBufferOptions,
 } from '../write-buffer-options.resolver.js';
 import { WriteTally } from '../write-tally.js';
+import { WriteBufferEvent } from '../telemetry/write-buffer.events.js';
+import { WriteBufferTelemetry } from '../telemetry/write-buffer.telemetry.js';
 import { openFlushConnection, type FlushConnection } from './flush-connection.js';
-import { Flusher } from './flusher.js';
+import { Flusher, type FlusherHealth } from './flusher.js';
+import type { BufferGaugeSource } from '../telemetry/write-buffer.metrics.js';
 import {
   emptyReport,
   mergeReport,
@@ -40,12 +43,14 @@ export class FlushCoordinator
   private readonly connections: FlushConnection[] = [];
   private missingRows = 0;
   private lastFlush?: LastFlush;
+  private unobserve?: () => void;
 
   constructor(
     @Inject(WRITE_BUFFER_RESOLVED_OPTIONS) private readonly options: ResolvedWriteBufferOptions,
     @Inject(BufferStorage) private readonly storage: BufferStorage,
     private readonly sources: BufferedDataSources,
     private readonly tally: WriteTally,
+    private readonly telemetry: WriteBufferTelemetry,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -84,11 +89,46 @@ export class FlushCoordinator
           onMissingRow: this.options.onMissingRow,
           retry: flush.retry,
           onDeadLetter: this.options.onDeadLetter,
+          telemetry: this.telemetry,
         },
       );
       this.flushers.set(name, flusher);
     }
     for (const flusher of this.flushers.values()) await flusher.prepare();
+    this.unobserve = this.telemetry.metrics.observe(this.gaugeSource());
+  }
+
+  /** What the metrics' gauges read at each collection. */
+  private gaugeSource(): BufferGaugeSource {
+    const storage = this.storage;
+    return {
+      pending: async () => {
+        if (storage.pendingByTable) return storage.pendingByTable();
+        const { counters, updates, inserts } = (await storage.stats()).pending;
+        return [
+          { kind: 'counter', count: counters },
+          { kind: 'update', count: updates },
+          { kind: 'insert', count: inserts },
+        ];
+      },
+      oldestPendingAge: async () => {
+        if (!storage.oldestPending) return [];
+        const now = Date.now();
+        const oldest = new Map((await storage.oldestPending()).map((o) => [o.dataSource, o.at]));
+        // Every data source has the series, 0 when nothing waits, so alerts see it from the start.
+        return [...this.flushers.keys()].map((dataSource) => {
+          const at = oldest.get(dataSource);
+          return { dataSource, seconds: at === undefined ? 0 : Math.max(0, now - at) / 1000 };
+        });
+      },
+      inFlightBatches: async () => (await storage.stats()).inFlightBatches,
+      deadLetters: async () => (await storage.stats()).deadLetters,
+      backoff: () =>
+        [...this.flushers.values()].map((flusher) => ({
+          dataSource: flusher.name,
+          seconds: flusher.health.backoffMs / 1000,
+        })),
+    };
   }
 
   /**
@@ -101,12 +141,18 @@ export class FlushCoordinator
     const { counters, updates, inserts } = stats.pending;
     const pending = stats.journal ? counters + updates + inserts : 0;
     if (!stats.inFlightBatches && !pending && !stats.deadLetters) return;
+    const recovered = {
+      pending: stats.journal ? { ...stats.pending } : { counters: 0, updates: 0, inserts: 0 },
+      inFlightBatches: stats.inFlightBatches,
+      deadLetters: stats.deadLetters,
+    };
     const found =
       `${counters} counter(s), ${updates} updated row(s), ${inserts} insert(s) pending, ` +
       `${stats.inFlightBatches} in-flight batch(es) and ${stats.deadLetters} dead letter(s)` +
       (stats.deadLetters ? ' (see BufferService.deadLetters())' : '');
     if (!stats.inFlightBatches) {
       this.logger.log(`Recovered ${found}; the pending writes are applied by the next flush.`);
+      this.telemetry.events.emit(WriteBufferEvent.Recovered, recovered);
       return;
     }
     try {
@@ -114,15 +160,22 @@ export class FlushCoordinator
       this.logger.log(
         `Recovered ${found}: flushed ${report.batches} batch(es), ${report.skippedBatches} were already in the database.`,
       );
+      this.telemetry.events.emit(WriteBufferEvent.Recovered, { ...recovered, report });
     } catch (error) {
       this.logger.error(
         `Recovered ${found}, but applying them failed: ${(error as Error).message} They stay buffered.`,
       );
+      this.telemetry.events.emit(WriteBufferEvent.Recovered, {
+        ...recovered,
+        error: (error as Error).message,
+      });
     }
   }
 
   /** Closes the flush connections, after the final flush (`FlushScheduler.beforeApplicationShutdown`). */
   async onApplicationShutdown(): Promise<void> {
+    this.unobserve?.();
+    this.unobserve = undefined;
     while (this.connections.length) await this.connections.pop()!.close();
   }
 
@@ -175,6 +228,11 @@ export class FlushCoordinator
     }
   }
 
+  /** How flushing each data source is going (consecutive failures, backoff). */
+  health(): Array<{ dataSource: string } & FlusherHealth> {
+    return [...this.flushers.values()].map((f) => ({ dataSource: f.name, ...f.health }));
+  }
+
   /** The message of the latest flush's error, if it failed. */
   get lastError(): string | undefined {
     return this.lastFlush?.error;
@@ -184,6 +242,7 @@ export class FlushCoordinator
   async stats(): Promise<BufferStats> {
     const storage = await this.storage.stats();
     const health = [...this.flushers.values()].map((flusher) => flusher.health);
+    const oldestAt = storage.oldestPendingAt;
     return {
       deadLetters: storage.deadLetters,
       deadLettersDropped: storage.deadLettersDropped,
@@ -193,6 +252,11 @@ export class FlushCoordinator
       ...(storage.journal && { journal: storage.journal }),
       missingRows: this.missingRows,
       consecutiveFailures: Math.max(0, ...health.map((h) => h.consecutiveFailures)),
+      ...(oldestAt !== undefined && { oldestPendingAgeMs: Math.max(0, Date.now() - oldestAt) }),
+      fillRatio:
+        (this.storage.pendingEntries?.() ?? this.tally.unflushed) /
+        this.options.limits.maxPendingEntries,
+      flushing: [...this.flushers.values()].some((flusher) => flusher.holdsLease),
       lastFlush: this.lastFlush,
     };
   }

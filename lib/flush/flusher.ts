@@ -1,5 +1,7 @@
 import type { DataSource } from 'typeorm';
-import { FlushError, WriteBufferError } from '../errors.js';
+import { FlushError, LeaseLostError, WriteBufferError } from '../errors.js';
+import { WriteBufferEvent } from '../telemetry/write-buffer.events.js';
+import { WriteBufferTelemetry } from '../telemetry/write-buffer.telemetry.js';
 import type { EntityCatalog } from '../metadata/entity-catalog.js';
 import type { SqlDialect } from '../sql/sql-dialect.js';
 import type { BufferStorage } from '../storage/buffer-storage.interface.js';
@@ -9,6 +11,7 @@ import { batchSize } from './batch-entries.js';
 import { BatchApplier } from './batch-applier.js';
 import { BatchSettler } from './batch-settler.js';
 import type { DeadLetter } from './dead-letter.interface.js';
+import { classifyFailure } from './failure-kind.js';
 import { emptyReport, type FlushReport } from './flush-report.interface.js';
 import { LeaseKeeper } from './lease-keeper.js';
 import { Ledger } from './ledger.js';
@@ -33,6 +36,8 @@ export interface FlusherOptions {
   retry: RetryDelays;
   /** Called with each dead letter set aside. */
   onDeadLetter?: (letter: DeadLetter) => void;
+  /** Metrics, spans and events (no-ops when absent). */
+  telemetry?: WriteBufferTelemetry;
 }
 
 /**
@@ -47,6 +52,9 @@ export class Flusher {
   private readonly ledger: Ledger;
   private readonly settler: BatchSettler;
   private readonly backoff: Backoff;
+  private readonly telemetry: WriteBufferTelemetry;
+  private readonly driver: string;
+  private leaseHeld = false;
   /** How flushing is going: consecutive failures and the backoff they caused. */
   readonly health: FlusherHealth;
 
@@ -65,13 +73,16 @@ export class Flusher {
       options.ledgerTable,
       options.ledgerRetention,
     );
+    this.telemetry = options.telemetry ?? new WriteBufferTelemetry();
+    this.driver = dataSource.options.type;
     this.settler = new BatchSettler(name, {
-      driver: dataSource.options.type,
+      driver: this.driver,
       catalog,
       ledger: this.ledger,
-      applier: new BatchApplier(dataSource, dialect, catalog, this.ledger),
-      acknowledger: new Acknowledger(name, storage, options),
+      applier: new BatchApplier(dataSource, dialect, catalog, this.ledger, this.telemetry),
+      acknowledger: new Acknowledger(name, storage, { ...options, events: this.telemetry.events }),
       onMissingRow: options.onMissingRow,
+      metrics: this.telemetry.metrics,
     });
     this.backoff = new Backoff(name, options.retry);
     this.health = this.backoff.health;
@@ -103,6 +114,11 @@ export class Flusher {
     return next.promise;
   }
 
+  /** Whether a flush of this flusher holds the data source's lease now. */
+  get holdsLease(): boolean {
+    return this.leaseHeld;
+  }
+
   /** Whether a scheduled flush should run now (not backing off after failures). */
   due(now = Date.now()): boolean {
     return this.backoff.due(now);
@@ -114,10 +130,36 @@ export class Flusher {
   }
 
   /** One flush: under the lease, settles the batches left in flight, then claims and settles new ones. */
-  private async run(tables?: string[]): Promise<FlushReport> {
-    const started = Date.now();
+  private run(tables?: string[]): Promise<FlushReport> {
+    return this.telemetry.tracer.inSpan(
+      'write-buffer.flush',
+      { 'write_buffer.data_source': this.name },
+      async (span) => {
+        const report = await this.flushUnderLease(tables).catch((error: unknown) => {
+          span.setAttributes({ 'write_buffer.outcome': 'failed' });
+          throw error;
+        });
+        span.setAttributes({
+          'write_buffer.outcome': 'ok',
+          'write_buffer.batches': report.batches,
+          'write_buffer.rows.inserted': report.inserted,
+          'write_buffer.rows.updated': report.updated,
+          'write_buffer.rows.incremented': report.incremented,
+          'write_buffer.statements': report.statements,
+          'write_buffer.dead_lettered': report.deadLettered,
+        });
+        return report;
+      },
+    );
+  }
+
+  private async flushUnderLease(tables?: string[]): Promise<FlushReport> {
+    const { metrics, events } = this.telemetry;
+    const started = performance.now();
     const report = emptyReport();
     const keeper = await LeaseKeeper.acquire(this.storage, this.name, this.options.leaseTtl);
+    metrics.leaseAcquired(this.name);
+    this.leaseHeld = true;
     try {
       // Batches left in flight by a failed or crashed flush (of any
       // instance) go first, in order; they now belong to this lease.
@@ -135,13 +177,37 @@ export class Flusher {
         if (batchSize(batch) < this.options.maxBatchRows) break;
       }
       await this.ledger.prune();
+      const failedAttempts = this.health.consecutiveFailures;
       this.backoff.succeeded();
+      const seconds = (performance.now() - started) / 1000;
+      report.durationMs = Math.round(seconds * 1000);
+      metrics.flushed(this.name, seconds);
+      if (failedAttempts > 0) {
+        events.emit(WriteBufferEvent.FlushRecovered, { dataSource: this.name, failedAttempts });
+      }
+      events.emit(WriteBufferEvent.FlushCompleted, { dataSource: this.name, report });
     } catch (error) {
       this.backoff.failed(error);
+      const kind =
+        error instanceof LeaseLostError
+          ? 'lease_lost'
+          : error instanceof WriteBufferError
+            ? 'other'
+            : classifyFailure(this.driver, error);
+      if (kind === 'lease_lost') metrics.leaseLost(this.name);
+      metrics.flushed(this.name, (performance.now() - started) / 1000, kind);
+      if (this.health.consecutiveFailures === 1) {
+        events.emit(WriteBufferEvent.FlushFailed, {
+          dataSource: this.name,
+          error: error instanceof Error ? error.message : String(error),
+          kind,
+          backoffMs: this.health.backoffMs,
+        });
+      }
       throw error instanceof WriteBufferError ? error : FlushError.failed(this.name, error);
     } finally {
+      this.leaseHeld = false;
       await keeper.release();
-      report.durationMs = Date.now() - started;
     }
     return report;
   }

@@ -107,6 +107,12 @@ export interface StorageStats {
   deadLettersDropped: number;
   /** Entries and bytes in use in the journal, for storages that keep one. */
   journal?: { entries: number; bytes: number };
+  /**
+   * When the oldest write not yet applied (pending or in flight) arrived,
+   * in milliseconds since the epoch, for storages that track it (see
+   * `BufferStorage.oldestPending`).
+   */
+  oldestPendingAt?: number;
 }
 
 /**

@@ -108,6 +108,19 @@ export interface BufferStorage {
    * for storages that can tell at no cost; used by `limits.maxPendingEntries`.
    */
   pendingEntries?(): number;
+  /**
+   * Pending entries per data source, table and kind, for the
+   * `write_buffer_pending_entries` gauge (optional: without it the gauge
+   * has the kind only, from `stats()`).
+   */
+  pendingByTable?(): Promise<PendingTableEntries[]>;
+  /**
+   * When the oldest write of each data source not yet applied (pending or
+   * in flight) arrived, in milliseconds since the epoch; data sources with
+   * nothing buffered are left out. Optional: without it the
+   * `write_buffer_oldest_pending_age_seconds` gauge reports nothing.
+   */
+  oldestPending?(): Promise<Array<{ dataSource: string; at: number }>>;
   /** Whether a pending counter for (row, column) exists, synchronously (optional). */
   hasCounter?(target: BufferTarget, key: RowKey, column: string): boolean;
   /** Releases resources the storage created. */
@@ -125,6 +138,17 @@ export interface ClaimOptions {
   tables?: readonly string[];
   /** The claiming flusher's lease; the batch belongs to it. */
   lease: FlushLease;
+}
+
+/**
+ * Pending entries of one kind in one table, from `BufferStorage.pendingByTable`.
+ * @publicApi
+ */
+export interface PendingTableEntries {
+  dataSource: string;
+  table: string;
+  kind: 'counter' | 'update' | 'insert';
+  count: number;
 }
 
 /** Dead letters to keep together with an `ack` or `split`, up to `max` held in all. */

@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { countColumns } from './count-columns.js';
 import { LeaseLostError } from '../errors.js';
 import { newBatchId } from './batch-id.js';
-import type { BufferStorage, ClaimOptions, SetAside } from './buffer-storage.interface.js';
+import type {
+  BufferStorage,
+  ClaimOptions,
+  PendingTableEntries,
+  SetAside,
+} from './buffer-storage.interface.js';
 import type {
   BatchTable,
   BufferTarget,
@@ -28,6 +33,8 @@ class TableState {
   inserted = new Map<RowKey, StoredRow>();
   /** Journal sequence number of `inserts[0]`. */
   headSeq = 0;
+  /** When the oldest pending write of the table arrived (ms since the epoch); unset while it has none. */
+  since?: number;
 
   push(row: StoredRow, key: RowKey | null) {
     this.inserts.push(row);
@@ -47,6 +54,8 @@ interface InFlightBatch {
   inserted: Map<string, Map<RowKey, StoredRow>>;
   /** Entries it holds, as counted by `pendingEntries`. */
   entries: number;
+  /** When its oldest write arrived (ms since the epoch). */
+  since: number;
 }
 
 /**
@@ -142,9 +151,11 @@ export class MemoryStorage implements BufferStorage {
     const claimedRows = new Map<string, Map<RowKey, RowState>>();
     const journalRows: Array<[string, RowKey]> = [];
     const journalInserts: Array<[string, number, number]> = [];
+    let since = Infinity;
     for (const [name, state] of tables) {
       if (budget <= 0) break;
       if (options.tables && !options.tables.includes(name)) continue;
+      if (state.since !== undefined) since = Math.min(since, state.since);
       const part: BatchTable = { table: name, inserts: [], updates: [], counters: [] };
       part.inserts = state.inserts.splice(0, budget);
       const insertKeys = state.insertKeys.splice(0, part.inserts.length);
@@ -195,6 +206,8 @@ export class MemoryStorage implements BufferStorage {
         entries += part.updates.length;
         claimedRows.set(name, rows);
       }
+      // A table claimed in part keeps its time: the age stays an upper bound.
+      if (state.inserts.length === 0 && state.rows.size === 0) state.since = undefined;
       // An emptied table is kept while journaled, so insert sequence numbers keep growing.
       if (!this.journal && state.inserts.length === 0 && state.rows.size === 0) tables.delete(name);
       if (part.inserts.length || part.updates.length || part.counters.length) {
@@ -208,7 +221,15 @@ export class MemoryStorage implements BufferStorage {
     this.epoch++;
     let list = this.claimed.get(dataSource);
     if (!list) this.claimed.set(dataSource, (list = []));
-    list.push({ batch, seq, part: '', rows: claimedRows, inserted: insertedOf(batch), entries });
+    list.push({
+      batch,
+      seq,
+      part: '',
+      rows: claimedRows,
+      inserted: insertedOf(batch),
+      entries,
+      since: Number.isFinite(since) ? since : Date.now(),
+    });
     this.inFlightEntries += entries;
     if (this.journal) await this.journal.claim(seq, batch, journalRows, journalInserts);
     return batch;
@@ -251,6 +272,7 @@ export class MemoryStorage implements BufferStorage {
       rows: rowsOf(part),
       inserted: insertedOf(part),
       entries: entriesOf(part),
+      since: entry.since,
     }));
     list.splice(index, 1, ...replacements);
     for (const added of replacements) this.inFlightEntries += added.entries;
@@ -374,10 +396,48 @@ export class MemoryStorage implements BufferStorage {
     return this.counts.counters + this.counts.updates + this.counts.inserts + this.inFlightEntries;
   }
 
+  async pendingByTable(): Promise<PendingTableEntries[]> {
+    const result: PendingTableEntries[] = [];
+    for (const [dataSource, tables] of this.pending) {
+      for (const [table, state] of tables) {
+        let counters = 0;
+        let updates = 0;
+        for (const row of state.rows.values()) {
+          if (row.set) updates++;
+          if (row.deltas) counters += countColumns(row.deltas);
+        }
+        const counts = { counter: counters, update: updates, insert: state.inserts.length };
+        for (const kind of ['counter', 'update', 'insert'] as const) {
+          result.push({ dataSource, table, kind, count: counts[kind] });
+        }
+      }
+    }
+    return result;
+  }
+
+  async oldestPending(): Promise<Array<{ dataSource: string; at: number }>> {
+    const oldest = new Map<string, number>();
+    const note = (dataSource: string, at: number) =>
+      oldest.set(dataSource, Math.min(at, oldest.get(dataSource) ?? Infinity));
+    for (const [dataSource, list] of this.claimed) {
+      for (const { since } of list) note(dataSource, since);
+    }
+    for (const [dataSource, tables] of this.pending) {
+      for (const state of tables.values()) {
+        if (state.since !== undefined && (state.inserts.length || state.rows.size)) {
+          note(dataSource, state.since);
+        }
+      }
+    }
+    return [...oldest].map(([dataSource, at]) => ({ dataSource, at }));
+  }
+
   async stats(): Promise<StorageStats> {
     let inFlightBatches = 0;
     for (const list of this.claimed.values()) inFlightBatches += list.length;
+    const oldest = await this.oldestPending();
     return {
+      ...(oldest.length && { oldestPendingAt: Math.min(...oldest.map(({ at }) => at)) }),
       pending: { ...this.counts },
       inFlightBatches,
       deadLetters: this.dead.size,
@@ -430,7 +490,16 @@ export class MemoryStorage implements BufferStorage {
       let list = this.claimed.get(batch.dataSource);
       if (!list) this.claimed.set(batch.dataSource, (list = []));
       const entries = entriesOf(batch);
-      list.push({ batch, seq, part, rows: rowsOf(batch), inserted: insertedOf(batch), entries });
+      // The journal does not keep arrival times: what it held counts from the restart.
+      list.push({
+        batch,
+        seq,
+        part,
+        rows: rowsOf(batch),
+        inserted: insertedOf(batch),
+        entries,
+        since: Date.now(),
+      });
       this.inFlightEntries += entries;
       this.batchSeq = Math.max(this.batchSeq, seq);
     }
@@ -441,6 +510,7 @@ export class MemoryStorage implements BufferStorage {
     if (!tables) this.pending.set(target.dataSource, (tables = new Map()));
     let table = tables.get(target.table);
     if (!table) tables.set(target.table, (table = new TableState()));
+    table.since ??= Date.now();
     return table;
   }
 

@@ -11,6 +11,10 @@ import { tableIdOf } from './table-id.js';
  * - `P:lease`   the flush lease: a random token with an expiry
  * - `P:tables`  set of tables with pending entries (a claim that takes a
  *   table's last pending entry removes it; a write adds it back)
+ * - `P:since`   hash  T → when the table's oldest pending write arrived (ms
+ *   since the epoch, Redis' clock), for the lag metric only; a claim that
+ *   takes the table's last entry deletes it. Written by this version on;
+ *   a version that does not write it only leaves the lag unreported.
  * - `P:t:T:cnt` hash  [rowKey, column] → pending delta
  * - `P:t:T:upd` hash  [rowKey, column] → pending value (encoded)
  * - `P:t:T:ins` list  pending insert rows (encoded), in order; a row that
@@ -19,7 +23,8 @@ import { tableIdOf } from './table-id.js';
  *   (the one the database keeps; later inserts of the key fail on it)
  * - `P:inflight` list of in-flight batch ids, in apply order
  * - `P:epoch`   changes on every claim and split
- * - `P:b:<id>`  hash: owner (lease token), tables (JSON array of T)
+ * - `P:b:<id>`  hash: owner (lease token), tables (JSON array of T), since
+ *   (the oldest arrival time of its writes, for the lag metric)
  * - `P:b:<id>:T:cnt|upd|ins|ink` the batch's part of table T
  * - `P:dead`    hash  letter id → letter (encoded)
  * - `P:dead:ops` hash letter id → what re-buffering it writes (JSON)
@@ -39,6 +44,7 @@ export interface SourceKeys {
   readonly format: string;
   readonly lease: string;
   readonly tables: string;
+  readonly since: string;
   readonly inflight: string;
   readonly epoch: string;
   readonly dead: string;
@@ -76,6 +82,7 @@ export class RedisKeyLayout {
         format: `${p}:format`,
         lease: `${p}:lease`,
         tables: `${p}:tables`,
+        since: `${p}:since`,
         inflight: `${p}:inflight`,
         epoch: `${p}:epoch`,
         dead: `${p}:dead`,

@@ -35,6 +35,23 @@ local function indexInserts(ink, items, from)
   end
 end
 local function batchKey(P, id) return P .. ':b:' .. id end
+local function sinceKey(P) return P .. ':since' end
+local function oldestUnapplied(P, inflight)
+  local oldest = nil
+  local function note(value)
+    value = tonumber(value)
+    if value and (oldest == nil or value < oldest) then oldest = value end
+  end
+  for _, value in ipairs(redis.call('HVALS', sinceKey(P))) do note(value) end
+  for _, id in ipairs(redis.call('LRANGE', inflight, 0, -1)) do
+    note(redis.call('HGET', batchKey(P, id), 'since'))
+  end
+  return oldest
+end
+local function nowMs()
+  local time = redis.call('TIME')
+  return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+end
 local function partKey(P, id, t, kind) return P .. ':b:' .. id .. ':' .. t .. ':' .. kind end
 local function tableKey(P, t, kind) return P .. ':t:' .. t .. ':' .. kind end
 local function deleteBatch(P, id)
@@ -116,6 +133,8 @@ addOthers(KEYS[1], cjson.decode(ARGV[4]))
 rpushAll(KEYS[3], ARGV, 5)
 indexInserts(KEYS[5], ARGV, 5)
 redis.call('SADD', KEYS[4], ARGV[1])
+-- P is the tables key without ':tables'.
+redis.call('HSETNX', sinceKey(string.sub(KEYS[4], 1, -8)), ARGV[1], nowMs())
 return 1
 `;
 
@@ -141,9 +160,11 @@ end
 local names = redis.call('SMEMBERS', KEYS[2])
 table.sort(names)
 local out, claimed = {}, {}
+local oldest = nil
 for _, t in ipairs(names) do
   if budget <= 0 then break end
   if only == nil or only[t] then
+    local since = tonumber(redis.call('HGET', sinceKey(P), t))
     local ins, cnt, upd = tableKey(P, t, 'ins'), tableKey(P, t, 'cnt'), tableKey(P, t, 'upd')
     local ink = tableKey(P, t, 'ink')
     local pending = redis.call('LLEN', ins)
@@ -178,8 +199,11 @@ for _, t in ipairs(names) do
         redis.call('RENAME', upd, partKey(P, id, t, 'upd'))
       end
       redis.call('SREM', KEYS[2], t)
+      redis.call('HDEL', sinceKey(P), t)
     end
     if took > 0 or #counters > 0 or #updates > 0 then
+      -- A table claimed in part keeps its time: the age stays an upper bound.
+      if since and (oldest == nil or since < oldest) then oldest = since end
       claimed[#claimed + 1] = t
       out[#out + 1] = t
       out[#out + 1] = rows
@@ -189,7 +213,7 @@ for _, t in ipairs(names) do
   end
 end
 if #claimed == 0 then return out end
-redis.call('HSET', batchKey(P, id), 'owner', ARGV[4], 'tables', cjson.encode(claimed))
+redis.call('HSET', batchKey(P, id), 'owner', ARGV[4], 'tables', cjson.encode(claimed), 'since', oldest or nowMs())
 redis.call('RPUSH', KEYS[3], id)
 redis.call('INCR', KEYS[4])
 return out
@@ -230,6 +254,7 @@ if owner ~= token then
   return redis.error_reply('WBFENCED the batch belongs to another flusher now')
 end
 if ARGV[5] ~= '' then
+  local since = redis.call('HGET', batchKey(P, id), 'since')
   for _, part in ipairs(cjson.decode(ARGV[5])) do
     local names = {}
     for _, p in ipairs(part.tables) do
@@ -242,6 +267,7 @@ if ARGV[5] ~= '' then
       if #p.updates > 0 then hsetAll(partKey(P, part.id, p.table, 'upd'), p.updates) end
     end
     redis.call('HSET', batchKey(P, part.id), 'owner', token, 'tables', cjson.encode(names))
+    if since then redis.call('HSET', batchKey(P, part.id), 'since', since) end
     redis.call('LINSERT', KEYS[2], 'BEFORE', id, part.id)
   end
   redis.call('INCR', KEYS[3])
@@ -291,6 +317,7 @@ for i = 2, #ARGV do
       indexInserts(tableKey(P, t, 'ink'), op.inserts, 1)
     end
     redis.call('SADD', KEYS[3], t)
+    redis.call('HSETNX', sinceKey(P), t, nowMs())
     redis.call('HDEL', KEYS[1], id)
     redis.call('HDEL', KEYS[2], id)
     moved = moved + 1
@@ -313,7 +340,8 @@ return removed
 
 /**
  * Counts of one data source. KEYS: tables, inflight, dead, dropped. ARGV: P.
- * Returns counters, updated rows, inserts, in-flight batches, dead letters, dropped.
+ * Returns counters, updated rows, inserts, in-flight batches, dead letters,
+ * dropped, and when the oldest unapplied write arrived (ms, -1 if unknown).
  */
 export const STATS_SCRIPT = `${COMMON}
 local P = ARGV[1]
@@ -327,7 +355,39 @@ for _, t in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   end
   for _ in pairs(rows) do updates = updates + 1 end
 end
-return { counters, updates, inserts, redis.call('LLEN', KEYS[2]), redis.call('HLEN', KEYS[3]), tonumber(redis.call('GET', KEYS[4]) or '0') }
+return { counters, updates, inserts, redis.call('LLEN', KEYS[2]), redis.call('HLEN', KEYS[3]), tonumber(redis.call('GET', KEYS[4]) or '0'), oldestUnapplied(P, KEYS[2]) or -1 }
+`;
+
+/**
+ * When the oldest unapplied write of one data source arrived (ms since the
+ * epoch), pending or in flight; nil when nothing is buffered or no time
+ * was recorded. KEYS: since, inflight. ARGV: P.
+ */
+export const OLDEST_SCRIPT = `${COMMON}
+local oldest = oldestUnapplied(ARGV[1], KEYS[2])
+if oldest == nil then return nil end
+return tostring(oldest)
+`;
+
+/**
+ * Pending entries of one data source per table. KEYS: tables. ARGV: P.
+ * Returns table, counters, updated rows, inserts per table.
+ */
+export const PENDING_BY_TABLE_SCRIPT = `${COMMON}
+local P = ARGV[1]
+local out = {}
+for _, t in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local rows, updates = {}, 0
+  for _, field in ipairs(redis.call('HKEYS', tableKey(P, t, 'upd'))) do
+    rows[cjson.decode(field)[1]] = true
+  end
+  for _ in pairs(rows) do updates = updates + 1 end
+  out[#out + 1] = t
+  out[#out + 1] = redis.call('HLEN', tableKey(P, t, 'cnt'))
+  out[#out + 1] = updates
+  out[#out + 1] = redis.call('LLEN', tableKey(P, t, 'ins'))
+end
+return out
 `;
 
 /** Extends a lease held by ARGV[1] to ARGV[2] ms. KEYS: lease. */
@@ -361,6 +421,8 @@ export interface RedisScripts {
   wbRequeue(...args: Args): Promise<number>;
   wbRemoveDead(...args: Args): Promise<number>;
   wbStats(...args: Args): Promise<number[]>;
+  wbOldest(...args: Args): Promise<string | null>;
+  wbPendingByTable(...args: Args): Promise<Array<string | number>>;
   wbRenew(...args: Args): Promise<number>;
   wbRelease(...args: Args): Promise<number>;
 }
@@ -376,6 +438,8 @@ const SCRIPTS: Array<[keyof RedisScripts, number, string]> = [
   ['wbRequeue', 3, REQUEUE_SCRIPT],
   ['wbRemoveDead', 2, REMOVE_DEAD_SCRIPT],
   ['wbStats', 4, STATS_SCRIPT],
+  ['wbOldest', 2, OLDEST_SCRIPT],
+  ['wbPendingByTable', 1, PENDING_BY_TABLE_SCRIPT],
   ['wbRenew', 1, RENEW_SCRIPT],
   ['wbRelease', 1, RELEASE_SCRIPT],
 ];

@@ -2,7 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { Redis, type Cluster } from 'ioredis';
 import { byArrival, type DeadLetter } from '../flush/dead-letter.interface.js';
 import { LeaseLostError, RedisUnavailableError, WriteBufferConfigError } from '../errors.js';
-import type { BufferStorage, ClaimOptions, SetAside } from './buffer-storage.interface.js';
+import type {
+  BufferStorage,
+  ClaimOptions,
+  PendingTableEntries,
+  SetAside,
+} from './buffer-storage.interface.js';
 import type {
   BufferTarget,
   CellLayer,
@@ -22,7 +27,13 @@ import {
   encodeBatch,
   requeueOps,
 } from './redis.entry-codec.js';
-import { REDIS_FORMAT, RedisKeyLayout, tableName, type TableKeys } from './redis.key-layout.js';
+import {
+  REDIS_FORMAT,
+  RedisKeyLayout,
+  tableName,
+  tablePath,
+  type TableKeys,
+} from './redis.key-layout.js';
 import { withScripts, type RedisScripts, type Reply } from './redis.scripts.js';
 import { RedisWriteGroup } from './redis.write-group.js';
 import { decodeJson, encodeJson } from './stored-value.codec.js';
@@ -306,15 +317,52 @@ export class RedisStorage implements BufferStorage {
         return this.call(() => this.redis.wbStats(k.tables, k.inflight, k.dead, k.dropped, k.p));
       }),
     );
-    for (const [counters, updates, inserts, inFlight, dead, dropped] of replies) {
+    for (const [counters, updates, inserts, inFlight, dead, dropped, oldest] of replies) {
       stats.pending.counters += counters;
       stats.pending.updates += updates;
       stats.pending.inserts += inserts;
       stats.inFlightBatches += inFlight;
       stats.deadLetters += dead;
       stats.deadLettersDropped += dropped;
+      if (oldest >= 0) stats.oldestPendingAt = Math.min(stats.oldestPendingAt ?? Infinity, oldest);
     }
     return stats;
+  }
+
+  async pendingByTable(): Promise<PendingTableEntries[]> {
+    const sources = [...this.dataSources];
+    const replies = await Promise.all(
+      sources.map((dataSource) => {
+        const k = this.layout.source(dataSource);
+        return this.call(() => this.redis.wbPendingByTable(k.tables, k.p));
+      }),
+    );
+    const result: PendingTableEntries[] = [];
+    sources.forEach((dataSource, i) => {
+      const reply = replies[i];
+      for (let j = 0; j < reply.length; j += 4) {
+        const table = tablePath(String(reply[j]));
+        result.push(
+          { dataSource, table, kind: 'counter', count: Number(reply[j + 1]) },
+          { dataSource, table, kind: 'update', count: Number(reply[j + 2]) },
+          { dataSource, table, kind: 'insert', count: Number(reply[j + 3]) },
+        );
+      }
+    });
+    return result;
+  }
+
+  async oldestPending(): Promise<Array<{ dataSource: string; at: number }>> {
+    const sources = [...this.dataSources];
+    const replies = await Promise.all(
+      sources.map((dataSource) => {
+        const k = this.layout.source(dataSource);
+        return this.call(() => this.redis.wbOldest(k.since, k.inflight, k.p));
+      }),
+    );
+    return sources.flatMap((dataSource, i) =>
+      replies[i] === null ? [] : [{ dataSource, at: Number(replies[i]) }],
+    );
   }
 
   close(): Promise<void> {

@@ -1,4 +1,4 @@
-import type { INestApplication, LoggerService, Type } from '@nestjs/common';
+import type { DynamicModule, INestApplication, LoggerService, Type } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { TypeOrmModule, getDataSourceToken } from '@nestjs/typeorm';
 import { DataSource, type DataSourceOptions, type EntitySchema } from 'typeorm';
@@ -32,6 +32,8 @@ export async function createTestApp(
     controllers?: Type[];
     database?: TestDatabase;
     logger?: LoggerService;
+    /** More modules of the app (e.g. `EventEmitterModule.forRoot()`). */
+    imports?: DynamicModule[];
     /** Entities of the data source (default: every test entity). */
     entities?: EntitySchema[] | Array<Type | EntitySchema>;
   } = {},
@@ -49,6 +51,7 @@ export async function createTestApp(
           logging: true,
         }),
         WriteBufferModule.forRoot({ ...options, flush: { cron: false, ...options.flush } }),
+        ...(extra.imports ?? []),
       ],
       controllers: extra.controllers ?? [],
     }).compile();

@@ -4,7 +4,12 @@ import { dirname } from 'node:path';
 import { open, type RootDatabase } from 'lmdb';
 import { LeaseLostError, WriteBufferConfigError } from '../errors.js';
 import { byArrival, type DeadLetter } from '../flush/dead-letter.interface.js';
-import type { BufferStorage, ClaimOptions, SetAside } from './buffer-storage.interface.js';
+import type {
+  BufferStorage,
+  ClaimOptions,
+  PendingTableEntries,
+  SetAside,
+} from './buffer-storage.interface.js';
 import type {
   BatchTable,
   BufferTarget,
@@ -70,6 +75,10 @@ interface SourceMeta {
   dropped: number;
   /** Tables that may hold pending entries. */
   tables: string[];
+  /** When the oldest pending write of each table arrived (ms since the epoch). */
+  since?: Record<string, number>;
+  /** When the oldest write of each in-flight batch arrived, by batch id. */
+  inFlightSince?: Record<string, number>;
 }
 
 /** The flush lease of a data source, kept under `['l', ds]`. */
@@ -202,7 +211,7 @@ export class LmdbStorage implements BufferStorage {
       const refused = this.fence(dataSource, lease.token);
       if (refused) return refused;
       const meta = this.meta(dataSource);
-      const claimed = this.take(dataSource, meta, maxRows, tables);
+      const { claimed, since } = this.take(dataSource, meta, maxRows, tables);
       if (claimed.length === 0) {
         this.putMeta(dataSource, meta);
         return null;
@@ -211,6 +220,7 @@ export class LmdbStorage implements BufferStorage {
       const seq = ++meta.seq;
       meta.epoch++;
       this.putBatch(meta, batch, seq, '', lease.token);
+      (meta.inFlightSince ??= {})[batch.id] = since;
       this.putMeta(dataSource, meta);
       return batch;
     }, true);
@@ -264,10 +274,13 @@ export class LmdbStorage implements BufferStorage {
       void this.db.remove(['a', ds, batch.id]);
       void this.db.remove(['o', ds, batch.id]);
       meta.batches--;
+      const since = meta.inFlightSince?.[batch.id];
+      if (meta.inFlightSince) delete meta.inFlightSince[batch.id];
       // Parts sort in the place of the batch they replace, in their order.
       parts.forEach((added, i) => {
         const place = `${part}${part ? '/' : ''}${String(i).padStart(6, '0')}`;
         this.putBatch(meta, added, seq, place, lease.token);
+        if (since !== undefined) (meta.inFlightSince ??= {})[added.id] = since;
       });
       if (parts.length) meta.epoch++;
       const kept = this.keepDeadLetters(ds, meta, setAside);
@@ -357,7 +370,43 @@ export class LmdbStorage implements BufferStorage {
     }, true);
   }
 
+  async pendingByTable(): Promise<PendingTableEntries[]> {
+    this.db.resetReadTxn();
+    const result: PendingTableEntries[] = [];
+    for (const { key, value } of this.range(['m'])) {
+      const dataSource = key[1] as string;
+      for (const table of (JSON.parse(value) as SourceMeta).tables) {
+        let counter = 0;
+        let update = 0;
+        const insert = [...this.keys(['i', dataSource, table])].length;
+        for (const { value: row } of this.range(['p', dataSource, table])) {
+          const state = decodeJson<RowState>(row);
+          if (state.set) update++;
+          counter += countersOf(state);
+        }
+        const counts = { counter, update, insert };
+        for (const kind of ['counter', 'update', 'insert'] as const) {
+          result.push({ dataSource, table, kind, count: counts[kind] });
+        }
+      }
+    }
+    return result;
+  }
+
+  async oldestPending(): Promise<Array<{ dataSource: string; at: number }>> {
+    this.db.resetReadTxn();
+    const result: Array<{ dataSource: string; at: number }> = [];
+    for (const { key, value } of this.range(['m'])) {
+      const meta = JSON.parse(value) as SourceMeta;
+      const pending = meta.tables.map((table) => meta.since?.[table] ?? Infinity);
+      const at = Math.min(...pending, ...Object.values(meta.inFlightSince ?? {}));
+      if (Number.isFinite(at)) result.push({ dataSource: key[1] as string, at });
+    }
+    return result;
+  }
+
   async stats(): Promise<StorageStats> {
+    const oldest = await this.oldestPending();
     this.db.resetReadTxn();
     const stats: StorageStats = {
       pending: { counters: 0, updates: 0, inserts: 0 },
@@ -374,6 +423,7 @@ export class LmdbStorage implements BufferStorage {
       stats.deadLetters += meta.dead;
       stats.deadLettersDropped += meta.dropped;
     }
+    if (oldest.length) stats.oldestPendingAt = Math.min(...oldest.map(({ at }) => at));
     return stats;
   }
 
@@ -497,9 +547,10 @@ export class LmdbStorage implements BufferStorage {
     meta: SourceMeta,
     budget: number,
     only?: readonly string[],
-  ): BatchTable[] {
+  ): { claimed: BatchTable[]; since: number } {
     const claimed: BatchTable[] = [];
     const taken: Key[] = [];
+    let since = Infinity;
     for (const table of [...meta.tables].sort()) {
       if (budget <= 0) break;
       if (only && !only.includes(table)) continue;
@@ -539,12 +590,18 @@ export class LmdbStorage implements BufferStorage {
           budget--;
         }
       }
-      if (!left) meta.tables = meta.tables.filter((name) => name !== table);
-      if (part.inserts.length || part.updates.length || part.counters.length) claimed.push(part);
+      if (part.inserts.length || part.updates.length || part.counters.length) {
+        claimed.push(part);
+        since = Math.min(since, meta.since?.[table] ?? Date.now());
+      }
+      if (!left) {
+        meta.tables = meta.tables.filter((name) => name !== table);
+        if (meta.since) delete meta.since[table];
+      }
     }
     // Removed once the ranges were read: a cursor does not outlive removals under it.
     for (const key of taken) void this.db.remove(key);
-    return claimed;
+    return { claimed, since };
   }
 
   /** Keeps the letters that fit under `setAside.max` (a letter already held is replaced). */
@@ -639,6 +696,7 @@ export class LmdbStorage implements BufferStorage {
 
   private touch(meta: SourceMeta, table: string) {
     if (!meta.tables.includes(table)) meta.tables.push(table);
+    (meta.since ??= {})[table] ??= Date.now();
   }
 
   private rowAt(key: Key): RowState | undefined {

@@ -23,7 +23,7 @@ describe('MysqlDialect', () => {
   });
   afterAll(() => close());
 
-  it('adds deltas with one UPDATE … JOIN (SELECT … UNION ALL SELECT …), absent deltas as 0', () => {
+  it('adds deltas with one UPDATE (SELECT … UNION ALL SELECT …) STRAIGHT_JOIN t, absent deltas as 0', () => {
     const statements = dialect.counters(post, [
       [post.key(1), { views: 2 }],
       [post.key(2), { likes: 1, views: 3 }],
@@ -31,8 +31,8 @@ describe('MysqlDialect', () => {
     expect(text(statements)).toEqual([
       {
         sql:
-          'UPDATE `post` AS `t` JOIN (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2`, 1 AS `wb_n` ' +
-          'UNION ALL SELECT ?, ?, ?, 2) AS `v` ON `t`.`id` = `v`.`wb_c0` ' +
+          'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2`, 1 AS `wb_n` ' +
+          'UNION ALL SELECT ?, ?, ?, 2) AS `v` STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` ' +
           'SET `likes` = COALESCE(`t`.`likes`, 0) + `v`.`wb_c1`, `views` = COALESCE(`t`.`views`, 0) + `v`.`wb_c2`',
         params: [1, 0, 2, 2, 1, 3],
       },
@@ -46,8 +46,8 @@ describe('MysqlDialect', () => {
     ).toEqual([
       {
         sql:
-          'UPDATE `post` AS `t` JOIN (SELECT ? AS `wb_c0`, CAST(? AS DECIMAL(65, 0)) AS `wb_c1`, 1 AS `wb_n`) AS `v` ' +
-          'ON `t`.`id` = `v`.`wb_c0` SET `views` = COALESCE(`t`.`views`, 0) + `v`.`wb_c1`',
+          'UPDATE (SELECT ? AS `wb_c0`, CAST(? AS DECIMAL(65, 0)) AS `wb_c1`, 1 AS `wb_n`) AS `v` ' +
+          'STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` SET `views` = COALESCE(`t`.`views`, 0) + `v`.`wb_c1`',
         params: [3, '9007199254740993'],
       },
     ]);
@@ -61,8 +61,8 @@ describe('MysqlDialect', () => {
     ).toEqual([
       {
         sql:
-          'UPDATE `membership` AS `t` JOIN (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2`, 1 AS `wb_n`) AS `v` ' +
-          'ON `t`.`orgId` = `v`.`wb_c0` AND `t`.`userId` = `v`.`wb_c1` ' +
+          'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2`, 1 AS `wb_n`) AS `v` ' +
+          'STRAIGHT_JOIN `membership` AS `t` ON `t`.`orgId` = `v`.`wb_c0` AND `t`.`userId` = `v`.`wb_c1` ' +
           'SET `points` = COALESCE(`t`.`points`, 0) + `v`.`wb_c2`',
         params: ['a', 1, 5],
       },
@@ -81,14 +81,14 @@ describe('MysqlDialect', () => {
     ).toEqual([
       {
         sql:
-          'UPDATE `post` AS `t` JOIN (SELECT ? AS `wb_c0`, ? AS `wb_c1`, 1 AS `wb_n` UNION ALL SELECT ?, ?, 2) AS `v` ' +
-          'ON `t`.`id` = `v`.`wb_c0` SET `title` = `v`.`wb_c1`',
+          'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, 1 AS `wb_n` UNION ALL SELECT ?, ?, 2) AS `v` ' +
+          'STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` SET `title` = `v`.`wb_c1`',
         params: [1, 'x', 3, 'z'],
       },
       {
         sql:
-          'UPDATE `post` AS `t` JOIN (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2`, 1 AS `wb_n`) AS `v` ' +
-          'ON `t`.`id` = `v`.`wb_c0` SET `title` = `v`.`wb_c1`, `views` = `v`.`wb_c2`',
+          'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2`, 1 AS `wb_n`) AS `v` ' +
+          'STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` SET `title` = `v`.`wb_c1`, `views` = `v`.`wb_c2`',
         params: [2, 'y', 4],
       },
     ]);

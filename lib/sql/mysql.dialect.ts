@@ -27,7 +27,7 @@ const MAX_ROWS = 5_000;
  * MySQL 8 and MariaDB (TypeORM types `mysql` and `mariadb`, driver
  * `mysql2`): rows are bound as a derived table of `SELECT … UNION ALL
  * SELECT …`, counters and keyed updates run as one multi-table
- * `UPDATE t JOIN (…) v ON … SET …` per table and chunk, inserts as
+ * `UPDATE (…) v STRAIGHT_JOIN t ON … SET …` per table and chunk, inserts as
  * multi-row `INSERT … VALUES`.
  *
  * The flush's transaction runs at READ COMMITTED: InnoDB's default
@@ -106,8 +106,14 @@ export class MysqlDialect extends SqlDialect {
     return `INSERT INTO ${table} () VALUES ()`;
   }
 
+  /**
+   * The batch drives the join (`STRAIGHT_JOIN`): each of its rows looks its
+   * row up by primary key, so the UPDATE reads, and locks, only the rows it
+   * changes. Left to the optimizer, a small table would be scanned, locking
+   * rows the batch does not name until the flush commits.
+   */
   protected override updateJoin(table: string, set: string, source: RowSource, on: string): string {
-    return `UPDATE ${table} AS ${this.escape('t')} JOIN ${source.sql} ON ${on} SET ${set}`;
+    return `UPDATE ${source.sql} STRAIGHT_JOIN ${table} AS ${this.escape('t')} ON ${on} SET ${set}`;
   }
 
   protected override asText(expression: string): string {

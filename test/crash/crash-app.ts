@@ -69,7 +69,7 @@ class FlushHooks implements EntitySubscriberInterface {
     if (/write_buffer_ledger/.test(event.query) && /^INSERT/.test(event.query)) this.inFlush = true;
     if (
       this.inFlush &&
-      (UPDATE_STATEMENT.test(event.query) || /^INSERT INTO "crash_/.test(event.query))
+      (UPDATE_STATEMENT.test(event.query) || /^INSERT INTO ["`]crash_/.test(event.query))
     ) {
       console.log('HOOK statement');
       await sleep(delay);
@@ -132,7 +132,10 @@ class CrashController {
 
 const dataDir = process.env.DATA_DIR!;
 const database: TypeOrmModuleOptions = process.env.DATABASE_URL
-  ? { type: 'postgres', url: process.env.DATABASE_URL }
+  ? {
+      type: process.env.DATABASE_URL.startsWith('mysql:') ? 'mariadb' : 'postgres',
+      url: process.env.DATABASE_URL,
+    }
   : { type: 'better-sqlite3', database: join(dataDir, 'crash.sqlite') };
 
 @Module({

@@ -514,6 +514,7 @@ async function createDatabase(serverUrl: string | undefined, name: string) {
 /** Drops database `name` from the server at `serverUrl` (nothing for SQLite runs). */
 async function dropDatabase(serverUrl: string | undefined, name: string) {
   if (!serverUrl) return;
-  if (serverUrl.startsWith('mysql:')) await mariadbAdmin(`DROP DATABASE IF EXISTS ${name}`, serverUrl);
+  if (serverUrl.startsWith('mysql:'))
+    await mariadbAdmin(`DROP DATABASE IF EXISTS ${name}`, serverUrl);
   else await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`, serverUrl);
 }

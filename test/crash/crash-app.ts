@@ -89,6 +89,12 @@ class Seed implements OnModuleInit {
   constructor(private readonly dataSource: DataSource) {}
 
   async onModuleInit() {
+    if (this.dataSource.options.type === 'mariadb') {
+      // TypeORM creates no CHECK constraints on MySQL/MariaDB.
+      await this.dataSource.query(
+        "ALTER TABLE crash_event ADD CONSTRAINT IF NOT EXISTS CHK_crash_event_uid CHECK (uid NOT LIKE 'poison%')",
+      );
+    }
     if (await this.dataSource.getRepository(CrashCounter).count()) return;
     const ids = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i + 1 }));
     await this.dataSource.getRepository(CrashCounter).insert(ids(COUNTER_ROWS));

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { DataSourceOptions } from 'typeorm';
 import { createTestDatabase, mariadbAvailable, type TestDatabase } from './support/databases.js';
-import { Post } from './support/entities.js';
+import { Membership, Post } from './support/entities.js';
 import { holdAt } from './support/query-gate.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
@@ -109,6 +109,24 @@ describeMariadb('MariaDB', () => {
       { id: 5, views: 50 },
       { id: 7, views: 70 },
       { id: 10, views: 11 },
+    ]);
+  });
+
+  it("keys a string as the column's default collation compares it: ASCII letter case and trailing spaces", async () => {
+    const t = await app();
+    await t.dataSource.getRepository(Membership).insert({ orgId: 'Acme', userId: 1, points: 10 });
+    const spellings = ['Acme', 'acme', 'ACME', 'Acme  '];
+    for (const orgId of spellings)
+      await t.buffer.increment(Membership, { orgId, userId: 1 }, 'points');
+    // One buffered row, as the database has one: a second would be added to it twice or not at all.
+    expect((await t.buffer.stats()).pending.counters).toBe(1);
+    for (const orgId of spellings) {
+      expect(await t.buffer.get(Membership, { orgId, userId: 1 }, 'points')).toBe(14);
+    }
+    const report = await t.buffer.flush();
+    expect(report).toMatchObject({ incremented: 1, missing: [], deadLettered: 0 });
+    expect(await t.dataSource.getRepository(Membership).find()).toMatchObject([
+      { orgId: 'Acme', userId: 1, points: 14 },
     ]);
   });
 

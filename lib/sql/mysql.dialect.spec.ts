@@ -140,8 +140,10 @@ describe('MysqlDialect', () => {
   it('reads a cell and the applied batch ids in one statement', () => {
     expect(dialect.readCell(post, post.key(7), 'views', 'wb_ledger', ['b1', 'b2'])).toEqual({
       sql:
-        'SELECT 0 AS `kind`, CAST(`t`.`views` AS CHAR) AS `value` FROM `post` `t` WHERE `t`.`id` = ? ' +
-        'UNION ALL SELECT 1, `batch_id` FROM `wb_ledger` WHERE `batch_id` IN (?, ?)',
+        'SELECT 0 AS `kind`, CAST(`t`.`views` AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin AS `value` ' +
+        'FROM `post` `t` WHERE `t`.`id` = ? ' +
+        'UNION ALL SELECT 1, CONVERT(`batch_id` USING utf8mb4) COLLATE utf8mb4_bin FROM `wb_ledger` ' +
+        'WHERE `batch_id` IN (?, ?)',
       params: [7, 'b1', 'b2'],
     });
   });

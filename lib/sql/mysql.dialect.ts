@@ -116,8 +116,18 @@ export class MysqlDialect extends SqlDialect {
     return `UPDATE ${source.sql} STRAIGHT_JOIN ${table} AS ${this.escape('t')} ON ${on} SET ${set}`;
   }
 
+  /**
+   * Text of one charset and an explicit collation on both sides of
+   * `readCell`'s UNION: the connection's collation (mysql2's default
+   * `utf8mb4_unicode_ci`) and the ledger column's (the database default)
+   * may differ, which MySQL refuses as an illegal mix.
+   */
   protected override asText(expression: string): string {
-    return `CAST(${expression} AS CHAR)`;
+    return `CAST(${expression} AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin`;
+  }
+
+  protected override ledgerIdText(column: string): string {
+    return `CONVERT(${column} USING utf8mb4) COLLATE utf8mb4_bin`;
   }
 
   protected keyedUpdateSql(update: string): string {

@@ -219,7 +219,7 @@ export abstract class SqlDialect {
       `FROM ${this.table(entity)} ${t} WHERE ${where}`;
     if (batchIds.length) {
       sql +=
-        ` UNION ALL SELECT 1, ${this.escape('batch_id')} FROM ${this.escape(ledger)} ` +
+        ` UNION ALL SELECT 1, ${this.ledgerIdText(this.escape('batch_id'))} FROM ${this.escape(ledger)} ` +
         `WHERE ${this.escape('batch_id')} IN (${batchIds.map(bind).join(', ')})`;
     }
     return { sql, params };
@@ -252,6 +252,11 @@ export abstract class SqlDialect {
   /** `expression` as text. */
   protected asText(expression: string): string {
     return `CAST(${expression} AS TEXT)`;
+  }
+
+  /** The ledger's `batch_id` column as text of the same type as `asText`'s, to be unioned with it. */
+  protected ledgerIdText(column: string): string {
+    return column;
   }
 
   protected escape(name: string): string {

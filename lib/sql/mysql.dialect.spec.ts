@@ -31,8 +31,8 @@ describe('MysqlDialect', () => {
     expect(text(statements)).toEqual([
       {
         sql:
-          'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2`, 1 AS `wb_n` ' +
-          'UNION ALL SELECT ?, ?, ?, 2) AS `v` STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` ' +
+          'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2` ' +
+          'UNION ALL SELECT ?, ?, ?) AS `v` STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` ' +
           'SET `likes` = COALESCE(`t`.`likes`, 0) + `v`.`wb_c1`, `views` = COALESCE(`t`.`views`, 0) + `v`.`wb_c2`',
         params: [1, 0, 2, 2, 1, 3],
       },
@@ -46,7 +46,7 @@ describe('MysqlDialect', () => {
     ).toEqual([
       {
         sql:
-          'UPDATE (SELECT ? AS `wb_c0`, CAST(? AS DECIMAL(65, 0)) AS `wb_c1`, 1 AS `wb_n`) AS `v` ' +
+          'UPDATE (SELECT ? AS `wb_c0`, CAST(? AS DECIMAL(65, 0)) AS `wb_c1`) AS `v` ' +
           'STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` SET `views` = COALESCE(`t`.`views`, 0) + `v`.`wb_c1`',
         params: [3, '9007199254740993'],
       },
@@ -61,7 +61,7 @@ describe('MysqlDialect', () => {
     ).toEqual([
       {
         sql:
-          'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2`, 1 AS `wb_n`) AS `v` ' +
+          'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2`) AS `v` ' +
           'STRAIGHT_JOIN `membership` AS `t` ON `t`.`orgId` = `v`.`wb_c0` AND `t`.`userId` = `v`.`wb_c1` ' +
           'SET `points` = COALESCE(`t`.`points`, 0) + `v`.`wb_c2`',
         params: ['a', 1, 5],
@@ -81,13 +81,13 @@ describe('MysqlDialect', () => {
     ).toEqual([
       {
         sql:
-          'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, 1 AS `wb_n` UNION ALL SELECT ?, ?, 2) AS `v` ' +
+          'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1` UNION ALL SELECT ?, ?) AS `v` ' +
           'STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` SET `title` = `v`.`wb_c1`',
         params: [1, 'x', 3, 'z'],
       },
       {
         sql:
-          'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2`, 1 AS `wb_n`) AS `v` ' +
+          'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2`) AS `v` ' +
           'STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` SET `title` = `v`.`wb_c1`, `views` = `v`.`wb_c2`',
         params: [2, 'y', 4],
       },

@@ -62,11 +62,23 @@ export class MysqlDialect extends SqlDialect {
     return result.affected === 1;
   }
 
+  /**
+   * The keyed UPDATE reports found rows by count, not by position, so its
+   * rows carry no ordinal (`numbered` is ignored); `missingRows` asks for one.
+   */
   protected rowSource(
     columns: ColumnMetadata[],
     values: unknown[][],
     params: unknown[],
-    numbered = false,
+  ): RowSource {
+    return this.derivedTable(columns, values, params, false);
+  }
+
+  private derivedTable(
+    columns: ColumnMetadata[],
+    values: unknown[][],
+    params: unknown[],
+    numbered: boolean,
   ): RowSource {
     const names = columns.map((_, i) => this.escape(`wb_c${i}`));
     const ordinal = numbered ? this.escape('wb_n') : undefined;
@@ -157,7 +169,7 @@ export class MysqlDialect extends SqlDialect {
   private missingRows(entity: BufferedEntity, keys: RowKey[]): Statement {
     const columns = entity.primary.map((c) => c.metadata);
     const params: unknown[] = [];
-    const source = this.rowSource(columns, entity.keyColumns(keys), params, true);
+    const source = this.derivedTable(columns, entity.keyColumns(keys), params, true);
     const [t, v] = [this.escape('t'), this.escape('v')];
     const where = columns
       .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)

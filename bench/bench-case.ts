@@ -1,7 +1,7 @@
 import type { Sample } from './measure.js';
 
 /** A server a case needs; without it the case is skipped with the reason printed. */
-export type BenchServer = 'postgres' | 'redis';
+export type BenchServer = 'postgres' | 'redis' | 'mariadb';
 
 /** One row of the results: a figure, usually a ratio against a baseline of the same run. */
 export interface BenchRow {

@@ -7,10 +7,12 @@
  * the start of one. Writes bench/results/<row id>.json and summary.json.
  */
 import { join } from 'node:path';
-import { postgresAvailable } from '../test/support/databases.js';
+import { mariadbAvailable, postgresAvailable } from '../test/support/databases.js';
 import { redisAvailable } from '../test/support/storages.js';
 import type { BenchCase, BenchServer } from './bench-case.js';
 import { describe, table, toResult, writeResults, type BenchResult } from './bench-results.js';
+import { flushMariadb100k } from './cases/flush-mariadb-100k.case.js';
+import { flushMariadb10k } from './cases/flush-mariadb-10k.case.js';
 import { flushPostgres100k } from './cases/flush-postgres-100k.case.js';
 import { flushPostgres10k } from './cases/flush-postgres-10k.case.js';
 import { flushSqlite100k } from './cases/flush-sqlite-100k.case.js';
@@ -39,6 +41,8 @@ const CASES: BenchCase[] = [
   flushPostgres10k,
   flushSqlite100k,
   flushPostgres100k,
+  flushMariadb10k,
+  flushMariadb100k,
   heapPerCounter,
 ];
 
@@ -61,6 +65,7 @@ async function main() {
   const available: Record<BenchServer, boolean> = {
     postgres: needed.has('postgres') && (await postgresAvailable()),
     redis: needed.has('redis') && (await redisAvailable()),
+    mariadb: needed.has('mariadb') && (await mariadbAvailable()),
   };
   const results: BenchResult[] = [];
   const bench = {

@@ -298,6 +298,14 @@ export class FlushError extends WriteBufferError {
       cause,
     );
   }
+  /** MySQL/MariaDB: a row the flush updates was created or deleted by another transaction meanwhile. */
+  static rowsChangedDuringFlush(entity: string) {
+    return new FlushError(
+      `Rows of ${entity} were created or deleted by another transaction while the flush updated them; ` +
+        `the batch stays buffered and the next flush applies it.`,
+      undefined,
+    );
+  }
   static failed(dataSource: string, cause: unknown) {
     return new FlushError(
       `Flushing data source '${dataSource}' failed: ${cause instanceof Error ? cause.message : String(cause)}. ` +

@@ -1,17 +1,57 @@
 #!/usr/bin/env bash
-# Starts (or stops) the PostgreSQL and Redis servers the tests use, on
+# Starts (or stops) the PostgreSQL, Redis and MariaDB servers the tests use, on
 # loopback, with their data under a temporary directory.
 #   test/servers.sh start   # prints the environment to export
 #   test/servers.sh stop
 # Ports: PostgreSQL 54329, Redis 63799, Redis Cluster 46381-46383 (cluster bus +10000) (override with
-# WB_PG_PORT / WB_REDIS_PORT / WB_REDIS_CLUSTER_BASE).
+# WB_PG_PORT / WB_REDIS_PORT / WB_REDIS_CLUSTER_BASE), MariaDB 33306 (WB_MARIADB_PORT; started when
+# mariadbd is installed).
 set -euo pipefail
 PG_PORT="${WB_PG_PORT:-54329}"
 REDIS_PORT="${WB_REDIS_PORT:-63799}"
 CLUSTER_BASE="${WB_REDIS_CLUSTER_BASE:-46381}"
 CLUSTER_PORTS="$CLUSTER_BASE $((CLUSTER_BASE + 1)) $((CLUSTER_BASE + 2))"
+MARIADB_PORT="${WB_MARIADB_PORT:-33306}"
 STATE="${WB_SERVERS_DIR:-/tmp/write-buffer-test-servers}"
 PG_BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+
+as_mysql() {
+  if [ "$(id -u)" = 0 ]; then (cd / && runuser -u mysql -- "$@"); else "$@"; fi
+}
+
+mariadb_bin() {
+  command -v mariadbd 2>/dev/null || ls /usr/sbin/mariadbd 2>/dev/null || true
+}
+
+# MariaDB on loopback as the mysql user; root may connect from 127.0.0.1 without a password.
+# ANSI_QUOTES lets the suites' own SQL quote identifiers with double quotes on every database (and
+# their CHECK constraints mean the same); the library's statements quote with backticks either way.
+start_mariadb() {
+  local mariadbd
+  mariadbd="$(mariadb_bin)"
+  [ -n "$mariadbd" ] || return 0
+  local dir="$STATE/mariadb"
+  if [ ! -d "$dir/data/mysql" ]; then
+    mkdir -p "$dir/data"
+    [ "$(id -u)" = 0 ] && chown -R mysql:mysql "$dir"
+    as_mysql mariadb-install-db --no-defaults --user=mysql --datadir="$dir/data" \
+      --auth-root-authentication-method=normal --skip-test-db >"$dir/install.log" 2>&1
+  fi
+  if ! mariadb-admin --no-defaults -h 127.0.0.1 -P "$MARIADB_PORT" -u root ping >/dev/null 2>&1; then
+    as_mysql "$mariadbd" --no-defaults --user=mysql --datadir="$dir/data" --port="$MARIADB_PORT" \
+      --bind-address=127.0.0.1 --socket="$dir/mysqld.sock" --pid-file="$dir/mysqld.pid" \
+      --log-error="$dir/error.log" --skip-name-resolve --max-connections=300 \
+      --innodb-flush-log-at-trx-commit=2 --max-allowed-packet=64M \
+      --sql-mode=ANSI_QUOTES,STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION \
+      >/dev/null 2>&1 &
+    wait_for "mariadb $MARIADB_PORT" mariadb-admin --no-defaults --socket="$dir/mysqld.sock" -u root ping
+    # Fresh data dir: root over TCP from loopback, no password (this server listens on 127.0.0.1 only).
+    mariadb --no-defaults --socket="$dir/mysqld.sock" -u root -e \
+      "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY ''; GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;" \
+      >/dev/null
+    wait_for "mariadb tcp $MARIADB_PORT" mariadb-admin --no-defaults -h 127.0.0.1 -P "$MARIADB_PORT" -u root ping
+  fi
+}
 
 as_postgres() {
   # From /: postgres may not enter the caller's directory (a root-only temp dir).
@@ -72,11 +112,13 @@ start() {
       wait_for "cluster state ok" sh -c "redis-cli -p $first cluster info | grep -q cluster_state:ok"
     fi
   fi
+  start_mariadb
   # So a test that restarts a server (test/servers.sh start) finds this state and these ports.
-  echo "export WB_SERVERS_DIR=$STATE WB_PG_PORT=$PG_PORT WB_REDIS_PORT=$REDIS_PORT WB_REDIS_CLUSTER_BASE=$CLUSTER_BASE"
+  echo "export WB_SERVERS_DIR=$STATE WB_PG_PORT=$PG_PORT WB_REDIS_PORT=$REDIS_PORT WB_REDIS_CLUSTER_BASE=$CLUSTER_BASE WB_MARIADB_PORT=$MARIADB_PORT"
   echo "export WB_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:$PG_PORT/postgres"
   echo "export WB_TEST_PG_DATA=$STATE/pg"
   echo "export WB_TEST_PG_BIN=$PG_BIN"
+  [ -n "$(mariadb_bin)" ] && echo "export WB_TEST_MARIADB_URL=mysql://root@127.0.0.1:$MARIADB_PORT/mysql"
   echo "export WB_TEST_REDIS_URL=redis://127.0.0.1:$REDIS_PORT"
   echo "export WB_TEST_REDIS_CLUSTER=$(for p in $CLUSTER_PORTS; do printf '127.0.0.1:%s,' "$p"; done | sed 's/,$//')"
 }
@@ -84,6 +126,9 @@ start() {
 stop() {
   if [ -f "$STATE/pg/postmaster.pid" ]; then
     kill -INT "$(head -1 "$STATE/pg/postmaster.pid")" 2>/dev/null || true
+  fi
+  if [ -f "$STATE/mariadb/mysqld.pid" ]; then
+    kill "$(cat "$STATE/mariadb/mysqld.pid")" 2>/dev/null || true
   fi
   for pidfile in "$STATE/redis.pid" "$STATE"/cluster-*/redis.pid; do
     [ -f "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null || true

@@ -88,7 +88,7 @@ export class BatchApplier {
     };
     await runner.connect();
     try {
-      await runner.startTransaction();
+      await runner.startTransaction(this.dialect.isolation);
       const missedBefore = await this.ledger.record(runner, batch.id, entries);
       if (missedBefore) {
         await runner.rollbackTransaction();

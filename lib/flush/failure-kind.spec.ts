@@ -71,14 +71,34 @@ describe('classifyFailure', () => {
 
   describe('mysql and mariadb', () => {
     it.each([
-      ['mysql', 1062],
-      ['mariadb', 1264],
+      ['mysql', 1062], // duplicate key
+      ['mariadb', 1062],
+      ['mariadb', 1264], // out of range
+      ['mariadb', 1406], // data too long
+      ['mariadb', 1452], // foreign key: no parent
+      ['mysql', 1451], // foreign key: row is a parent
+      ['mariadb', 1366], // incorrect value
+      ['mariadb', 1048], // NULL in a NOT NULL column
+      ['mariadb', 4025], // CHECK constraint (MariaDB)
+      ['mysql', 3819], // CHECK constraint (MySQL)
+      ['mysql', 3140], // invalid JSON
+      ['mariadb', 1153], // larger than max_allowed_packet: bisection splits it
     ])('%s errno %i is about the data', (driver, errno) => {
       expect(classifyFailure(driver, refused({ errno }))).toBe('data');
     });
 
-    it.each([1213, 1205, 1040, 2013])('errno %i is transient', (errno) => {
-      expect(classifyFailure('mysql', refused({ errno }))).toBe('transient');
+    it.each([1213, 1205, 1040, 1053, 1317, 1969, 1290, 2006, 2013, 4031])(
+      'errno %i is transient',
+      (errno) => {
+        expect(classifyFailure('mariadb', refused({ errno }))).toBe('transient');
+        expect(classifyFailure('mysql', refused({ errno }))).toBe('transient');
+      },
+    );
+
+    it('calls a refusal without an errno transient (mysql2 lost the connection)', () => {
+      expect(classifyFailure('mariadb', refused({ code: 'PROTOCOL_CONNECTION_LOST' }))).toBe(
+        'transient',
+      );
     });
   });
 

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { isDeepStrictEqual } from 'node:util';
-import { DataSource, QueryFailedError, type QueryRunner } from 'typeorm';
+import { DataSource, QueryFailedError, type DataSourceOptions, type QueryRunner } from 'typeorm';
 import type { QueryResult } from 'typeorm/query-runner/QueryResult.js';
 import { FlushError } from '../errors.js';
 
@@ -22,6 +22,9 @@ export interface FlushConnection {
  *
  * - PostgreSQL: the app's data source. Every query runner takes its own
  *   pooled connection, so the flush's transaction is its own already.
+ * - MySQL/MariaDB: the app's data source (each query runner takes its own
+ *   pooled connection), unless its `flags` turn off `FOUND_ROWS`: then a
+ *   data source of its own that asks for found rows.
  * - better-sqlite3: TypeORM keeps one connection per data source and turns
  *   a nested transaction into a savepoint, so a flush running while the app
  *   holds a transaction would become part of it (and vanish with its
@@ -55,6 +58,29 @@ export async function openFlushConnection(
   appDataSource: DataSource,
 ): Promise<FlushConnection> {
   const options = appDataSource.options;
+  if ((options.type === 'mysql' || options.type === 'mariadb') && withoutFoundRows(options.flags)) {
+    // The flush tells a missing row from one it set to its current value by
+    // the rows an UPDATE matched, which MySQL reports only to a connection
+    // that asks for found rows (mysql2 does unless `flags` say otherwise).
+    const dataSource = new DataSource({
+      ...options,
+      flags: [
+        ...flagList(options.flags).filter((flag) => !/^-FOUND_ROWS$/i.test(flag)),
+        'FOUND_ROWS',
+      ],
+      synchronize: false,
+      migrationsRun: false,
+      dropSchema: false,
+      cache: false,
+    } as DataSourceOptions);
+    await dataSource.initialize();
+    return {
+      dataSource,
+      close: async () => {
+        if (dataSource.isInitialized) await dataSource.destroy();
+      },
+    };
+  }
   if (options.type !== 'better-sqlite3') {
     return { dataSource: appDataSource, close: async () => undefined };
   }
@@ -98,6 +124,16 @@ export async function openFlushConnection(
       if (dataSource.isInitialized) await dataSource.destroy();
     },
   };
+}
+
+/** mysql2's `flags` option (an array, or a comma-separated string) as a list. */
+function flagList(flags: unknown): string[] {
+  if (Array.isArray(flags)) return flags.map(String);
+  return typeof flags === 'string' ? flags.split(',').map((flag) => flag.trim()) : [];
+}
+
+function withoutFoundRows(flags: unknown): boolean {
+  return flagList(flags).some((flag) => /^-FOUND_ROWS$/i.test(flag));
 }
 
 interface SqliteDriver {

@@ -73,11 +73,11 @@ export class Ledger {
     entries: BatchEntry[],
   ): Promise<KeyedEntry[] | null> {
     try {
-      const { records } = await runStatement(
+      const claim = await runStatement(
         runner,
         this.dialect.ledgerClaim(this.table, batchId, Date.now()),
       );
-      if (records.length) return null;
+      if (this.dialect.claimed(claim)) return null;
       const { records: found } = await runStatement(
         runner,
         this.dialect.ledgerRead(this.table, batchId),

@@ -13,6 +13,9 @@ export type ColumnKind =
 export function columnKind(dataSource: DataSource, column: ColumnMetadata): ColumnKind {
   if (column.type === 'simple-json') return 'json';
   if (column.type === 'simple-array') return 'list';
+  // MySQL keeps booleans as tinyint: TypeORM reads them back as booleans.
+  if (column.type === Boolean || column.type === 'boolean' || column.type === 'bool')
+    return 'boolean';
   const type = dataSource.driver.normalizeType(column).toLowerCase();
   if (/^(tiny|small|medium|big)?int(eger)?\d*( unsigned)?$|serial/.test(type)) return 'integer';
   if (/float|real|double|decimal|numeric|number|money/.test(type)) return 'number';

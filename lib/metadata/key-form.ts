@@ -44,17 +44,38 @@ const TIMESTAMP_TEXT =
   /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,9}))?)?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$/i;
 
 /** The driver family a data source speaks, for type rules that differ. */
-export function dialectOf(dataSource: DataSource): 'postgres' | 'sqlite' | 'other' {
+export function dialectOf(dataSource: DataSource): 'postgres' | 'sqlite' | 'mysql' | 'other' {
   const type = dataSource.options.type;
   if (type === 'postgres') return 'postgres';
+  if (type === 'mysql' || type === 'mariadb') return 'mysql';
   if (type === 'better-sqlite3' || type === 'sqljs' || type === 'capacitor') return 'sqlite';
   return 'other';
 }
 
-/** The range an integer column holds: PostgreSQL has 2-, 4- and 8-byte integers, SQLite only 8. */
+/** Bytes of MySQL's integer types. */
+const MYSQL_INTEGER_BYTES: Record<string, number> = {
+  tinyint: 1,
+  smallint: 2,
+  mediumint: 3,
+  int: 4,
+  integer: 4,
+  bigint: 8,
+};
+
+/**
+ * The range an integer column holds: PostgreSQL has 2-, 4- and 8-byte
+ * integers, MySQL 1- to 8-byte ones, signed or unsigned, SQLite only 8.
+ */
 export function integerRange(dataSource: DataSource, column: ColumnMetadata): IntegerRange {
-  if (dialectOf(dataSource) !== 'postgres') return INT64;
+  const dialect = dialectOf(dataSource);
   const type = dataSource.driver.normalizeType(column).toLowerCase();
+  if (dialect === 'mysql') {
+    const bits = BigInt(8 * (MYSQL_INTEGER_BYTES[type.replace(/ unsigned$/, '')] ?? 8));
+    return column.unsigned || type.endsWith(' unsigned')
+      ? { min: 0n, max: 2n ** bits - 1n }
+      : { min: -(2n ** (bits - 1n)), max: 2n ** (bits - 1n) - 1n };
+  }
+  if (dialect !== 'postgres') return INT64;
   if (type === 'smallint' || type === 'smallserial') return INT16;
   if (type === 'integer' || type === 'serial') return INT32;
   return INT64;
@@ -281,11 +302,11 @@ export function keyForm(dataSource: DataSource, column: ColumnMetadata, kind: Co
   const sqlite = dialect === 'sqlite';
 
   if (isUuidColumn(column) || type === 'uuid') {
-    if (postgres) {
+    if (postgres || dialect === 'mysql') {
       return {
         type: 'a uuid',
         expected:
-          'a uuid string such as "123e4567-e89b-12d3-a456-426614174000" (any letter case; PostgreSQL compares uuids case-insensitively)',
+          'a uuid string such as "123e4567-e89b-12d3-a456-426614174000" (any letter case; the database compares uuids case-insensitively)',
         canonical: (value) => canonicalUuid(value) ?? INVALID,
       };
     }
@@ -310,7 +331,7 @@ export function keyForm(dataSource: DataSource, column: ColumnMetadata, kind: Co
       };
     }
     case 'number': {
-      if (postgres && /^(numeric|decimal)/.test(type)) {
+      if ((postgres || dialect === 'mysql') && /^(numeric|decimal)/.test(type)) {
         const scale = column.scale ?? undefined;
         const precision = column.precision ?? undefined;
         return {
@@ -358,7 +379,7 @@ function dateKeyForm(
   dataSource: DataSource,
   column: ColumnMetadata,
   type: string,
-  dialect: 'postgres' | 'sqlite' | 'other',
+  dialect: 'postgres' | 'sqlite' | 'mysql' | 'other',
 ): KeyForm {
   /** A `Date` as the driver writes it (INVALID when it is not a time), or undefined for other values. */
   const prepared = (value: unknown) =>
@@ -439,6 +460,19 @@ function dateKeyForm(
       },
     };
   }
+  if (dialect === 'mysql') {
+    // mysql2 sends a Date as local wall-clock time; MySQL rounds to the column's fraction digits (default none).
+    const digits = Math.min(column.precision ?? 0, 6);
+    return {
+      type: 'a timestamp',
+      expected,
+      canonical: (value) => {
+        const instant = parseInstant(value);
+        if (!instant || !validYear(instant)) return INVALID;
+        return formatInstant(roundInstant(instant, digits, false), false, ' ', digits);
+      },
+    };
+  }
   // SQLite stores TypeORM's UTC text `YYYY-MM-DD HH:MM:SS.SSS` and compares text.
   return {
     type: 'a timestamp',
@@ -454,7 +488,7 @@ function dateKeyForm(
 function stringKeyForm(
   column: ColumnMetadata,
   type: string,
-  dialect: 'postgres' | 'sqlite' | 'other',
+  dialect: 'postgres' | 'sqlite' | 'mysql' | 'other',
 ): KeyForm {
   const values = column.enum?.map(String);
   if (values && (column.type === 'enum' || column.type === 'simple-enum')) {
@@ -471,10 +505,16 @@ function stringKeyForm(
   // PostgreSQL's character(n) ignores trailing spaces in comparisons; so do
   // SQLite's RTRIM collation and, for ASCII letter case, its NOCASE; citext
   // ignores letter case.
+  // MySQL/MariaDB: the default collations ignore ASCII letter case (`_ci`),
+  // and all but MySQL 8's `_0900_` and the `NOPAD` ones trailing spaces.
+  const mysql = dialect === 'mysql';
+  const mysqlCaseless = mysql && !/(_BIN|_CS)$/.test(collation ?? '') && !/binary|blob/.test(type);
+  const mysqlPadded = mysql && !/0900|NOPAD/.test(collation ?? '') && !/binary|blob/.test(type);
   const trimEnd =
     (dialect === 'postgres' && type === 'character') ||
-    (dialect === 'sqlite' && collation === 'RTRIM');
-  const foldCase = dialect === 'sqlite' && collation === 'NOCASE';
+    (dialect === 'sqlite' && collation === 'RTRIM') ||
+    mysqlPadded;
+  const foldCase = (dialect === 'sqlite' && collation === 'NOCASE') || mysqlCaseless;
   // PostgreSQL's citext compares lower(a) = lower(b).
   const lowerCase = dialect === 'postgres' && type === 'citext';
   const noNul = dialect === 'postgres';

@@ -81,7 +81,12 @@ function elementCheck(dataSource: DataSource, column: ColumnMetadata, kind: Colu
 
   if (isUuidColumn(column) || type === 'uuid') {
     return (value, fail) => {
-      const uuid = postgres ? canonicalUuid(value) : isStandardUuid(value) ? value : undefined;
+      const uuid =
+        postgres || dialect === 'mysql'
+          ? canonicalUuid(value)
+          : isStandardUuid(value)
+            ? value
+            : undefined;
       return uuid ?? fail('a uuid string such as "123e4567-e89b-12d3-a456-426614174000"');
     };
   }
@@ -104,7 +109,7 @@ function elementCheck(dataSource: DataSource, column: ColumnMetadata, kind: Colu
         );
     }
     case 'number': {
-      if (postgres && /^(numeric|decimal)/.test(type)) {
+      if ((postgres || dialect === 'mysql') && /^(numeric|decimal)/.test(type)) {
         const scale = column.scale ?? undefined;
         const precision = column.precision ?? undefined;
         return (value, fail) =>

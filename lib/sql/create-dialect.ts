@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { WriteBufferConfigError } from '../errors.js';
+import { MysqlDialect } from './mysql.dialect.js';
 import { PostgresDialect } from './postgres.dialect.js';
 import type { SqlDialect } from './sql-dialect.js';
 import { SqliteDialect } from './sqlite.dialect.js';
@@ -11,10 +12,15 @@ export function createDialect(name: string, dataSource: DataSource): SqlDialect 
       return new PostgresDialect(dataSource);
     case 'better-sqlite3':
       return new SqliteDialect(dataSource);
+    case 'mysql':
+    case 'mariadb':
+      return new MysqlDialect(dataSource);
     default:
       throw WriteBufferConfigError.unsupportedDriver(name, dataSource.options.type, [
         'postgres',
         'better-sqlite3',
+        'mysql',
+        'mariadb',
       ]);
   }
 }

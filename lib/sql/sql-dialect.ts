@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel.js';
 import { countColumns } from '../storage/count-columns.js';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
@@ -66,6 +67,13 @@ export abstract class SqlDialect {
   abstract unmatchedKeys(statement: KeyedStatement, run: RunStatement): Promise<RowKey[]>;
   /** SQL type of the ledger's `applied_at` (milliseconds since the epoch). */
   protected abstract readonly epochType: string;
+  /** Isolation level of the flush's transaction; the database's default when unset. */
+  readonly isolation?: IsolationLevel;
+
+  /** Whether running `ledgerClaim` recorded the batch id (it was not recorded before). */
+  claimed(result: StatementResult): boolean {
+    return result.records.length > 0;
+  }
 
   ledgerSchema(table: string): string {
     return (
@@ -128,22 +136,15 @@ export abstract class SqlDialect {
       const columns = run.names.map((name) => entity.column(name).metadata);
       if (columns.length === 0) {
         for (let i = 0; i < run.rows.length; i++) {
-          statements.push({ sql: `INSERT INTO ${table} DEFAULT VALUES`, params: [] });
+          statements.push({ sql: this.defaultRowInsert(table), params: [] });
         }
         continue;
       }
       const list = columns.map((c) => this.escape(c.databaseName)).join(', ');
       for (const chunk of chunks(run.rows, this.maxRows(columns.length))) {
         const params: unknown[] = [];
-        const source = this.rowSource(
-          columns,
-          run.names.map((name) => chunk.map((row) => row[name])),
-          params,
-        );
-        statements.push({
-          sql: `INSERT INTO ${table} (${list}) SELECT * FROM ${source.sql}`,
-          params,
-        });
+        const values = run.names.map((name) => chunk.map((row) => row[name]));
+        statements.push({ sql: this.insertSql(table, list, columns, values, params), params });
       }
     }
     return statements;
@@ -214,14 +215,48 @@ export abstract class SqlDialect {
       )
       .join(' AND ');
     let sql =
-      `SELECT 0 AS ${this.escape('kind')}, CAST(${t}.${this.escape(entity.column(column).metadata.databaseName)} AS TEXT) AS ${this.escape('value')} ` +
+      `SELECT 0 AS ${this.escape('kind')}, ${this.asText(`${t}.${this.escape(entity.column(column).metadata.databaseName)}`)} AS ${this.escape('value')} ` +
       `FROM ${this.table(entity)} ${t} WHERE ${where}`;
     if (batchIds.length) {
       sql +=
-        ` UNION ALL SELECT 1, ${this.escape('batch_id')} FROM ${this.escape(ledger)} ` +
+        ` UNION ALL SELECT 1, ${this.ledgerIdText(this.escape('batch_id'))} FROM ${this.escape(ledger)} ` +
         `WHERE ${this.escape('batch_id')} IN (${batchIds.map(bind).join(', ')})`;
     }
     return { sql, params };
+  }
+
+  /** A multi-row INSERT of rows given column by column (`values[c][r]`); appends to `params`. */
+  protected insertSql(
+    table: string,
+    list: string,
+    columns: ColumnMetadata[],
+    values: unknown[][],
+    params: unknown[],
+  ): string {
+    return `INSERT INTO ${table} (${list}) SELECT * FROM ${this.rowSource(columns, values, params).sql}`;
+  }
+
+  /** An INSERT of one row with every column at its default. */
+  protected defaultRowInsert(table: string): string {
+    return `INSERT INTO ${table} DEFAULT VALUES`;
+  }
+
+  /**
+   * The UPDATE of `table` (aliased `t`) joined with the rows of `source`
+   * on `on`, setting `set`.
+   */
+  protected updateJoin(table: string, set: string, source: RowSource, on: string): string {
+    return `UPDATE ${table} AS ${this.escape('t')} SET ${set} FROM ${source.sql} WHERE ${on}`;
+  }
+
+  /** `expression` as text. */
+  protected asText(expression: string): string {
+    return `CAST(${expression} AS TEXT)`;
+  }
+
+  /** The ledger's `batch_id` column as text of the same type as `asText`'s, to be unioned with it. */
+  protected ledgerIdText(column: string): string {
+    return column;
   }
 
   protected escape(name: string): string {
@@ -274,7 +309,7 @@ export abstract class SqlDialect {
       const where = keys
         .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v(i)}`)
         .join(' AND ');
-      const update = `UPDATE ${this.table(entity)} AS ${t} SET ${set} FROM ${source.sql} WHERE ${where}`;
+      const update = this.updateJoin(this.table(entity), set, source, where);
       statements.push({
         sql: this.keyedUpdateSql(update, source, chunk.length),
         params,

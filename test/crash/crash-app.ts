@@ -70,7 +70,7 @@ class FlushHooks implements EntitySubscriberInterface {
     if (/write_buffer_ledger/.test(event.query) && /^INSERT/.test(event.query)) this.inFlush = true;
     if (
       this.inFlush &&
-      (UPDATE_STATEMENT.test(event.query) || /^INSERT INTO "crash_/.test(event.query))
+      (UPDATE_STATEMENT.test(event.query) || /^INSERT INTO ["`]crash_/.test(event.query))
     ) {
       console.log('HOOK statement');
       await sleep(delay);
@@ -90,6 +90,12 @@ class Seed implements OnModuleInit {
   constructor(private readonly dataSource: DataSource) {}
 
   async onModuleInit() {
+    if (this.dataSource.options.type === 'mariadb') {
+      // TypeORM creates no CHECK constraints on MySQL/MariaDB.
+      await this.dataSource.query(
+        "ALTER TABLE crash_event ADD CONSTRAINT IF NOT EXISTS CHK_crash_event_uid CHECK (uid NOT LIKE 'poison%')",
+      );
+    }
     if (await this.dataSource.getRepository(CrashCounter).count()) return;
     const ids = (n: number) => Array.from({ length: n }, (_, i) => ({ id: i + 1 }));
     await this.dataSource.getRepository(CrashCounter).insert(ids(COUNTER_ROWS));
@@ -139,7 +145,10 @@ class CrashController {
 
 const dataDir = process.env.DATA_DIR!;
 const database: TypeOrmModuleOptions = process.env.DATABASE_URL
-  ? { type: 'postgres', url: process.env.DATABASE_URL }
+  ? {
+      type: process.env.DATABASE_URL.startsWith('mysql:') ? 'mariadb' : 'postgres',
+      url: process.env.DATABASE_URL,
+    }
   : { type: 'better-sqlite3', database: join(dataDir, 'crash.sqlite') };
 
 @Module({

@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
-import { admin } from '../support/databases.js';
+import { admin, mariadbAdmin } from '../support/databases.js';
 
 /**
  * Crash harness: runs test/crash/crash-app.ts as a child process, drives
@@ -17,7 +18,10 @@ import { admin } from '../support/databases.js';
  */
 export interface CrashOptions {
   kills: number;
-  /** PostgreSQL server URL (a fresh database is created on it); SQLite when absent. */
+  /**
+   * PostgreSQL (or MariaDB, `mysql://`) server URL (a fresh database is
+   * created on it); SQLite when absent.
+   */
   postgresUrl?: string;
   /** Concurrent HTTP clients. */
   workers?: number;
@@ -262,8 +266,7 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     return { kills: options.kills, killedAt, acked: ledger.acked, lost, doubled };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
-    if (options.postgresUrl)
-      await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`, options.postgresUrl);
+    await dropDatabase(options.postgresUrl, dbName);
   }
 }
 
@@ -326,8 +329,7 @@ export async function runShutdownWithDatabaseDown(options: {
     return { acked: ledger.acked, reported, ...(await verify(ledger, dataDir, databaseUrl)) };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
-    if (options.postgresUrl)
-      await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`, options.postgresUrl);
+    await dropDatabase(options.postgresUrl, dbName);
   }
 }
 
@@ -424,8 +426,7 @@ export async function runSharedCrash(options: {
   } finally {
     await Promise.all(apps.map((app) => app.kill()));
     rmSync(dataDir, { recursive: true, force: true });
-    if (options.postgresUrl)
-      await admin(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`, options.postgresUrl);
+    await dropDatabase(options.postgresUrl, dbName);
   }
 }
 
@@ -486,7 +487,19 @@ async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string, let
     settings: 'SELECT id, v FROM crash_setting',
     events: 'SELECT uid, COUNT(*) AS c FROM crash_event GROUP BY uid',
   };
-  if (databaseUrl) {
+  if (databaseUrl?.startsWith('mysql:')) {
+    const connection = await mysql.createConnection({ uri: databaseUrl });
+    const all = async (sql: string) => (await connection.query(sql))[0] as never;
+    rows = {
+      counters: await all(queries.counters),
+      settings: await all(queries.settings),
+      events: ((await all(queries.events)) as Array<{ uid: string; c: unknown }>).map((r) => ({
+        uid: r.uid,
+        c: Number(r.c),
+      })),
+    };
+    await connection.end();
+  } else if (databaseUrl) {
     const client = new pg.Client({ connectionString: databaseUrl });
     await client.connect();
     rows = {
@@ -537,11 +550,23 @@ async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string, let
   return { lost, doubled };
 }
 
-/** Creates database `name` on the PostgreSQL server at `serverUrl`; its URL (undefined for SQLite runs). */
+/** Creates database `name` on the PostgreSQL or MariaDB server at `serverUrl`; its URL (undefined for SQLite runs). */
 async function createDatabase(serverUrl: string | undefined, name: string) {
   if (!serverUrl) return undefined;
-  await admin(`CREATE DATABASE ${name}`, serverUrl);
+  if (serverUrl.startsWith('mysql:')) {
+    await mariadbAdmin(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`, serverUrl);
+  } else {
+    await admin(`CREATE DATABASE ${name}`, serverUrl);
+  }
   const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   return url.toString();
+}
+
+/** Drops database `name` from the server at `serverUrl` (nothing for SQLite runs). */
+async function dropDatabase(serverUrl: string | undefined, name: string) {
+  if (!serverUrl) return;
+  if (serverUrl.startsWith('mysql:'))
+    await mariadbAdmin(`DROP DATABASE IF EXISTS ${name}`, serverUrl);
+  else await admin(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`, serverUrl);
 }

@@ -1,8 +1,8 @@
 /**
- * `npm run test:crash -- --kills 50 [--postgres]`: the long crash run.
- * Runs SQLite, and PostgreSQL too when its test server answers (always
- * with --postgres), with the journaled memory storage; then, when Redis
- * answers, both again with the Redis storage (a fifth of the kills); then both with four
+ * `npm run test:crash -- --kills 50 [--postgres] [--mariadb]`: the long crash run.
+ * Runs SQLite, and PostgreSQL and MariaDB too when their test servers answer
+ * (always with --postgres / --mariadb), with the journaled memory storage; then, when Redis
+ * answers, each again with the Redis storage (a fifth of the kills); then each with four
  * processes sharing one LMDB environment (a fifth of the kills, at least three: the flusher
  * mid-statement, the flusher between commit and ack, any process at random). Prints a line
  * per database, then one line over all:
@@ -15,6 +15,7 @@ const args = process.argv.slice(2);
 const kills = Number(args[args.indexOf('--kills') + 1] || 50);
 const postgresUrl =
   process.env.WB_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:54329/postgres';
+const mariadbUrl = process.env.WB_TEST_MARIADB_URL ?? 'mysql://root@127.0.0.1:33306/mysql';
 const redisUrl = process.env.WB_TEST_REDIS_URL ?? 'redis://127.0.0.1:63799';
 
 async function redisUp(): Promise<boolean> {
@@ -35,8 +36,17 @@ async function postgresUp(): Promise<boolean> {
   );
 }
 
+async function mariadbUp(): Promise<boolean> {
+  const mysql = (await import('mysql2/promise')).default;
+  return mysql.createConnection({ uri: mariadbUrl, connectTimeout: 2000 }).then(
+    (connection) => connection.end().then(() => true),
+    () => false,
+  );
+}
+
 const targets: Array<[string, string | undefined]> = [['sqlite', undefined]];
 if (args.includes('--postgres') || (await postgresUp())) targets.push(['postgres', postgresUrl]);
+if (args.includes('--mariadb') || (await mariadbUp())) targets.push(['mariadb', mariadbUrl]);
 const total = { kills: 0, acked: 0, lost: 0, doubled: 0 };
 for (const [name, url] of targets) {
   console.log(`crash run on ${name}: ${kills} kills`);

@@ -2,10 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import mysql from 'mysql2/promise';
 import pg from 'pg';
 import type { DataSourceOptions } from 'typeorm';
 
-export type DatabaseKind = 'sqlite' | 'postgres';
+export type DatabaseKind = 'sqlite' | 'postgres' | 'mariadb';
 
 /** PostgreSQL server the tests use (test/servers.sh starts one on this port). */
 export const POSTGRES_URL =
@@ -37,9 +38,40 @@ export function postgresAvailable(): Promise<boolean> {
   return postgresUp;
 }
 
+/** MariaDB server the tests use (test/servers.sh starts one on this port). */
+export const MARIADB_URL = process.env.WB_TEST_MARIADB_URL ?? 'mysql://root@127.0.0.1:33306/mysql';
+
+let mariadbUp: Promise<boolean> | undefined;
+
+/** Whether the test MariaDB answers; in CI a missing server fails the run. */
+export function mariadbAvailable(): Promise<boolean> {
+  mariadbUp ??= (async () => {
+    try {
+      const connection = await mysql.createConnection({ uri: MARIADB_URL, connectTimeout: 3000 });
+      await connection.end();
+      return true;
+    } catch (error) {
+      if (process.env.CI) {
+        throw new Error(
+          `MariaDB is required in CI but ${MARIADB_URL} is unreachable: ${(error as Error).message}`,
+        );
+      }
+      console.warn(
+        `\n*** SKIPPING MariaDB tests: ${MARIADB_URL} is unreachable (${(error as Error).message}).\n` +
+          `*** Start the test servers with: eval "$(test/servers.sh start)"\n`,
+      );
+      return false;
+    }
+  })();
+  return mariadbUp;
+}
+
 /** The databases every service-level test runs against. */
 export async function databaseKinds(): Promise<DatabaseKind[]> {
-  return (await postgresAvailable()) ? ['sqlite', 'postgres'] : ['sqlite'];
+  const kinds: DatabaseKind[] = ['sqlite'];
+  if (await postgresAvailable()) kinds.push('postgres');
+  if (await mariadbAvailable()) kinds.push('mariadb');
+  return kinds;
 }
 
 /** A fresh, empty database of one kind; `drop()` removes it. */
@@ -67,6 +99,22 @@ export async function createTestDatabase(kind: DatabaseKind): Promise<TestDataba
     };
   }
   const name = `wb_test_${randomBytes(6).toString('hex')}`;
+  if (kind === 'mariadb') {
+    await mariadbAdmin(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
+    const url = new URL(MARIADB_URL);
+    url.pathname = `/${name}`;
+    return {
+      kind,
+      options: (extra) =>
+        ({
+          type: 'mariadb',
+          url: url.toString(),
+          synchronize: true,
+          ...extra,
+        }) as DataSourceOptions,
+      drop: () => mariadbAdmin(`DROP DATABASE IF EXISTS ${name}`),
+    };
+  }
   await admin(`CREATE DATABASE ${name}`);
   const url = new URL(POSTGRES_URL);
   url.pathname = `/${name}`;
@@ -86,5 +134,15 @@ export async function admin(sql: string, url = POSTGRES_URL) {
     await client.query(sql);
   } finally {
     await client.end();
+  }
+}
+
+/** Runs one statement on the test MariaDB server. */
+export async function mariadbAdmin(sql: string, url = MARIADB_URL) {
+  const connection = await mysql.createConnection({ uri: url });
+  try {
+    await connection.query(sql);
+  } finally {
+    await connection.end();
   }
 }

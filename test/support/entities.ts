@@ -31,7 +31,8 @@ export class User {
   @PrimaryColumn('int')
   id!: number;
 
-  @Column({ type: Date, nullable: true })
+  // Milliseconds kept on MySQL/MariaDB too (their datetime defaults to whole seconds).
+  @Column({ type: Date, nullable: true, precision: 3 })
   lastSeenAt!: Date | null;
 
   @Column('varchar', { length: 100, nullable: true })
@@ -56,7 +57,7 @@ export class ActivityLog {
   @Column('int')
   postId!: number;
 
-  @Column({ type: Date })
+  @Column({ type: Date, precision: 3 })
   at!: Date;
 
   @Column('varchar', { length: 64, nullable: true })
@@ -105,7 +106,7 @@ export const ENTITIES = [Post, User, ActivityLog, Membership, DownloadSchema];
  * builds them for the database it runs on.
  */
 
-type TypedKind = 'sqlite' | 'postgres';
+type TypedKind = 'sqlite' | 'postgres' | 'mariadb';
 
 /** One column of every type TypeORM maps on the database, keyed by an int. */
 export interface TypedRow {
@@ -126,7 +127,9 @@ export interface TypedRow {
   mood: 'happy' | 'sad' | 'meh';
   json: unknown;
   bytes: Buffer;
-  // PostgreSQL only
+  // MariaDB only
+  bin?: Buffer;
+  // PostgreSQL only (uid, at3, status, price also on MariaDB)
   uid?: string;
   atz?: Date;
   at3?: Date;
@@ -153,6 +156,7 @@ export const STATUSES = ['on', 'off', 'it\'s "quoted"'];
 
 export function typedRowSchema(kind: TypedKind): EntitySchema<TypedRow> {
   const postgres = kind === 'postgres';
+  const mariadb = kind === 'mariadb';
   return new EntitySchema<TypedRow>({
     name: 'TypedRow',
     tableName: 'typed_row',
@@ -161,12 +165,13 @@ export function typedRowSchema(kind: TypedKind): EntitySchema<TypedRow> {
       small: { type: 'smallint', nullable: true },
       big: { type: 'bigint', nullable: true },
       num: { type: 'decimal', precision: 12, scale: 4, nullable: true },
-      dbl: { type: 'float', nullable: true },
+      // MySQL's float is single precision.
+      dbl: { type: mariadb ? 'double' : 'float', nullable: true },
       rl: { type: 'real', nullable: true },
       flag: { type: 'boolean', nullable: true },
       day: { type: 'date', nullable: true },
       clock: { type: 'time', nullable: true },
-      at: { type: Date, nullable: true },
+      at: { type: Date, nullable: true, ...(mariadb ? { precision: 3 } : {}) },
       label: { type: 'varchar', length: 20, nullable: true },
       body: { type: 'text', nullable: true },
       doc: { type: 'simple-json', nullable: true },
@@ -174,6 +179,15 @@ export function typedRowSchema(kind: TypedKind): EntitySchema<TypedRow> {
       mood: { type: 'simple-enum', enum: MOODS, nullable: true },
       json: { type: 'json', nullable: true },
       bytes: { type: postgres ? 'bytea' : 'blob', nullable: true },
+      ...(mariadb
+        ? {
+            uid: { type: 'uuid', nullable: true },
+            at3: { type: 'datetime', precision: 6, nullable: true },
+            status: { type: 'enum', enum: STATUSES, nullable: true },
+            price: { type: 'decimal', precision: 30, scale: 10, nullable: true },
+            bin: { type: 'binary', length: 16, nullable: true },
+          }
+        : {}),
       ...(postgres
         ? {
             uid: { type: 'uuid', nullable: true },
@@ -255,7 +269,11 @@ export function dayRowSchema(kind: TypedKind): EntitySchema<DayRow> {
     tableName: 'day_row',
     columns: {
       day: { type: 'date', primary: true },
-      at: { type: kind === 'postgres' ? 'timestamptz' : Date, primary: true },
+      at: {
+        type: kind === 'postgres' ? 'timestamptz' : Date,
+        primary: true,
+        ...(kind === 'mariadb' ? { precision: 3 } : {}),
+      },
       slot: { type: 'smallint', primary: true },
       hits: { type: 'int', default: 0 },
     },
@@ -268,15 +286,23 @@ export interface PriceRow {
   code: string;
   hits: number;
 }
-export const PriceRowSchema = new EntitySchema<PriceRow>({
-  name: 'PriceRow',
-  tableName: 'price_row',
-  columns: {
-    price: { type: 'decimal', precision: 10, scale: 2, primary: true },
-    code: { type: 'varchar', length: 10, primary: true },
-    hits: { type: 'int', default: 0 },
-  },
-});
+export function priceRowSchema(kind: TypedKind): EntitySchema<PriceRow> {
+  return new EntitySchema<PriceRow>({
+    name: 'PriceRow',
+    tableName: 'price_row',
+    columns: {
+      price: { type: 'decimal', precision: 10, scale: 2, primary: true },
+      // Case-sensitive on MariaDB too (its default collations ignore letter case).
+      code: {
+        type: 'varchar',
+        length: 10,
+        primary: true,
+        ...(kind === 'mariadb' ? { collation: 'utf8mb4_bin' } : {}),
+      },
+      hits: { type: 'int', default: 0 },
+    },
+  });
+}
 
 /** Entities of the column-type and row-key suites on one database. */
 export function typedEntities(kind: TypedKind): EntitySchema<any>[] {
@@ -285,7 +311,7 @@ export function typedEntities(kind: TypedKind): EntitySchema<any>[] {
     UuidRowSchema,
     BigRowSchema,
     dayRowSchema(kind),
-    PriceRowSchema,
+    priceRowSchema(kind),
     ...(kind === 'postgres' ? [schemaTypedRowSchema()] : []),
   ];
 }

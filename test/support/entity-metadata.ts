@@ -6,12 +6,12 @@ type Entities = Array<EntitySchema | (new () => object)>;
 /**
  * TypeORM metadata of `entities` on a data source of one driver, for unit
  * specs of what the library derives from metadata. SQLite is a real
- * in-memory database with the entities' tables; PostgreSQL is a data source that never connects
+ * in-memory database with the entities' tables; PostgreSQL and MariaDB are data sources that never connect
  * (TypeORM builds metadata from the driver alone), so no server is needed.
  * `close()` releases the SQLite database.
  */
 export async function metadataSource(
-  kind: 'sqlite' | 'postgres',
+  kind: 'sqlite' | 'postgres' | 'mariadb',
   entities: Entities,
 ): Promise<{ dataSource: DataSource; close(): Promise<void> }> {
   if (kind === 'sqlite') {
@@ -23,7 +23,9 @@ export async function metadataSource(
     }).initialize();
     return { dataSource, close: () => dataSource.destroy() };
   }
-  const dataSource = new DataSource({ type: 'postgres', entities });
+  const dataSource = new DataSource(
+    kind === 'mariadb' ? { type: kind, database: 'metadata', entities } : { type: kind, entities },
+  );
   // What `initialize()` does after connecting; it needs no connection.
   await (dataSource as unknown as { buildMetadatas(): Promise<void> }).buildMetadatas();
   return { dataSource, close: async () => undefined };

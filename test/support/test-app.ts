@@ -98,7 +98,7 @@ class OpenedDataSources {
       dataSourceFactory: async (options) => {
         const dataSource = new DataSource(options!);
         if (this.abandoned) return dataSource;
-        const opening = dataSource.initialize();
+        const opening = dataSource.initialize().then(addSkippedChecks);
         this.opening.push(opening);
         return opening;
       },
@@ -113,4 +113,24 @@ class OpenedDataSources {
       if (dataSource?.isInitialized) await dataSource.destroy();
     }
   }
+}
+
+/**
+ * TypeORM creates no CHECK constraints on MySQL/MariaDB: add the entities'
+ * ones, so a row they refuse is refused on every database.
+ */
+async function addSkippedChecks(dataSource: DataSource): Promise<DataSource> {
+  const type = dataSource.options.type;
+  if ((type !== 'mariadb' && type !== 'mysql') || !dataSource.options.synchronize)
+    return dataSource;
+  for (const metadata of dataSource.entityMetadatas) {
+    for (const check of metadata.checks) {
+      const name = check.name ?? `CHK_${metadata.tableName}`;
+      await dataSource.query(
+        `ALTER TABLE ${dataSource.driver.escape(metadata.tableName)} ` +
+          `ADD CONSTRAINT IF NOT EXISTS ${dataSource.driver.escape(name)} CHECK (${check.expression})`,
+      );
+    }
+  }
+  return dataSource;
 }

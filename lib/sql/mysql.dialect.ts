@@ -1,0 +1,204 @@
+import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+import { FlushError } from '../errors.js';
+import type { BufferedEntity } from '../metadata/buffered-entity.js';
+import { columnKind } from '../metadata/column-kind.js';
+import type { RowKey } from '../storage/buffer-batch.interface.js';
+import {
+  SqlDialect,
+  type KeyedStatement,
+  type RowSource,
+  type RunStatement,
+  type Statement,
+  type StatementResult,
+} from './sql-dialect.js';
+
+/** The most placeholders one prepared statement may hold on MySQL and MariaDB. */
+const MAX_PARAMETERS = 65_535;
+/**
+ * Most rows per statement. mysql2 sends the statement as text with the
+ * values inlined, which must fit in `max_allowed_packet` (4 MiB on MySQL
+ * 5.7, 16 MiB on MariaDB, 64 MiB on MySQL 8): 5,000 rows of a few short
+ * columns stay far below. A chunk that still does not fit is refused as
+ * a data error and split by the flush's bisection.
+ */
+const MAX_ROWS = 5_000;
+
+/**
+ * MySQL 8 and MariaDB (TypeORM types `mysql` and `mariadb`, driver
+ * `mysql2`): rows are bound as a derived table of `SELECT … UNION ALL
+ * SELECT …`, counters and keyed updates run as one multi-table
+ * `UPDATE (…) v STRAIGHT_JOIN t ON … SET …` per table and chunk, inserts as
+ * multi-row `INSERT … VALUES`.
+ *
+ * The flush's transaction runs at READ COMMITTED: InnoDB's default
+ * REPEATABLE READ would take gap locks on the keys an UPDATE finds no row
+ * for, blocking the app's inserts next to them until the flush commits.
+ * Every statement of the flush names rows by primary key, so it needs no
+ * snapshot across statements.
+ */
+export class MysqlDialect extends SqlDialect {
+  protected readonly epochType = 'bigint';
+  override readonly isolation = 'READ COMMITTED' as const;
+
+  protected maxRows(width: number): number {
+    return Math.max(1, Math.min(MAX_ROWS, Math.floor(MAX_PARAMETERS / width)));
+  }
+
+  protected placeholder(): string {
+    return '?';
+  }
+
+  /** `INSERT IGNORE`: a batch id recorded before adds no row (and waits for a flush recording it now). */
+  override ledgerClaim(table: string, batchId: string, at: number): Statement {
+    return {
+      sql:
+        `INSERT IGNORE INTO ${this.escape(table)} (${this.escape('batch_id')}, ${this.escape('applied_at')}) ` +
+        `VALUES (?, ?)`,
+      params: [batchId, at],
+    };
+  }
+
+  override claimed(result: StatementResult): boolean {
+    return result.affected === 1;
+  }
+
+  /**
+   * The keyed UPDATE reports found rows by count, not by position, so its
+   * rows carry no ordinal (`numbered` is ignored); `missingRows` asks for one.
+   */
+  protected rowSource(
+    columns: ColumnMetadata[],
+    values: unknown[][],
+    params: unknown[],
+  ): RowSource {
+    return this.derivedTable(columns, values, params, false);
+  }
+
+  private derivedTable(
+    columns: ColumnMetadata[],
+    values: unknown[][],
+    params: unknown[],
+    numbered: boolean,
+  ): RowSource {
+    const names = columns.map((_, i) => this.escape(`wb_c${i}`));
+    const ordinal = numbered ? this.escape('wb_n') : undefined;
+    const casts = columns.map((column) => this.castOf(column));
+    const rows = values[0].length;
+    const selects: string[] = [];
+    for (let r = 0; r < rows; r++) {
+      const cells: string[] = [];
+      for (let c = 0; c < columns.length; c++) {
+        const value = values[c][r];
+        params.push(value);
+        // Only the first row names the columns; a string for an integer or
+        // decimal column is cast, so the derived column stays numeric and exact.
+        const cell = casts[c] && typeof value === 'string' ? `CAST(? AS ${casts[c]})` : '?';
+        cells.push(r === 0 ? `${cell} AS ${names[c]}` : cell);
+      }
+      if (ordinal) cells.push(r === 0 ? `${r + 1} AS ${ordinal}` : String(r + 1));
+      selects.push(`SELECT ${cells.join(', ')}`);
+    }
+    return { sql: `(${selects.join(' UNION ALL ')}) AS ${this.escape('v')}`, names, ordinal };
+  }
+
+  protected override insertSql(
+    table: string,
+    list: string,
+    columns: ColumnMetadata[],
+    values: unknown[][],
+    params: unknown[],
+  ): string {
+    const rows = values[0].length;
+    for (let r = 0; r < rows; r++) for (const column of values) params.push(column[r]);
+    const tuple = `(${'?, '.repeat(columns.length - 1)}?)`;
+    return `INSERT INTO ${table} (${list}) VALUES ${tuple}${`, ${tuple}`.repeat(rows - 1)}`;
+  }
+
+  protected override defaultRowInsert(table: string): string {
+    return `INSERT INTO ${table} () VALUES ()`;
+  }
+
+  /**
+   * The batch drives the join (`STRAIGHT_JOIN`): each of its rows looks its
+   * row up by primary key, so the UPDATE reads, and locks, only the rows it
+   * changes. Left to the optimizer, a small table would be scanned, locking
+   * rows the batch does not name until the flush commits.
+   */
+  protected override updateJoin(table: string, set: string, source: RowSource, on: string): string {
+    return `UPDATE ${source.sql} STRAIGHT_JOIN ${table} AS ${this.escape('t')} ON ${on} SET ${set}`;
+  }
+
+  /**
+   * Text of one charset and an explicit collation on both sides of
+   * `readCell`'s UNION: the connection's collation (mysql2's default
+   * `utf8mb4_unicode_ci`) and the ledger column's (the database default)
+   * may differ, which MySQL refuses as an illegal mix.
+   */
+  protected override asText(expression: string): string {
+    return `CAST(${expression} AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin`;
+  }
+
+  protected override ledgerIdText(column: string): string {
+    return `CONVERT(${column} USING utf8mb4) COLLATE utf8mb4_bin`;
+  }
+
+  protected keyedUpdateSql(update: string): string {
+    return update;
+  }
+
+  /**
+   * mysql2 asks for found rows (`CLIENT_FOUND_ROWS`, on unless the app's
+   * `flags` turn it off, when the flush gets a connection of its own), so
+   * the UPDATE reports the rows it matched, also those it set to the value
+   * they had. Only when that is short of the keys does a second statement
+   * find which are missing; if another transaction created one of them in
+   * between, the counts disagree and the flush fails as transient, to be
+   * applied again.
+   */
+  async unmatchedKeys(statement: KeyedStatement, run: RunStatement): Promise<RowKey[]> {
+    const { affected } = await run(statement);
+    if (affected === statement.keys.length) return [];
+    const { records } = await run(this.missingRows(statement.entity, statement.keys));
+    if (affected === undefined || records.length !== statement.keys.length - affected) {
+      throw FlushError.rowsChangedDuringFlush(statement.entity.name);
+    }
+    return records.map((record) => statement.keys[Number(record.n) - 1]);
+  }
+
+  /** Positions (1-based) of the keys no row has. */
+  private missingRows(entity: BufferedEntity, keys: RowKey[]): Statement {
+    const columns = entity.primary.map((c) => c.metadata);
+    const params: unknown[] = [];
+    const source = this.derivedTable(columns, entity.keyColumns(keys), params, true);
+    const [t, v] = [this.escape('t'), this.escape('v')];
+    const where = columns
+      .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)
+      .join(' AND ');
+    return {
+      sql:
+        `SELECT ${v}.${source.ordinal} AS ${this.escape('n')} FROM ${source.sql} ` +
+        `WHERE NOT EXISTS (SELECT 1 FROM ${this.table(entity)} AS ${t} WHERE ${where})`,
+      params,
+    };
+  }
+
+  private readonly casts = new WeakMap<ColumnMetadata, string | null>();
+
+  /** What a string bound for `column` is cast to, or null to leave it as it is. */
+  private castOf(column: ColumnMetadata): string | null {
+    let cast = this.casts.get(column);
+    if (cast === undefined) {
+      cast = null;
+      if (!column.transformer) {
+        const kind = columnKind(this.dataSource, column);
+        const type = this.typeOf(column).toLowerCase();
+        if (kind === 'integer') cast = 'DECIMAL(65, 0)';
+        else if (kind === 'number' && /^(decimal|numeric|dec|fixed)/.test(type)) {
+          cast = `DECIMAL(65, ${Math.min(column.scale ?? 0, 30)})`;
+        }
+      }
+      this.casts.set(column, cast);
+    }
+    return cast;
+  }
+}

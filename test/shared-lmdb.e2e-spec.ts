@@ -122,3 +122,44 @@ describe('shared LMDB storage across processes (real processes, SIGKILL)', () =>
     expect(result).toMatchObject({ lost: 0, doubled: 0, inFlight: 0, pending: 0 });
   }, 300_000);
 });
+
+describe('shared LMDB storage: a write it refuses', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wb-shared-refused-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('leaves nothing of it behind: no row claimed, no cell misread, no count changed', async () => {
+    const storage = await createStorage({ type: 'lmdb', path: join(dir, 'buffer.mdb') });
+    const target = { dataSource: 'default', table: 'item' };
+    // Past LMDB's largest key: the write is refused after part of it was written.
+    const tooLong = JSON.stringify(['x'.repeat(3000)]);
+    const refused = storage.insert(
+      target,
+      [
+        { id: 'a', n: 1 },
+        { id: 'x', n: 2 },
+      ],
+      ['["a"]', tooLong],
+    );
+    await expect(refused).rejects.toThrow(/maximum key size/);
+    await expect(storage.increment(target, tooLong, 'n', 5)).rejects.toThrow(/maximum key size/);
+    await storage.insert(target, [{ id: 'c', n: 3 }], ['["c"]']);
+
+    expect((await storage.read(target, '["a"]', 'n')).layers).toEqual([]);
+    expect((await storage.stats()).pending).toEqual({ counters: 0, updates: 0, inserts: 1 });
+    const lease = (await storage.lease('default', 60_000))!;
+    const batch = await storage.claim('default', { lease, maxRows: 100 });
+    expect(batch?.tables).toEqual([
+      {
+        table: 'item',
+        inserts: [{ id: 'c', n: 3 }],
+        insertKeys: ['["c"]'],
+        updates: [],
+        counters: [],
+      },
+    ]);
+    await storage.close();
+  });
+});

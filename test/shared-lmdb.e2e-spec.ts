@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import Database from 'better-sqlite3';
 import { WriteBufferConfigError } from '../lib/index.js';
+import type { DeadLetter } from '../lib/flush/dead-letter.interface.js';
 import { createStorage } from '../lib/storage/create-storage.js';
 import { POSTGRES_URL, postgresAvailable } from './support/databases.js';
 import { buildCrashApp, runSharedCrash, startApp, type App } from './crash/crash-harness.js';
@@ -160,6 +161,46 @@ describe('shared LMDB storage: a write it refuses', () => {
         counters: [],
       },
     ]);
+    await storage.close();
+  });
+});
+
+describe('shared LMDB storage: dead letters named twice', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wb-shared-letters-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('are buffered again once, and counted once', async () => {
+    const storage = await createStorage({ type: 'lmdb', path: join(dir, 'buffer.mdb') });
+    const target = { dataSource: 'default', table: 'item' };
+    await storage.increment(target, '[1]', 'n', 5);
+    await storage.increment(target, '[2]', 'n', 7);
+    const lease = (await storage.lease('default', 60_000))!;
+    const batch = (await storage.claim('default', { lease, maxRows: 100 }))!;
+    const letter = (id: string, rowKey: string, n: number): DeadLetter => ({
+      id,
+      dataSource: 'default',
+      table: 'item',
+      entity: 'Item',
+      rowKey,
+      seq: id,
+      kind: 'counter',
+      payload: { n },
+      error: 'refused',
+      at: new Date(),
+    });
+    const letters = [letter('L1', '[1]', 5), letter('L2', '[2]', 7)];
+    expect(await storage.ack(batch, lease, { letters, max: 10 })).toBe(2);
+
+    expect(await storage.requeueDeadLetters('default', ['L1', 'L1'])).toBe(1);
+    const deltas = (await storage.read(target, '[1]', 'n')).layers.map((layer) => layer.delta);
+    expect(deltas).toEqual([5]);
+    expect(await storage.removeDeadLetters('default', ['L2', 'L2'])).toBe(1);
+    const stats = await storage.stats();
+    expect(stats.pending.counters).toBe(1);
+    expect(stats.deadLetters).toBe(0);
     await storage.close();
   });
 });

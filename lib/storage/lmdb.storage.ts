@@ -603,7 +603,8 @@ export class LmdbStorage implements BufferStorage {
 
   private lettersOf(ds: string, ids?: readonly string[]): DeadLetter[] {
     if (ids) {
-      return ids.flatMap((id) => {
+      // An id named twice is still one letter: buffered again, or counted, once.
+      return [...new Set(ids)].flatMap((id) => {
         const text = this.db.get(['d', ds, id]);
         return text === undefined ? [] : [decodeJson<DeadLetter>(text)];
       });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import Database from 'better-sqlite3';
 import { WriteBufferConfigError } from '../lib/index.js';
+import type { DeadLetter } from '../lib/flush/dead-letter.interface.js';
 import { createStorage } from '../lib/storage/create-storage.js';
 import { POSTGRES_URL, postgresAvailable } from './support/databases.js';
 import { buildCrashApp, runSharedCrash, startApp, type App } from './crash/crash-harness.js';
@@ -121,4 +122,85 @@ describe('shared LMDB storage across processes (real processes, SIGKILL)', () =>
     expect(result.acked).toBeGreaterThan(100);
     expect(result).toMatchObject({ lost: 0, doubled: 0, inFlight: 0, pending: 0 });
   }, 300_000);
+});
+
+describe('shared LMDB storage: a write it refuses', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wb-shared-refused-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('leaves nothing of it behind: no row claimed, no cell misread, no count changed', async () => {
+    const storage = await createStorage({ type: 'lmdb', path: join(dir, 'buffer.mdb') });
+    const target = { dataSource: 'default', table: 'item' };
+    // Past LMDB's largest key: the write is refused after part of it was written.
+    const tooLong = JSON.stringify(['x'.repeat(3000)]);
+    const refused = storage.insert(
+      target,
+      [
+        { id: 'a', n: 1 },
+        { id: 'x', n: 2 },
+      ],
+      ['["a"]', tooLong],
+    );
+    await expect(refused).rejects.toThrow(/maximum key size/);
+    await expect(storage.increment(target, tooLong, 'n', 5)).rejects.toThrow(/maximum key size/);
+    await storage.insert(target, [{ id: 'c', n: 3 }], ['["c"]']);
+
+    expect((await storage.read(target, '["a"]', 'n')).layers).toEqual([]);
+    expect((await storage.stats()).pending).toEqual({ counters: 0, updates: 0, inserts: 1 });
+    const lease = (await storage.lease('default', 60_000))!;
+    const batch = await storage.claim('default', { lease, maxRows: 100 });
+    expect(batch?.tables).toEqual([
+      {
+        table: 'item',
+        inserts: [{ id: 'c', n: 3 }],
+        insertKeys: ['["c"]'],
+        updates: [],
+        counters: [],
+      },
+    ]);
+    await storage.close();
+  });
+});
+
+describe('shared LMDB storage: dead letters named twice', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'wb-shared-letters-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('are buffered again once, and counted once', async () => {
+    const storage = await createStorage({ type: 'lmdb', path: join(dir, 'buffer.mdb') });
+    const target = { dataSource: 'default', table: 'item' };
+    await storage.increment(target, '[1]', 'n', 5);
+    await storage.increment(target, '[2]', 'n', 7);
+    const lease = (await storage.lease('default', 60_000))!;
+    const batch = (await storage.claim('default', { lease, maxRows: 100 }))!;
+    const letter = (id: string, rowKey: string, n: number): DeadLetter => ({
+      id,
+      dataSource: 'default',
+      table: 'item',
+      entity: 'Item',
+      rowKey,
+      seq: id,
+      kind: 'counter',
+      payload: { n },
+      error: 'refused',
+      at: new Date(),
+    });
+    const letters = [letter('L1', '[1]', 5), letter('L2', '[2]', 7)];
+    expect(await storage.ack(batch, lease, { letters, max: 10 })).toBe(2);
+
+    expect(await storage.requeueDeadLetters('default', ['L1', 'L1'])).toBe(1);
+    const deltas = (await storage.read(target, '[1]', 'n')).layers.map((layer) => layer.delta);
+    expect(deltas).toEqual([5]);
+    expect(await storage.removeDeadLetters('default', ['L2', 'L2'])).toBe(1);
+    const stats = await storage.stats();
+    expect(stats.pending.counters).toBe(1);
+    expect(stats.deadLetters).toBe(0);
+    await storage.close();
+  });
 });

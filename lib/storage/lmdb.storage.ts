@@ -468,16 +468,22 @@ export class LmdbStorage implements BufferStorage {
     const committed = this.db.transaction(() => {
       // From here on, new writes go to the next group.
       if (this.group === group) this.group = undefined;
-      this.metas = new Map();
+      let metas = new Map<string, SourceMeta>();
+      this.metas = metas;
       try {
         for (const op of ops) {
+          // A write that throws half-way (a key past LMDB's largest) leaves
+          // nothing behind: its puts roll back with its child transaction,
+          // its meta changes with the copy taken before it.
+          const before = new Map([...metas].map(([ds, meta]) => [ds, structuredClone(meta)]));
           try {
-            op.result = op.run();
+            op.result = this.db.childTransaction(op.run);
           } catch (error) {
             op.error = error ?? new Error('write failed');
+            this.metas = metas = before;
           }
         }
-        for (const [ds, meta] of this.metas) void this.db.put(['m', ds], JSON.stringify(meta));
+        for (const [ds, meta] of metas) void this.db.put(['m', ds], JSON.stringify(meta));
       } finally {
         this.metas = undefined;
       }
@@ -654,7 +660,8 @@ export class LmdbStorage implements BufferStorage {
 
   private lettersOf(ds: string, ids?: readonly string[]): DeadLetter[] {
     if (ids) {
-      return ids.flatMap((id) => {
+      // An id named twice is still one letter: buffered again, or counted, once.
+      return [...new Set(ids)].flatMap((id) => {
         const text = this.db.get(['d', ds, id]);
         return text === undefined ? [] : [decodeJson<DeadLetter>(text)];
       });

@@ -105,6 +105,12 @@ export class InvalidIdError extends WriteBufferError {
         '.',
     );
   }
+  static tooLong(entity: string, bytes: number, max: number) {
+    return new InvalidIdError(
+      `The id of entity ${entity} is ${bytes} bytes long once encoded; ids of at most ${max} bytes can be buffered ` +
+        `(the LMDB journal and the lmdb storage index rows by their key). Write to this row directly, or use a shorter key.`,
+    );
+  }
   static type(entity: string, column: string, type: string, value: unknown, expected: string) {
     return new InvalidIdError(
       `Primary column '${column}' of entity ${entity} is ${type}, and ${show(value)} is not a valid ${type.replace(/^an? /, '')} key. ` +

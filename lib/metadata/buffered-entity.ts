@@ -29,6 +29,13 @@ import {
 } from './key-form.js';
 import { valueForm, type ValueForm } from './value-form.js';
 
+/**
+ * Longest encoded row key, in UTF-8 bytes: LMDB keys hold at most 1,978
+ * bytes, and the journal and the lmdb storage prefix a row key with its
+ * data source and table.
+ */
+export const MAX_ROW_KEY_BYTES = 1024;
+
 interface BufferedColumn {
   metadata: ColumnMetadata;
   kind: ColumnKind;
@@ -125,12 +132,22 @@ export class BufferedEntity {
       if (fast && typeof id === 'number' && Number.isSafeInteger(id)) {
         if (id >= fast.min && id <= fast.max) return encodeIntegerRowKey(id);
       }
-      return encodeRowKey([this.keyPart(primary[0], id)]);
+      return this.bounded(encodeRowKey([this.keyPart(primary[0], id)]));
     }
     if (id === null || typeof id !== 'object') {
       throw InvalidIdError.missing(this.name, this.primaryNames());
     }
     return this.compositeKey(id as Record<string, unknown>);
+  }
+
+  /** Refuses a key LMDB could not index (its keys hold at most 1,978 bytes, storage prefix included). */
+  private bounded(key: RowKey): RowKey {
+    if (key.length * 3 > MAX_ROW_KEY_BYTES) {
+      const bytes = Buffer.byteLength(key);
+      if (bytes > MAX_ROW_KEY_BYTES)
+        throw InvalidIdError.tooLong(this.name, bytes, MAX_ROW_KEY_BYTES);
+    }
+    return key;
   }
 
   /**
@@ -217,8 +234,10 @@ export class BufferedEntity {
     if (missing.length || extra.length) {
       throw InvalidIdError.composite(this.name, names, missing, extra);
     }
-    return encodeRowKey(
-      this.primary.map((column) => this.keyPart(column, id[column.metadata.propertyPath])),
+    return this.bounded(
+      encodeRowKey(
+        this.primary.map((column) => this.keyPart(column, id[column.metadata.propertyPath])),
+      ),
     );
   }
 

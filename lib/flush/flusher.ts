@@ -188,12 +188,15 @@ export class Flusher {
       events.emit(WriteBufferEvent.FlushCompleted, { dataSource: this.name, report });
     } catch (error) {
       this.backoff.failed(error);
+      // A FlushError (e.g. a refused ledger statement) is classified by what it wraps.
       const kind =
         error instanceof LeaseLostError
           ? 'lease_lost'
-          : error instanceof WriteBufferError
-            ? 'other'
-            : classifyFailure(this.driver, error);
+          : error instanceof FlushError
+            ? classifyFailure(this.driver, error.cause)
+            : error instanceof WriteBufferError
+              ? 'other'
+              : classifyFailure(this.driver, error);
       if (kind === 'lease_lost') metrics.leaseLost(this.name);
       metrics.flushed(this.name, (performance.now() - started) / 1000, kind);
       if (this.health.consecutiveFailures === 1) {

@@ -16,8 +16,8 @@ export interface BufferGaugeSource {
   pending(): Promise<Array<{ dataSource?: string; table?: string; kind: string; count: number }>>;
   /** Age of the oldest write not yet applied, in seconds, per data source (storages that track it). */
   oldestPendingAge(): Promise<Array<{ dataSource: string; seconds: number }>>;
-  inFlightBatches(): Promise<number>;
-  deadLetters(): Promise<number>;
+  /** In-flight batches and dead letters, read together (one storage stats call per collection). */
+  held(): Promise<{ inFlightBatches: number; deadLetters: number }>;
   /** Current backoff of each data source, in seconds. */
   backoff(): Array<{ dataSource: string; seconds: number }>;
 }
@@ -137,8 +137,9 @@ export class WriteBufferMetrics {
       for (const [key, [gauge, attributes]] of seen) {
         if (!observed.has(key)) result.observe(gauge, 0, attributes);
       }
-      result.observe(inFlight, await source.inFlightBatches());
-      result.observe(dead, await source.deadLetters());
+      const held = await source.held();
+      result.observe(inFlight, held.inFlightBatches);
+      result.observe(dead, held.deadLetters);
       for (const { dataSource, seconds } of source.backoff()) {
         result.observe(backoff, seconds, { data_source: dataSource });
       }

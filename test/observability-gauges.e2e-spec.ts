@@ -1,0 +1,74 @@
+import 'reflect-metadata';
+import { afterAll, describe, expect, it } from '@jest/globals';
+import { metrics } from '@opentelemetry/api';
+import {
+  AggregationTemporality,
+  MeterProvider,
+  MetricReader,
+  type DataPoint,
+} from '@opentelemetry/sdk-metrics';
+import { Redis } from 'ioredis';
+import { Post } from './support/entities.js';
+import { closeTestClients, storageKinds, storageOptions } from './support/storages.js';
+import { createTestApp } from './support/test-app.js';
+
+class TestReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  }
+  protected async onForceFlush() {}
+  protected async onShutdown() {}
+}
+
+const reader = new TestReader();
+const meterProvider = new MeterProvider({ readers: [reader] });
+metrics.setGlobalMeterProvider(meterProvider);
+
+async function points(meterName: string, name: string): Promise<Array<DataPoint<unknown>>> {
+  const { resourceMetrics } = await reader.collect();
+  const scope = resourceMetrics.scopeMetrics.find((s) => s.scope.name === meterName);
+  return (scope?.metrics.find((m) => m.descriptor.name === name)?.dataPoints ?? []) as Array<
+    DataPoint<unknown>
+  >;
+}
+
+afterAll(async () => {
+  await closeTestClients();
+  await meterProvider.shutdown();
+});
+
+const redisUp = (await storageKinds()).includes('redis');
+
+describe('observable gauges', () => {
+  (redisUp ? it : it.skip)(
+    'one collection reads the Redis storage once per figure (no stats script twice)',
+    async () => {
+      const meterName = 'wb-gauges-redis';
+      const t = await createTestApp('sqlite', {
+        storage: storageOptions('redis'),
+        metrics: { meterName },
+      });
+      const admin = new Redis(process.env.WB_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379');
+      const scripts = async () => {
+        const info = await admin.info('commandstats');
+        let calls = 0;
+        for (const match of info.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)) {
+          calls += Number(match[1]);
+        }
+        return calls;
+      };
+      try {
+        await t.dataSource.getRepository(Post).insert({ id: 1 });
+        await t.buffer.increment(Post, 1, 'views');
+        await points(meterName, 'write_buffer_pending_entries'); // scripts loaded
+        const before = await scripts();
+        await points(meterName, 'write_buffer_pending_entries');
+        // pending by table, oldest pending, and one stats for in-flight and dead letters.
+        expect((await scripts()) - before).toBe(3);
+      } finally {
+        admin.disconnect();
+        await t.close();
+      }
+    },
+  );
+});

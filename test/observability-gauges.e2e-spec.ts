@@ -40,6 +40,24 @@ afterAll(async () => {
 const redisUp = (await storageKinds()).includes('redis');
 
 describe('observable gauges', () => {
+  // README "Metrics": every series but write_buffer_buffer_full has a
+  // data_source attribute. The in-flight and dead-letter gauges are
+  // observed from the storage's totals (StorageStats has no per data
+  // source split), so with several data sources they cannot be told
+  // apart; fixing it needs a per-data-source count from the storages.
+  it.failing('in-flight batches and dead letters carry data_source', async () => {
+    const meterName = 'wb-gauges-attributes';
+    const t = await createTestApp('sqlite', { metrics: { meterName } });
+    try {
+      for (const name of ['write_buffer_in_flight_batches', 'write_buffer_dead_letters']) {
+        const found = await points(meterName, name);
+        expect(found.map((p) => p.attributes)).toEqual([{ data_source: 'default' }]);
+      }
+    } finally {
+      await t.close();
+    }
+  });
+
   (redisUp ? it : it.skip)(
     'one collection reads the Redis storage once per figure (no stats script twice)',
     async () => {

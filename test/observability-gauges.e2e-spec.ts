@@ -8,6 +8,7 @@ import {
   type DataPoint,
 } from '@opentelemetry/sdk-metrics';
 import { Redis } from 'ioredis';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { Post } from './support/entities.js';
 import { closeTestClients, storageKinds, storageOptions } from './support/storages.js';
 import { createTestApp } from './support/test-app.js';
@@ -38,6 +39,22 @@ afterAll(async () => {
 });
 
 const redisUp = (await storageKinds()).includes('redis');
+const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
+
+/** A Redis server of this test only (nothing persisted), so stopping it disturbs nothing else. */
+function startRedis(port: number): Promise<ChildProcess> {
+  const server = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolve, reject) => {
+    server.on('error', reject);
+    server.stdout!.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('Ready to accept connections')) resolve(server);
+    });
+  });
+}
 
 describe('observable gauges', () => {
   // README "Metrics": every series but write_buffer_buffer_full has a
@@ -85,6 +102,33 @@ describe('observable gauges', () => {
         expect((await scripts()) - before).toBe(3);
       } finally {
         admin.disconnect();
+        await t.close();
+      }
+    },
+  );
+
+  (hasRedisServer ? it : it.skip)(
+    'while Redis is down, the backoff gauge (read from this process) is still reported',
+    async () => {
+      const meterName = 'wb-gauges-outage';
+      const port = 20_000 + Math.floor(Math.random() * 20_000);
+      const server = await startRedis(port);
+      const t = await createTestApp('sqlite', {
+        storage: { type: 'redis', url: `redis://127.0.0.1:${port}`, timeout: 500 },
+        flush: { retry: { baseDelay: 5_000, maxDelay: 10_000 } },
+        metrics: { meterName },
+      });
+      try {
+        await new Promise<void>((resolve) => {
+          server.once('exit', () => resolve());
+          server.kill('SIGKILL');
+        });
+        await expect(t.buffer.flush()).rejects.toThrow();
+        const backoff = await points(meterName, 'write_buffer_backoff_seconds');
+        expect(backoff.map((p) => p.attributes)).toEqual([{ data_source: 'default' }]);
+        expect(backoff[0].value).toBeGreaterThan(0);
+      } finally {
+        // Nothing was written: closing with Redis gone loses nothing.
         await t.close();
       }
     },

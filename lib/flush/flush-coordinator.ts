@@ -121,8 +121,10 @@ export class FlushCoordinator
           return { dataSource, seconds: at === undefined ? 0 : Math.max(0, now - at) / 1000 };
         });
       },
-      inFlightBatches: async () => (await storage.stats()).inFlightBatches,
-      deadLetters: async () => (await storage.stats()).deadLetters,
+      held: async () => {
+        const { inFlightBatches, deadLetters } = await storage.stats();
+        return { inFlightBatches, deadLetters };
+      },
       backoff: () =>
         [...this.flushers.values()].map((flusher) => ({
           dataSource: flusher.name,

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { FlushError, LeaseLostError, WriteBufferError } from '../errors.js';
+import { FlushError, LeaseLostError, RedisUnavailableError, WriteBufferError } from '../errors.js';
 import { WriteBufferEvent } from '../telemetry/write-buffer.events.js';
 import { WriteBufferTelemetry } from '../telemetry/write-buffer.telemetry.js';
 import type { EntityCatalog } from '../metadata/entity-catalog.js';
@@ -157,10 +157,13 @@ export class Flusher {
     const { metrics, events } = this.telemetry;
     const started = performance.now();
     const report = emptyReport();
-    const keeper = await LeaseKeeper.acquire(this.storage, this.name, this.options.leaseTtl);
-    metrics.leaseAcquired(this.name);
-    this.leaseHeld = true;
+    let keeper: LeaseKeeper | undefined;
     try {
+      // Inside the try: a storage that cannot give the lease (Redis down)
+      // fails the flush like a database that cannot take it.
+      keeper = await LeaseKeeper.acquire(this.storage, this.name, this.options.leaseTtl);
+      metrics.leaseAcquired(this.name);
+      this.leaseHeld = true;
       // Batches left in flight by a failed or crashed flush (of any
       // instance) go first, in order; they now belong to this lease.
       for (const batch of await this.storage.inFlight(this.name, keeper.lease)) {
@@ -188,12 +191,17 @@ export class Flusher {
       events.emit(WriteBufferEvent.FlushCompleted, { dataSource: this.name, report });
     } catch (error) {
       this.backoff.failed(error);
+      // A FlushError (e.g. a refused ledger statement) is classified by what it wraps.
       const kind =
         error instanceof LeaseLostError
           ? 'lease_lost'
-          : error instanceof WriteBufferError
-            ? 'other'
-            : classifyFailure(this.driver, error);
+          : error instanceof FlushError
+            ? classifyFailure(this.driver, error.cause)
+            : error instanceof RedisUnavailableError
+              ? 'transient'
+              : error instanceof WriteBufferError
+                ? 'other'
+                : classifyFailure(this.driver, error);
       if (kind === 'lease_lost') metrics.leaseLost(this.name);
       metrics.flushed(this.name, (performance.now() - started) / 1000, kind);
       if (this.health.consecutiveFailures === 1) {
@@ -207,7 +215,7 @@ export class Flusher {
       throw error instanceof WriteBufferError ? error : FlushError.failed(this.name, error);
     } finally {
       this.leaseHeld = false;
-      await keeper.release();
+      await keeper?.release();
     }
     return report;
   }

@@ -16,8 +16,8 @@ export interface BufferGaugeSource {
   pending(): Promise<Array<{ dataSource?: string; table?: string; kind: string; count: number }>>;
   /** Age of the oldest write not yet applied, in seconds, per data source (storages that track it). */
   oldestPendingAge(): Promise<Array<{ dataSource: string; seconds: number }>>;
-  inFlightBatches(): Promise<number>;
-  deadLetters(): Promise<number>;
+  /** In-flight batches and dead letters, read together (one storage stats call per collection). */
+  held(): Promise<{ inFlightBatches: number; deadLetters: number }>;
   /** Current backoff of each data source, in seconds. */
   backoff(): Array<{ dataSource: string; seconds: number }>;
 }
@@ -125,22 +125,29 @@ export class WriteBufferMetrics {
         observed.add(key);
         result.observe(gauge, value, attributes);
       };
-      for (const { dataSource, table, kind, count } of await source.pending()) {
-        const attributes: Attributes = { kind };
-        if (dataSource !== undefined) attributes.data_source = dataSource;
-        if (table !== undefined) attributes.table = table;
-        report(pending, count, attributes);
-      }
-      for (const { dataSource, seconds } of await source.oldestPendingAge()) {
-        report(oldest, seconds, { data_source: dataSource });
-      }
-      for (const [key, [gauge, attributes]] of seen) {
-        if (!observed.has(key)) result.observe(gauge, 0, attributes);
-      }
-      result.observe(inFlight, await source.inFlightBatches());
-      result.observe(dead, await source.deadLetters());
+      // This process's own figure first: a rejected callback reports nothing,
+      // and the backoff is what shows a storage outage.
       for (const { dataSource, seconds } of source.backoff()) {
         result.observe(backoff, seconds, { data_source: dataSource });
+      }
+      try {
+        for (const { dataSource, table, kind, count } of await source.pending()) {
+          const attributes: Attributes = { kind };
+          if (dataSource !== undefined) attributes.data_source = dataSource;
+          if (table !== undefined) attributes.table = table;
+          report(pending, count, attributes);
+        }
+        for (const { dataSource, seconds } of await source.oldestPendingAge()) {
+          report(oldest, seconds, { data_source: dataSource });
+        }
+        for (const [key, [gauge, attributes]] of seen) {
+          if (!observed.has(key)) result.observe(gauge, 0, attributes);
+        }
+        const held = await source.held();
+        result.observe(inFlight, held.inFlightBatches);
+        result.observe(dead, held.deadLetters);
+      } catch {
+        // The storage did not answer (Redis down): its figures miss this collection.
       }
     };
     meter.addBatchObservableCallback(callback, observables);

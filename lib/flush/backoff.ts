@@ -63,7 +63,7 @@ export class Backoff {
       // A FlushError's own message already says "nothing was lost": log what it wraps.
       const reason = error instanceof FlushError ? error.cause : error;
       this.logger.error(
-        `Flushing data source '${this.dataSource}' is failing: ${(reason as Error)?.message ?? reason}. ` +
+        `Flushing data source '${this.dataSource}' is failing: ${String((reason as Error)?.message ?? reason).replace(/\.$/, '')}. ` +
           `Nothing is lost; retrying with backoff (up to ${maxDelay} ms). The next line will say when it recovers.`,
       );
     }

@@ -1,5 +1,4 @@
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
-import { FlushError } from '../errors.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import { columnKind } from '../metadata/column-kind.js';
 import type { RowKey } from '../storage/buffer-batch.interface.js';
@@ -155,14 +154,13 @@ export class MysqlDialect extends SqlDialect {
    * between, the counts disagree and the flush fails as transient, to be
    * applied again.
    */
-  async unmatchedKeys(statement: KeyedStatement, run: RunStatement): Promise<RowKey[]> {
-    const { affected } = await run(statement);
-    if (affected === statement.keys.length) return [];
-    const { records } = await run(this.missingRows(statement.entity, statement.keys));
-    if (affected === undefined || records.length !== statement.keys.length - affected) {
-      throw FlushError.rowsChangedDuringFlush(statement.entity.name);
-    }
-    return records.map((record) => statement.keys[Number(record.n) - 1]);
+  unmatchedKeys(statement: KeyedStatement, run: RunStatement): Promise<RowKey[]> {
+    return this.unmatchedByCount(
+      statement,
+      run,
+      () => this.missingRows(statement.entity, statement.keys),
+      (affected, missing) => affected !== undefined && missing === statement.keys.length - affected,
+    );
   }
 
   /** Positions (1-based) of the keys no row has. */

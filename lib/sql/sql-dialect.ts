@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { IsolationLevel } from 'typeorm/driver/types/IsolationLevel.js';
+import { FlushError } from '../errors.js';
 import { countColumns } from '../storage/count-columns.js';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
@@ -65,6 +66,28 @@ export abstract class SqlDialect {
    * inside the flush's transaction, after the ledger insert.
    */
   abstract unmatchedKeys(statement: KeyedStatement, run: RunStatement): Promise<RowKey[]>;
+
+  /**
+   * `unmatchedKeys` for databases whose UPDATE reports the rows it matched:
+   * only when that is short of the keys does `missing` (a statement
+   * answering the 1-based positions `n` of keys with no row) run. With
+   * `consistent`, the two answers must agree, or the flush fails as
+   * transient (a row was created or deleted in between).
+   */
+  protected async unmatchedByCount(
+    statement: KeyedStatement,
+    run: RunStatement,
+    missing: () => Statement,
+    consistent?: (affected: number | undefined, missing: number) => boolean,
+  ): Promise<RowKey[]> {
+    const { affected } = await run(statement);
+    if (affected === statement.keys.length) return [];
+    const { records } = await run(missing());
+    if (consistent && !consistent(affected, records.length)) {
+      throw FlushError.rowsChangedDuringFlush(statement.entity.name);
+    }
+    return records.map((record) => statement.keys[Number(record.n) - 1]);
+  }
   /** SQL type of the ledger's `applied_at` (milliseconds since the epoch). */
   protected abstract readonly epochType: string;
   /** Isolation level of the flush's transaction; the database's default when unset. */

@@ -64,11 +64,10 @@ export class SqliteDialect extends SqlDialect {
    * create or delete a row in between: the flush's transaction holds
    * SQLite's single write lock since its ledger insert.
    */
-  async unmatchedKeys(statement: KeyedStatement, run: RunStatement): Promise<RowKey[]> {
-    const { affected } = await run(statement);
-    if (affected === statement.keys.length) return [];
-    const { records } = await run(this.missingRows(statement.entity, statement.keys));
-    return records.map((record) => statement.keys[Number(record.n) - 1]);
+  unmatchedKeys(statement: KeyedStatement, run: RunStatement): Promise<RowKey[]> {
+    return this.unmatchedByCount(statement, run, () =>
+      this.missingRows(statement.entity, statement.keys),
+    );
   }
 
   /** Positions (1-based) of the keys no row has. */

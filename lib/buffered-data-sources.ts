@@ -1,9 +1,10 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import { DiscoveryService, ModuleRef } from '@nestjs/core';
 import { getDataSourceToken } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { WriteBufferConfigError } from './errors.js';
 import { EntityCatalog } from './metadata/entity-catalog.js';
+import { resolveEntitySettings, WriteBufferFeature } from './metadata/entity-settings.js';
 import { createDialect } from './sql/create-dialect.js';
 import type { SqlDialect } from './sql/sql-dialect.js';
 import {
@@ -19,7 +20,8 @@ interface Resolved {
 
 /**
  * The TypeORM data sources named by the `dataSource` option, their SQL
- * dialects and the catalog of their entities. Looked up on first use (from
+ * dialects and the catalog of their entities (with the settings
+ * `WriteBufferModule.forFeature()` registered anywhere in the app). Looked up on first use (from
  * `onModuleInit` on), because Nest creates the modules' providers in
  * parallel: TypeORM's data sources may not exist yet while ours are built.
  */
@@ -30,6 +32,7 @@ export class BufferedDataSources {
   constructor(
     @Inject(WRITE_BUFFER_RESOLVED_OPTIONS) private readonly options: ResolvedWriteBufferOptions,
     private readonly moduleRef: ModuleRef,
+    private readonly discovery: DiscoveryService,
   ) {}
 
   /** Data sources by name; throws a `WriteBufferConfigError` for a name the app does not have. */
@@ -62,6 +65,12 @@ export class BufferedDataSources {
       dataSources.set(name, dataSource);
       dialects.set(name, createDialect(name, dataSource));
     }
-    return { dataSources, dialects, catalog: new EntityCatalog(dataSources) };
+    const features = this.discovery
+      .getProviders()
+      .map((wrapper) => wrapper.instance as unknown)
+      .filter((instance) => instance instanceof WriteBufferFeature);
+    const defaults = { onMissingRow: this.options.onMissingRow };
+    const settings = resolveEntitySettings(features, dataSources, defaults);
+    return { dataSources, dialects, catalog: new EntityCatalog(dataSources, settings, defaults) };
   }
 }

@@ -172,6 +172,21 @@ export class WriteBufferConfigError extends WriteBufferError {
     return new WriteBufferConfigError(`${option} must be ${expected}, not ${show(value)}.`);
   }
 
+  /** `forFeature()` gave an entity an option it does not take. */
+  static entityOption(entity: string, option: string, known: string[]) {
+    return new WriteBufferConfigError(
+      `WriteBufferModule.forFeature() has no option '${option}' (entity ${entity}). Known options: ${list(known)}.`,
+    );
+  }
+
+  /** `forFeature()` was given one entity twice, with different settings. */
+  static entitySettingsConflict(entity: string) {
+    return new WriteBufferConfigError(
+      `WriteBufferModule.forFeature() registers entity ${entity} twice with different settings. ` +
+        `Register its settings once.`,
+    );
+  }
+
   /** The TypeORM data source named in the `dataSource` option is not in the app. */
   static dataSourceNotFound(name: string, cause: unknown) {
     return new WriteBufferConfigError(

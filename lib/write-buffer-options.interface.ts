@@ -1,3 +1,4 @@
+import type { EntityTarget, ObjectLiteral } from 'typeorm';
 import type { DeadLetter } from './flush/dead-letter.interface.js';
 import type { BufferStorage } from './storage/buffer-storage.interface.js';
 
@@ -235,6 +236,26 @@ export interface WriteBufferLimits {
    * @default 10_000 (letters)
    */
   maxDeadLetters?: number;
+}
+
+/**
+ * Settings of one entity, given to `WriteBufferModule.forFeature()`; they
+ * override the module's options for that entity's writes.
+ *
+ * ```ts
+ * WriteBufferModule.forFeature([{ entity: Post, onMissingRow: 'drop' }])
+ * ```
+ * @publicApi
+ */
+export interface WriteBufferEntityOptions {
+  /** The entity (class, `EntitySchema` or target name), as for `BufferService`. */
+  entity: EntityTarget<ObjectLiteral>;
+  /**
+   * What a flush does with a counter or update whose row does not exist:
+   * see the module's `onMissingRow`.
+   * @default the module's `onMissingRow`
+   */
+  onMissingRow?: 'dead-letter' | 'drop';
 }
 
 /**

@@ -315,7 +315,7 @@ function cron(value: unknown): string | false {
 }
 
 /** A whole number of `unit` from `min` up. */
-function count(option: string, value: unknown, min: number, unit?: string): number {
+export function count(option: string, value: unknown, min: number, unit?: string): number {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= min) return value;
   throw WriteBufferConfigError.option(
     option,
@@ -336,7 +336,7 @@ function milliseconds(option: string, value: unknown): number {
   throw WriteBufferConfigError.milliseconds(option, value, MAX_TIMEOUT_MS);
 }
 
-function oneOf<T>(option: string, value: unknown, allowed: readonly T[]): T {
+export function oneOf<T>(option: string, value: unknown, allowed: readonly T[]): T {
   if (allowed.includes(value as T)) return value as T;
   throw WriteBufferConfigError.option(
     option,

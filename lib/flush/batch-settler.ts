@@ -23,8 +23,6 @@ export interface BatchSettlerContext {
   ledger: Ledger;
   applier: BatchApplier;
   acknowledger: Acknowledger;
-  /** What becomes of a counter or update whose row does not exist. */
-  onMissingRow: 'dead-letter' | 'drop';
   metrics: WriteBufferMetrics;
 }
 
@@ -106,13 +104,10 @@ export class BatchSettler {
     }
     const letters: DeadLetter[] = [];
     for (const entry of applied.unmatched) {
-      const missing = missingRowOf(
-        this.dataSource,
-        this.context.catalog.table(this.dataSource, entry.table)!,
-        entry,
-      );
+      const entity = this.context.catalog.table(this.dataSource, entry.table)!;
+      const missing = missingRowOf(this.dataSource, entity, entry);
       report.missing.push(missing);
-      if (this.context.onMissingRow === 'dead-letter') {
+      if (entity.settings.onMissingRow === 'dead-letter') {
         letters.push(
           this.deadLetter(
             batch.id,

@@ -86,7 +86,6 @@ export class FlushCoordinator
           leaseTtl: flush.leaseTtl,
           ledgerTable: ledger.table,
           ledgerRetention: ledger.retention,
-          onMissingRow: this.options.onMissingRow,
           retry: flush.retry,
           onDeadLetter: this.options.onDeadLetter,
           telemetry: this.telemetry,

@@ -30,8 +30,6 @@ export interface FlusherOptions {
   ledgerTable: string;
   /** How long ledger rows are kept, in milliseconds. */
   ledgerRetention: number;
-  /** What becomes of a counter or update whose row does not exist. */
-  onMissingRow: 'dead-letter' | 'drop';
   /** Backoff of scheduled flushes after failures, in milliseconds. */
   retry: RetryDelays;
   /** Called with each dead letter set aside. */
@@ -81,7 +79,6 @@ export class Flusher {
       ledger: this.ledger,
       applier: new BatchApplier(dataSource, dialect, catalog, this.ledger, this.telemetry),
       acknowledger: new Acknowledger(name, storage, { ...options, events: this.telemetry.events }),
-      onMissingRow: options.onMissingRow,
       metrics: this.telemetry.metrics,
     });
     this.backoff = new Backoff(name, options.retry);

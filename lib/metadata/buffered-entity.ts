@@ -19,6 +19,7 @@ import {
   encodeRowKey,
 } from '../storage/row-key.codec.js';
 import { columnKind, type ColumnKind } from './column-kind.js';
+import { DEFAULT_ENTITY_SETTINGS, type EntitySettings } from './entity-settings.js';
 import {
   INVALID,
   integerRange,
@@ -62,6 +63,8 @@ export class BufferedEntity {
     readonly dataSource: DataSource,
     dataSourceName: string,
     readonly metadata: EntityMetadata,
+    /** What `WriteBufferModule.forFeature()` set for the entity, over the module's options. */
+    readonly settings: EntitySettings = DEFAULT_ENTITY_SETTINGS,
   ) {
     this.name = metadata.name;
     this.target = { dataSource: dataSourceName, table: metadata.tablePath };

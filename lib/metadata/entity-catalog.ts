@@ -1,7 +1,8 @@
-import type { DataSource, EntityTarget, ObjectLiteral } from 'typeorm';
+import type { DataSource, EntityMetadata, EntityTarget, ObjectLiteral } from 'typeorm';
 import { UnknownEntityError } from '../errors.js';
 import { tableId, tableIdOf } from '../storage/table-id.js';
 import { BufferedEntity } from './buffered-entity.js';
+import { DEFAULT_ENTITY_SETTINGS, type EntitySettings } from './entity-settings.js';
 
 /**
  * Resolves what users pass as `entity` (a class, an `EntitySchema`, or a
@@ -11,7 +12,15 @@ export class EntityCatalog {
   private readonly byTarget = new Map<unknown, BufferedEntity>();
   private readonly byTable = new Map<string, BufferedEntity>();
 
-  constructor(private readonly dataSources: ReadonlyMap<string, DataSource>) {}
+  /**
+   * @param settings each entity's settings by {@link tableId}; entities
+   * not in it follow `defaults`.
+   */
+  constructor(
+    private readonly dataSources: ReadonlyMap<string, DataSource>,
+    private readonly settings: ReadonlyMap<string, EntitySettings> = new Map(),
+    private readonly defaults: EntitySettings = DEFAULT_ENTITY_SETTINGS,
+  ) {}
 
   get(entity: EntityTarget<ObjectLiteral>): BufferedEntity {
     const known = this.byTarget.get(entity);
@@ -20,7 +29,7 @@ export class EntityCatalog {
       if (entity === undefined || entity === null || !dataSource.hasMetadata(entity)) continue;
       const metadata = dataSource.getMetadata(entity);
       const buffered =
-        this.table(name, metadata.tablePath) ?? new BufferedEntity(dataSource, name, metadata);
+        this.table(name, metadata.tablePath) ?? this.create(dataSource, name, metadata);
       this.remember(buffered);
       this.byTarget.set(entity, buffered);
       return buffered;
@@ -36,9 +45,14 @@ export class EntityCatalog {
     const source = this.dataSources.get(dataSource);
     const metadata = source?.entityMetadatas.find((m) => m.tablePath === table);
     if (!source || !metadata) return undefined;
-    const buffered = new BufferedEntity(source, dataSource, metadata);
+    const buffered = this.create(source, dataSource, metadata);
     this.remember(buffered);
     return buffered;
+  }
+
+  private create(source: DataSource, name: string, metadata: EntityMetadata): BufferedEntity {
+    const settings = this.settings.get(tableId(name, metadata.tablePath)) ?? this.defaults;
+    return new BufferedEntity(source, name, metadata, settings);
   }
 
   private remember(entity: BufferedEntity) {

@@ -1,0 +1,104 @@
+import type { DataSource, EntityMetadata } from 'typeorm';
+import { UnknownEntityError, WriteBufferConfigError } from '../errors.js';
+import { tableId } from '../storage/table-id.js';
+import type { WriteBufferEntityOptions } from '../write-buffer-options.interface.js';
+import { oneOf } from '../write-buffer-options.resolver.js';
+
+/**
+ * The settings one entity's writes follow: the module's options, with what
+ * `WriteBufferModule.forFeature()` gave for the entity on top.
+ */
+export interface EntitySettings {
+  readonly onMissingRow: 'dead-letter' | 'drop';
+}
+
+/** The settings of an entity in a module with default options. */
+export const DEFAULT_ENTITY_SETTINGS: EntitySettings = { onMissingRow: 'dead-letter' };
+
+/** The entity settings `WriteBufferModule.forFeature()` registers (one per call). */
+export class WriteBufferFeature {
+  constructor(readonly entities: readonly WriteBufferEntityOptions[]) {}
+}
+
+/**
+ * Options `forFeature` takes per entity, each with the check of its value
+ * (which throws naming the option) and where it goes in the settings.
+ */
+const ENTITY_OPTIONS: Record<
+  Exclude<keyof WriteBufferEntityOptions, 'entity'>,
+  (option: string, value: unknown) => Partial<EntitySettings>
+> = {
+  onMissingRow: (option, value) => ({
+    onMissingRow: oneOf(option, value, ['dead-letter', 'drop']),
+  }),
+};
+
+/**
+ * Checks every entity given to `forFeature()` against the data sources and
+ * resolves its settings, keyed by {@link tableId}. An entity no data source
+ * has, an option it does not take, a value that cannot work, or two
+ * registrations of one entity that disagree fail with a
+ * `WriteBufferConfigError` (or `UnknownEntityError`) naming it.
+ */
+export function resolveEntitySettings(
+  features: readonly WriteBufferFeature[],
+  dataSources: ReadonlyMap<string, DataSource>,
+  defaults: EntitySettings,
+): Map<string, EntitySettings> {
+  const settings = new Map<string, EntitySettings>();
+  const given = new Map<string, string>();
+  for (const feature of features) {
+    if (!Array.isArray(feature.entities)) {
+      throw WriteBufferConfigError.option(
+        'WriteBufferModule.forFeature()',
+        feature.entities,
+        'an array of { entity, ...settings }',
+      );
+    }
+    for (const entry of feature.entities) {
+      if (entry === null || typeof entry !== 'object' || !('entity' in entry)) {
+        throw WriteBufferConfigError.option(
+          'WriteBufferModule.forFeature()',
+          entry,
+          'an array of { entity, ...settings }',
+        );
+      }
+      const { name, metadata } = locate(entry.entity, dataSources);
+      const resolved: Record<string, unknown> = { ...defaults };
+      for (const [option, value] of Object.entries(entry)) {
+        if (option === 'entity' || value === undefined) continue;
+        const check = ENTITY_OPTIONS[option as keyof typeof ENTITY_OPTIONS];
+        if (!Object.hasOwn(ENTITY_OPTIONS, option)) {
+          throw WriteBufferConfigError.entityOption(
+            metadata.name,
+            option,
+            Object.keys(ENTITY_OPTIONS),
+          );
+        }
+        Object.assign(resolved, check(`forFeature(${metadata.name}).${option}`, value));
+      }
+      const id = tableId(name, metadata.tablePath);
+      const text = JSON.stringify(resolved, (_, v: unknown) => (v instanceof Map ? [...v] : v));
+      if (given.has(id) && given.get(id) !== text) {
+        throw WriteBufferConfigError.entitySettingsConflict(metadata.name);
+      }
+      given.set(id, text);
+      settings.set(id, resolved as unknown as EntitySettings);
+    }
+  }
+  return settings;
+}
+
+/** The data source (first in the module's order) and metadata of an entity. */
+function locate(
+  entity: unknown,
+  dataSources: ReadonlyMap<string, DataSource>,
+): { name: string; metadata: EntityMetadata } {
+  for (const [name, dataSource] of dataSources) {
+    if (entity === undefined || entity === null) break;
+    if (dataSource.hasMetadata(entity as never)) {
+      return { name, metadata: dataSource.getMetadata(entity as never) };
+    }
+  }
+  throw UnknownEntityError.of(entity, [...dataSources.keys()]);
+}

@@ -277,6 +277,9 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
  * restart with the database back. Returns what the final check found and
  * whether the app reported the failed final flush.
  */
+/** Writes acknowledged before the database goes down in `runShutdownWithDatabaseDown`. */
+const SHUTDOWN_WRITES = 300;
+
 export async function runShutdownWithDatabaseDown(options: {
   postgresUrl?: string;
   entry?: string;
@@ -298,7 +301,11 @@ export async function runShutdownWithDatabaseDown(options: {
     await app.next((l) => l.startsWith('READY'), 60_000);
     const stop = { stopped: false };
     const traffic = load(app, ledger, 4, stop, 0);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    // A count of acknowledged writes, not a duration: a loaded machine acknowledges fewer per second.
+    const until = Date.now() + 60_000;
+    while (ledger.acked < SHUTDOWN_WRITES && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     stop.stopped = true;
     await traffic;
     let sqliteLock: Database.Database | undefined;

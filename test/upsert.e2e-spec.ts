@@ -107,6 +107,23 @@ describe.each(combos)("onMissingRow: 'insert' on %s with %s storage", (kind, sto
     expect(await t.buffer.deadLetters()).toEqual([]);
   });
 
+  it('runs one statement for many rows, new and existing', async () => {
+    const day = '2026-02-01';
+    await t.dataSource
+      .getRepository(PageDailyViews)
+      .insert(Array.from({ length: 100 }, (_, i) => ({ day, pageId: i + 1, views: 1 })));
+    for (let pageId = 1; pageId <= 300; pageId++) {
+      await t.buffer.increment(PageDailyViews, { day, pageId }, 'views', 2);
+    }
+    t.queries.reset();
+    expect(await t.buffer.flush()).toMatchObject({ incremented: 300, missing: [] });
+    expect(t.queries.writes()).toHaveLength(1);
+    const rows = await t.dataSource.getRepository(PageDailyViews).findBy({ day });
+    expect(rows).toHaveLength(300);
+    expect(rows.filter((r) => r.views === 3)).toHaveLength(100);
+    expect(rows.filter((r) => r.views === 2)).toHaveLength(200);
+  });
+
   it('starts a created counter at its default: default plus the delta', async () => {
     await t.buffer.increment(PageDailyViews, day2, 'credits', 5);
     await t.buffer.increment(PageDailyViews, day1, 'credits', -1);

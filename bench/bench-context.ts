@@ -13,6 +13,8 @@ import { createTestApp, type TestApp } from '../test/support/test-app.js';
 export async function benchContext(
   kind: DatabaseKind,
   storage: WriteBufferStorageOptions = { type: 'memory' },
+  /** More of the test app (entities, modules such as `WriteBufferModule.forFeature()`). */
+  extra: Parameters<typeof createTestApp>[2] = {},
 ): Promise<TestApp> {
   const created = await createTestDatabase(kind);
   const database =
@@ -30,7 +32,7 @@ export async function benchContext(
     const app = await createTestApp(
       kind,
       { storage, flush: { maxPending: 0, maxBatchRows: 1_000_000 } },
-      { database },
+      { ...extra, database },
     );
     return {
       ...app,

@@ -17,6 +17,11 @@ import { flushPostgres100k } from './cases/flush-postgres-100k.case.js';
 import { flushPostgres10k } from './cases/flush-postgres-10k.case.js';
 import { flushSqlite100k } from './cases/flush-sqlite-100k.case.js';
 import { flushSqlite10k } from './cases/flush-sqlite-10k.case.js';
+import {
+  flushUpsertMariadb10k,
+  flushUpsertPostgres10k,
+  flushUpsertSqlite10k,
+} from './cases/flush-upsert-10k.case.js';
 import { heapPerCounter } from './cases/heap-per-counter.case.js';
 import { httpPostgres } from './cases/http-postgres.case.js';
 import { httpSqlite } from './cases/http-sqlite.case.js';
@@ -43,6 +48,9 @@ const CASES: BenchCase[] = [
   flushPostgres100k,
   flushMariadb10k,
   flushMariadb100k,
+  flushUpsertSqlite10k,
+  flushUpsertPostgres10k,
+  flushUpsertMariadb10k,
   heapPerCounter,
 ];
 

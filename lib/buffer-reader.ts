@@ -46,7 +46,10 @@ export class BufferReader {
       if (after.epoch !== before.epoch) continue;
       const applied = new Set(records.filter((r) => Number(r.kind) === 1).map((r) => r.value));
       const cell = records.find((r) => Number(r.kind) === 0);
-      let value = cell?.value == null ? 0 : Number(cell.value);
+      // A flush creates the row of an upserted entity with the column's default.
+      const absent =
+        buffered.settings.onMissingRow === 'insert' ? buffered.defaultNumber(column) : 0;
+      let value = cell === undefined ? absent : cell.value == null ? 0 : Number(cell.value);
       // Only the first insert of a row that is not in the database yet takes
       // effect: the database refuses the others (the row exists by then).
       let exists = cell !== undefined;

@@ -187,6 +187,15 @@ export class WriteBufferConfigError extends WriteBufferError {
     );
   }
 
+  /** `onMissingRow: 'insert'` for an entity whose rows need values a flush does not have. */
+  static notUpsertable(entity: string, columns: string[]) {
+    return new WriteBufferConfigError(
+      `forFeature(${entity}).onMissingRow 'insert' cannot create rows of entity ${entity}: ` +
+        `${list(columns)} ${columns.length === 1 ? 'is' : 'are'} NOT NULL without a default. ` +
+        `Give ${columns.length === 1 ? 'it' : 'them'} a default (or make ${columns.length === 1 ? 'it' : 'them'} nullable), or use 'dead-letter' or 'drop'.`,
+    );
+  }
+
   /** The TypeORM data source named in the `dataSource` option is not in the app. */
   static dataSourceNotFound(name: string, cause: unknown) {
     return new WriteBufferConfigError(

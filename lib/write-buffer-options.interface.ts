@@ -252,10 +252,20 @@ export interface WriteBufferEntityOptions {
   entity: EntityTarget<ObjectLiteral>;
   /**
    * What a flush does with a counter or update whose row does not exist:
-   * see the module's `onMissingRow`.
+   * see the module's `onMissingRow`. `'insert'` (per entity only) creates
+   * the row: its counters and updates are written as upserts (`INSERT …
+   * ON CONFLICT DO UPDATE`, on MySQL/MariaDB `ON DUPLICATE KEY UPDATE`), so a
+   * created row gets the column defaults plus the buffered values (a counter:
+   * its default plus the deltas) and an existing one adds them, for
+   * aggregates such as views per page per day. Every non-key column of such
+   * an entity must be nullable or have a default.
+   *
+   * ```ts
+   * WriteBufferModule.forFeature([{ entity: DailyViews, onMissingRow: 'insert' }])
+   * ```
    * @default the module's `onMissingRow`
    */
-  onMissingRow?: 'dead-letter' | 'drop';
+  onMissingRow?: 'dead-letter' | 'drop' | 'insert';
 }
 
 /**

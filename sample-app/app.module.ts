@@ -14,15 +14,17 @@ import { BufferController } from './controllers/buffer.controller.js';
 import { EventsController } from './controllers/events.controller.js';
 import { HealthController } from './controllers/health.controller.js';
 import { MetricsController } from './controllers/metrics.controller.js';
+import { PostDailyViewsController } from './controllers/post-daily-views.controller.js';
 import { PostsController } from './controllers/posts.controller.js';
 import { UsersController } from './controllers/users.controller.js';
 import { ActivityLog } from './entities/activity-log.entity.js';
+import { PostDailyViews } from './entities/post-daily-views.entity.js';
 import { Post } from './entities/post.entity.js';
 import { User } from './entities/user.entity.js';
 import { BufferEventsListener } from './observability/buffer-events.listener.js';
 import { SeedService } from './seed.service.js';
 
-const entities = [Post, User, ActivityLog];
+const entities = [Post, User, ActivityLog, PostDailyViews];
 
 /** Holds the SQLite file and the write-buffer journal: `DATA_DIR`, default `sample-app/data`. */
 function dataDir(config: ConfigService): string {
@@ -63,11 +65,15 @@ export function writeBufferOptions(config: ConfigService): WriteBufferModuleOpti
     TypeOrmModule.forRootAsync({ inject: [ConfigService], useFactory: databaseOptions }),
     TypeOrmModule.forFeature([Post]),
     WriteBufferModule.forRootAsync({ inject: [ConfigService], useFactory: writeBufferOptions }),
+    TypeOrmModule.forFeature([PostDailyViews]),
+    // Views per post per day: the flush creates each day's row (see PostDailyViewsController).
+    WriteBufferModule.forFeature([{ entity: PostDailyViews, onMissingRow: 'insert' }]),
     EventEmitterModule.forRoot(),
     TerminusModule,
   ],
   controllers: [
     PostsController,
+    PostDailyViewsController,
     UsersController,
     EventsController,
     BufferController,

@@ -73,7 +73,7 @@ describe('WriteBufferModule.forFeature', () => {
       'a value that cannot work',
       [{ entity: Post, onMissingRow: 'skip' }],
       WriteBufferConfigError,
-      /forFeature\(Post\)\.onMissingRow must be one of 'dead-letter', 'drop', not "skip"/,
+      /forFeature\(Post\)\.onMissingRow must be one of 'dead-letter', 'drop', 'insert', not "skip"/,
     ],
     [
       'a list that is not an array',

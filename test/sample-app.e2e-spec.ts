@@ -67,14 +67,41 @@ describe('sample app (SQLite, memory storage)', () => {
     await request(server).post('/users/5/touch').expect(204);
     await request(server).post('/events').send({ postId: 1 }).expect(202);
     expect((await request(server).get('/buffer/stats').expect(200)).body.pending).toEqual({
-      counters: 2,
+      counters: 3, // post 1's views and likes, post 1's views of today
       updates: 1,
       inserts: 1,
     });
     const report = (await request(server).post('/buffer/flush').expect(200)).body;
-    expect(report).toMatchObject({ inserted: 1, updated: 1, incremented: 1, missing: [] });
+    expect(report).toMatchObject({ inserted: 1, updated: 1, incremented: 2, missing: [] });
     const post = (await request(server).get('/posts/1').expect(200)).body;
     expect(post).toMatchObject({ views: before + 2, likes: 1 });
+  });
+
+  it("counts views per post per day, creating the day's row at the flush", async () => {
+    const server = app.getHttpServer();
+    const day = new Date().toISOString().slice(0, 10);
+    await request(server).post('/buffer/flush').expect(200);
+    const before = (await request(server).get('/posts/7/daily').expect(200)).body;
+    expect(before).toEqual([]);
+    await request(server).get('/posts/7').expect(200);
+    await request(server).get('/posts/7').expect(200);
+    // Exact before the flush, while no row exists.
+    expect((await request(server).get('/posts/7/daily').expect(200)).body).toEqual([
+      { day, views: 2 },
+    ]);
+    const report = (await request(server).post('/buffer/flush').expect(200)).body;
+    expect(report).toMatchObject({ missing: [], deadLettered: 0 });
+    await request(server).get('/posts/7').expect(200);
+    expect((await request(server).get('/posts/7/daily').expect(200)).body).toEqual([
+      { day, views: 3 },
+    ]);
+    await request(server).post('/buffer/flush').expect(200);
+    const db = new Database(join(dataDir, 'sample.sqlite'), { readonly: true });
+    const rows = db
+      .prepare('SELECT day, postId, views FROM post_daily_views WHERE postId = 7')
+      .all();
+    db.close();
+    expect(rows).toEqual([{ day, postId: 7, views: 3 }]);
   });
 
   it('answers 400 for a non-numeric id and counts nothing', async () => {

@@ -107,14 +107,27 @@ export class BatchApplier {
       const run = (statement: Statement) => runStatement(runner, statement);
       for (const kind of ['update', 'counter'] as const) {
         for (const { part, entity } of parts) {
-          const statements =
-            kind === 'update'
-              ? this.dialect.updates(entity, part.updates)
-              : this.dialect.counters(entity, part.counters);
           const unmatched = new Set<RowKey>();
-          for (const statement of statements) {
-            for (const key of await this.dialect.unmatchedKeys(statement, run)) unmatched.add(key);
-            result.statements++;
+          if (entity.settings.onMissingRow === 'insert') {
+            // Upserts create the rows that are missing: nothing is unmatched.
+            const statements =
+              kind === 'update'
+                ? this.dialect.upsertUpdates(entity, part.updates)
+                : this.dialect.upsertCounters(entity, part.counters);
+            for (const statement of statements) {
+              await run(statement);
+              result.statements++;
+            }
+          } else {
+            const statements =
+              kind === 'update'
+                ? this.dialect.updates(entity, part.updates)
+                : this.dialect.counters(entity, part.counters);
+            for (const statement of statements) {
+              for (const key of await this.dialect.unmatchedKeys(statement, run))
+                unmatched.add(key);
+              result.statements++;
+            }
           }
           const applied =
             (kind === 'update' ? part.updates : part.counters).length - unmatched.size;

@@ -9,7 +9,8 @@ import { oneOf } from '../write-buffer-options.resolver.js';
  * `WriteBufferModule.forFeature()` gave for the entity on top.
  */
 export interface EntitySettings {
-  readonly onMissingRow: 'dead-letter' | 'drop';
+  /** `'insert'`: counters and updates are upserts that create missing rows. */
+  readonly onMissingRow: 'dead-letter' | 'drop' | 'insert';
 }
 
 /** The settings of an entity in a module with default options. */
@@ -29,7 +30,7 @@ const ENTITY_OPTIONS: Record<
   (option: string, value: unknown) => Partial<EntitySettings>
 > = {
   onMissingRow: (option, value) => ({
-    onMissingRow: oneOf(option, value, ['dead-letter', 'drop']),
+    onMissingRow: oneOf(option, value, ['dead-letter', 'drop', 'insert']),
   }),
 };
 
@@ -77,6 +78,7 @@ export function resolveEntitySettings(
         }
         Object.assign(resolved, check(`forFeature(${metadata.name}).${option}`, value));
       }
+      if (resolved.onMissingRow === 'insert') assertInsertable(metadata);
       const id = tableId(name, metadata.tablePath);
       const text = JSON.stringify(resolved, (_, v: unknown) => (v instanceof Map ? [...v] : v));
       if (given.has(id) && given.get(id) !== text) {
@@ -87,6 +89,28 @@ export function resolveEntitySettings(
     }
   }
   return settings;
+}
+
+/**
+ * Refuses `onMissingRow: 'insert'` for an entity a flush could not create a
+ * row of: one with a non-key column that is NOT NULL without a default.
+ */
+function assertInsertable(metadata: EntityMetadata): void {
+  const required = metadata.columns
+    .filter(
+      (c) =>
+        !c.isPrimary &&
+        !c.isVirtual &&
+        !c.isNullable &&
+        c.default === undefined &&
+        !c.isGenerated &&
+        !c.isCreateDate &&
+        !c.isUpdateDate &&
+        !c.isDeleteDate &&
+        !c.isVersion,
+    )
+    .map((c) => c.propertyPath);
+  if (required.length) throw WriteBufferConfigError.notUpsertable(metadata.name, required);
 }
 
 /** The data source (first in the module's order) and metadata of an entity. */

@@ -113,6 +113,23 @@ export class MysqlDialect extends SqlDialect {
     return `INSERT INTO ${table} (${list}) VALUES ${tuple}${`, ${tuple}`.repeat(rows - 1)}`;
   }
 
+  protected override upsertInto(table: string): string {
+    return table;
+  }
+
+  /** `ON DUPLICATE KEY UPDATE`, where `VALUES(col)` is what the insert would have set. */
+  protected override upsertConflict(_keys: string, set: string): string {
+    return `ON DUPLICATE KEY UPDATE ${set}`;
+  }
+
+  protected override upsertCurrent(column: string): string {
+    return column;
+  }
+
+  protected override upsertIncoming(column: string): string {
+    return `VALUES(${column})`;
+  }
+
   protected override defaultRowInsert(table: string): string {
     return `INSERT INTO ${table} () VALUES ()`;
   }

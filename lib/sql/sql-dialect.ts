@@ -216,6 +216,41 @@ export abstract class SqlDialect {
   }
 
   /**
+   * Upserts adding deltas, one per table and chunk, for an entity with
+   * `onMissingRow: 'insert'`: a row that does not exist is created with its
+   * column defaults, each counter at its default plus the delta; an existing
+   * row adds the delta (`NULL` counts as 0).
+   */
+  upsertCounters(
+    entity: BufferedEntity,
+    rows: Array<[RowKey, Record<string, number>]>,
+  ): Statement[] {
+    const columns = new Set<string>();
+    for (let i = 0; i < rows.length; i++) for (const name in rows[i][1]) columns.add(name);
+    return this.upserts(entity, [...columns].sort(), rows, true);
+  }
+
+  /**
+   * Upserts setting columns, for an entity with `onMissingRow: 'insert'`:
+   * a row that does not exist is created with the set values and the
+   * defaults of its other columns. Rows setting the same columns share a
+   * statement.
+   */
+  upsertUpdates(entity: BufferedEntity, rows: Array<[RowKey, StoredRow]>): Statement[] {
+    const groups = new Map<string, { names: string[]; rows: Array<[RowKey, StoredRow]> }>();
+    for (const row of rows) {
+      const names = Object.keys(row[1]).sort();
+      const id = names.join('\u0000');
+      let group = groups.get(id);
+      if (!group) groups.set(id, (group = { names, rows: [] }));
+      group.rows.push(row);
+    }
+    return [...groups.values()].flatMap((group) =>
+      this.upserts(entity, group.names, group.rows, false),
+    );
+  }
+
+  /**
    * Reads one cell together with which of `batchIds` the ledger holds, in
    * one statement, so both come from the same snapshot. Rows:
    * `{ kind: 0, value }` for the cell, `{ kind: 1, value: batchId }` per
@@ -272,7 +307,28 @@ export abstract class SqlDialect {
     return `UPDATE ${table} AS ${this.escape('t')} SET ${set} FROM ${source.sql} WHERE ${on}`;
   }
 
-  /** `expression` as text. */
+  /** The table an upsert inserts into, aliased `t` where the SET names it so. */
+  protected upsertInto(table: string): string {
+    return `${table} AS ${this.escape('t')}`;
+  }
+
+  /** What follows an upsert's `INSERT … SELECT … FROM <rows>`: on a conflict of `keys`, `set`. */
+  protected upsertConflict(keys: string, set: string): string {
+    // SQLite parses `ON CONFLICT` after a bare `FROM …` as a join constraint: `WHERE true` ends the SELECT.
+    return `WHERE true ON CONFLICT (${keys}) DO UPDATE SET ${set}`;
+  }
+
+  /** In an upsert's SET, the value a column of the existing row holds. */
+  protected upsertCurrent(column: string): string {
+    return `${this.escape('t')}.${column}`;
+  }
+
+  /** In an upsert's SET, the value the INSERT would have given a column. */
+  protected upsertIncoming(column: string): string {
+    return `excluded.${column}`;
+  }
+
+  /** `expression` as text. */ /** `expression` as text. */
   protected asText(expression: string): string {
     return `CAST(${expression} AS TEXT)`;
   }
@@ -294,6 +350,61 @@ export abstract class SqlDialect {
   /** The SQL type name TypeORM gives a column, for casts. */
   protected typeOf(column: ColumnMetadata): string {
     return this.dataSource.driver.normalizeType(column);
+  }
+
+  /**
+   * Upserts of `names` for `rows`, one per chunk. Counters insert their
+   * column's default plus the delta and add, on a conflict, what the
+   * insert would have added to the default; updates set the value.
+   */
+  private upserts(
+    entity: BufferedEntity,
+    names: string[],
+    rows: Array<[RowKey, StoredRow]>,
+    counters: boolean,
+  ): Statement[] {
+    const keys = entity.primary.map((c) => c.metadata);
+    const columns = names.map((name) => entity.column(name).metadata);
+    // Finite numbers from the entity's metadata: safe to write as literals.
+    const defaults = names.map((name) => (counters ? entity.defaultNumber(name) : 0));
+    const escaped = [...keys, ...columns].map((c) => this.escape(c.databaseName));
+    const statements: Statement[] = [];
+    for (const chunk of chunks(rows, this.maxRows(escaped.length))) {
+      const params: unknown[] = [];
+      const source = this.rowSource(
+        [...keys, ...columns],
+        [
+          ...entity.keyColumns(chunk.map((row) => row[0])),
+          ...names.map((name) =>
+            chunk.map((row): StoredValue => (name in row[1] ? row[1][name] : 0)),
+          ),
+        ],
+        params,
+      );
+      const v = (i: number) => `${this.escape('v')}.${source.names[i]}`;
+      const select = escaped.map((_, i) => {
+        const d = defaults[i - keys.length];
+        return d ? `${v(i)} + (${d})` : v(i);
+      });
+      const set = columns.map((_, i) => {
+        const column = escaped[keys.length + i];
+        const incoming = this.upsertIncoming(column);
+        if (!counters) return `${column} = ${incoming}`;
+        const delta = defaults[i] ? `(${incoming} - (${defaults[i]}))` : incoming;
+        return `${column} = COALESCE(${this.upsertCurrent(column)}, 0) + ${delta}`;
+      });
+      const conflict = this.upsertConflict(
+        escaped.slice(0, keys.length).join(', '),
+        set.join(', '),
+      );
+      statements.push({
+        sql:
+          `INSERT INTO ${this.upsertInto(this.table(entity))} (${escaped.join(', ')}) ` +
+          `SELECT ${select.join(', ')} FROM ${source.sql} ${conflict}`,
+        params,
+      });
+    }
+    return statements;
   }
 
   private keyedUpdates(

@@ -10,6 +10,7 @@ import {
 import { InjectRepository } from '@nestjs/typeorm';
 import type { Repository } from 'typeorm';
 import { BufferedCounter, BufferService } from '../../lib/index.js';
+import { PostDailyViews, today } from '../entities/post-daily-views.entity.js';
 import { Post } from '../entities/post.entity.js';
 
 @Controller('posts')
@@ -19,12 +20,16 @@ export class PostsController {
     private readonly buffer: BufferService,
   ) {}
 
-  /** Reads a post; each successful read counts one view, buffered. */
+  /**
+   * Reads a post; each successful read counts one view, buffered, and one
+   * view of today in `PostDailyViews` (a row the flush creates).
+   */
   @Get(':id')
   @BufferedCounter(Post, 'views')
   async findOne(@Param('id', ParseIntPipe) id: number) {
     const post = await this.posts.findOneBy({ id });
     if (!post) throw new NotFoundException(`Post ${id} does not exist`);
+    await this.buffer.increment(PostDailyViews, { day: today(), postId: id }, 'views');
     return post;
   }
 

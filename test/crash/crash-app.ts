@@ -54,7 +54,15 @@ export class CrashEvent {
   @Column('varchar', { length: 40 }) uid!: string;
 }
 
-export const CRASH_ENTITIES = [CrashCounter, CrashSetting, CrashEvent];
+/** An upserted aggregate (`onMissingRow: 'insert'`): no row exists until a flush creates it. */
+@Entity('crash_daily')
+export class CrashDaily {
+  @PrimaryColumn('int') day!: number;
+  @PrimaryColumn('int') page!: number;
+  @Column('int', { default: 0 }) n!: number;
+}
+
+export const CRASH_ENTITIES = [CrashCounter, CrashSetting, CrashEvent, CrashDaily];
 export const COUNTER_ROWS = 20;
 export const SETTING_ROWS = 64;
 
@@ -119,6 +127,16 @@ class CrashController {
     return { n: await this.buffer.get(CrashCounter, id, 'n') };
   }
 
+  @Post('d/:day/:page/:by')
+  @HttpCode(204)
+  daily(
+    @Param('day', ParseIntPipe) day: number,
+    @Param('page', ParseIntPipe) page: number,
+    @Param('by', ParseIntPipe) by: number,
+  ) {
+    return this.buffer.increment(CrashDaily, { day, page }, 'n', by);
+  }
+
   @Post('s/:id/:v')
   @HttpCode(204)
   set(@Param('id', ParseIntPipe) id: number, @Param('v', ParseIntPipe) v: number) {
@@ -172,6 +190,7 @@ const database: TypeOrmModuleOptions = process.env.DATABASE_URL
         leaseTtl: Number(process.env.LEASE_TTL_MS ?? 30_000),
       },
     }),
+    WriteBufferModule.forFeature([{ entity: CrashDaily, onMissingRow: 'insert' }]),
   ],
   controllers: [CrashController],
   providers: [Seed],

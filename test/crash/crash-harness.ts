@@ -37,12 +37,24 @@ export interface CrashResult {
   acked: number;
   lost: number;
   doubled: number;
+  /** Of those, the upserted aggregate's (rows a flush creates): its acknowledged increments, lost and doubled. */
+  upserted: Tally;
+}
+
+/** Acknowledged writes of one kind, and how many of them were lost or applied twice. */
+export interface Tally {
+  acked: number;
+  lost: number;
+  doubled: number;
 }
 
 type KillPoint = 'random' | 'statement' | 'commit' | 'recovery';
 const PLAN: KillPoint[] = ['random', 'statement', 'commit', 'recovery'];
 const COUNTER_ROWS = 20;
 const SETTING_ROWS = 64;
+/** Days × pages of the upserted aggregate: 20 rows, none before the first flush. */
+const DAILY_DAYS = 5;
+const DAILY_PAGES = 4;
 // eslint-disable-next-line no-control-regex
 const ANSI_COLOR = /\x1b\[[0-9;]*m/g;
 /** The repository root: npm scripts and jest run there. */
@@ -115,6 +127,9 @@ export class App {
 /** What the clients sent and which of it was acknowledged (2xx received). */
 class Ledger {
   counters = new Map<number, { acked: number; unacked: number }>();
+  /** Upserted aggregate, keyed `day:page`. */
+  daily = new Map<string, { acked: number; unacked: number }>();
+  dailyAcked = 0;
   settings = new Map<number, { acked?: number; unacked: Set<number> }>();
   events = new Map<string, boolean>();
   /** Events the database refuses: acknowledged ones must end as exactly one dead letter each. */
@@ -130,6 +145,21 @@ class Ledger {
   /** One random write for worker `w`: its path and what to record once acknowledged. */
   write(w: number, workers: number, seq: string): { path: string; ack: () => void } {
     const pick = Math.random();
+    if (pick < 0.2) {
+      const [day, page] = [
+        1 + Math.floor(Math.random() * DAILY_DAYS),
+        1 + Math.floor(Math.random() * DAILY_PAGES),
+      ];
+      const by = 1 + Math.floor(Math.random() * 3);
+      const key = `${day}:${page}`;
+      if (!this.daily.has(key)) this.daily.set(key, { acked: 0, unacked: 0 });
+      const entry = this.daily.get(key)!;
+      entry.unacked += by;
+      return {
+        path: `/d/${day}/${page}/${by}`,
+        ack: () => ((entry.unacked -= by), (entry.acked += by), this.acked++, this.dailyAcked++),
+      };
+    }
     if (pick < 0.5) {
       const id = 1 + Math.floor(Math.random() * COUNTER_ROWS);
       const by = 1 + Math.floor(Math.random() * 3);
@@ -262,8 +292,8 @@ export async function runCrashHarness(options: CrashOptions): Promise<CrashResul
     if (!flushed.ok) throw new Error(`final flush failed: ${await flushed.text()}`);
     const letters = await deadLetters(app);
     await app.kill('SIGTERM');
-    const { lost, doubled } = await verify(ledger, dataDir, databaseUrl, letters);
-    return { kills: options.kills, killedAt, acked: ledger.acked, lost, doubled };
+    const { lost, doubled, upserted } = await verify(ledger, dataDir, databaseUrl, letters);
+    return { kills: options.kills, killedAt, acked: ledger.acked, lost, doubled, upserted };
   } finally {
     rmSync(dataDir, { recursive: true, force: true });
     await dropDatabase(options.postgresUrl, dbName);
@@ -488,8 +518,10 @@ async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string, let
     counters: Array<{ id: number; n: number }>;
     settings: Array<{ id: number; v: number }>;
     events: Array<{ uid: string; c: number }>;
+    daily: Array<{ day: number; page: number; n: number }>;
   };
   const queries = {
+    daily: 'SELECT day, page, n FROM crash_daily',
     counters: 'SELECT id, n FROM crash_counter',
     settings: 'SELECT id, v FROM crash_setting',
     events: 'SELECT uid, COUNT(*) AS c FROM crash_event GROUP BY uid',
@@ -499,6 +531,7 @@ async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string, let
     const all = async (sql: string) => (await connection.query(sql))[0] as never;
     rows = {
       counters: await all(queries.counters),
+      daily: await all(queries.daily),
       settings: await all(queries.settings),
       events: ((await all(queries.events)) as Array<{ uid: string; c: unknown }>).map((r) => ({
         uid: r.uid,
@@ -511,6 +544,7 @@ async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string, let
     await client.connect();
     rows = {
       counters: (await client.query(queries.counters)).rows,
+      daily: (await client.query(queries.daily)).rows,
       settings: (await client.query(queries.settings)).rows,
       events: (await client.query(queries.events)).rows.map((r) => ({
         uid: r.uid,
@@ -522,6 +556,7 @@ async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string, let
     const db = new Database(join(dataDir, 'crash.sqlite'), { readonly: true });
     rows = {
       counters: db.prepare(queries.counters).all() as never,
+      daily: db.prepare(queries.daily).all() as never,
       settings: db.prepare(queries.settings).all() as never,
       events: db.prepare(queries.events).all() as never,
     };
@@ -535,6 +570,16 @@ async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string, let
     if (n < acked) lost += acked - n;
     if (n > acked + unacked) doubled += n - acked - unacked;
   }
+  const upserted = { acked: ledger.dailyAcked, lost: 0, doubled: 0 };
+  const created = new Map(rows.daily.map((r) => [`${r.day}:${r.page}`, Number(r.n)]));
+  for (const key of created.keys()) if (!ledger.daily.has(key)) upserted.doubled++;
+  for (const [key, { acked, unacked }] of ledger.daily) {
+    const n = created.get(key) ?? 0;
+    if (n < acked) upserted.lost += acked - n;
+    if (n > acked + unacked) upserted.doubled += n - acked - unacked;
+  }
+  lost += upserted.lost;
+  doubled += upserted.doubled;
   for (const { id, v } of rows.settings) {
     const { acked, unacked } = ledger.settings.get(id)!;
     if (acked !== undefined && v !== acked && !(v > acked && unacked.has(v))) lost++;
@@ -554,7 +599,7 @@ async function verify(ledger: Ledger, dataDir: string, databaseUrl?: string, let
       if (count > 1) doubled += count - 1;
     }
   }
-  return { lost, doubled };
+  return { lost, doubled, upserted };
 }
 
 /** Creates database `name` on the PostgreSQL or MariaDB server at `serverUrl`; its URL (undefined for SQLite runs). */

@@ -56,6 +56,10 @@ for (const [name, url] of targets) {
   console.log(
     `  ${name}: kills=${result.kills} acked=${result.acked} lost=${result.lost} doubled=${result.doubled}`,
   );
+  const { upserted } = result;
+  console.log(
+    `  ${name} upserted aggregate (of those): acked=${upserted.acked} lost=${upserted.lost} doubled=${upserted.doubled}`,
+  );
   for (const key of ['kills', 'acked', 'lost', 'doubled'] as const) total[key] += result[key];
 }
 // Redis storage: three instances behind one Redis, the flusher SIGKILLed mid-statement.
@@ -71,7 +75,7 @@ if (await redisUp()) {
       entry,
     });
     console.log(
-      `  ${name} + redis: kills=${redisKills} acked=${result.acked} lost=${result.lost} doubled=${result.doubled}`,
+      `  ${name} + redis: kills=${redisKills} acked=${result.acked} lost=${result.lost} doubled=${result.doubled} (upserted aggregate: acked=${result.upserted.acked} lost=${result.upserted.lost} doubled=${result.upserted.doubled})`,
     );
     total.kills += redisKills;
     total.acked += result.acked;
@@ -93,7 +97,7 @@ for (const [name, url] of targets) {
     entry,
   });
   console.log(
-    `  ${name} + lmdb: kills=${lmdbKills} acked=${result.acked} lost=${result.lost} doubled=${result.doubled} left=${result.inFlight + result.pending}`,
+    `  ${name} + lmdb: kills=${lmdbKills} acked=${result.acked} lost=${result.lost} doubled=${result.doubled} left=${result.inFlight + result.pending} (upserted aggregate: acked=${result.upserted.acked} lost=${result.upserted.lost} doubled=${result.upserted.doubled})`,
   );
   total.kills += lmdbKills;
   total.acked += result.acked;

@@ -315,3 +315,25 @@ export function typedEntities(kind: TypedKind): EntitySchema<any>[] {
     ...(kind === 'postgres' ? [schemaTypedRowSchema()] : []),
   ];
 }
+
+/**
+ * An aggregate row a flush creates (`onMissingRow: 'insert'`): views per
+ * page per day, composite key (day, pageId); `credits` defaults to 100.
+ */
+@Entity('page_daily_views')
+export class PageDailyViews {
+  @PrimaryColumn('varchar', { length: 10 })
+  day!: string;
+
+  @PrimaryColumn('int')
+  pageId!: number;
+
+  @Column('int', { default: 0 })
+  views!: number;
+
+  @Column('int', { default: 100 })
+  credits!: number;
+
+  @Column('varchar', { length: 50, nullable: true })
+  referrer!: string | null;
+}

@@ -7,6 +7,7 @@ import { byArrival, type DeadLetter } from '../flush/dead-letter.interface.js';
 import type {
   BufferStorage,
   ClaimOptions,
+  DiscardResult,
   PendingTableEntries,
   SetAside,
 } from './buffer-storage.interface.js';
@@ -367,6 +368,39 @@ export class LmdbStorage implements BufferStorage {
       meta.dead -= letters.length;
       this.putMeta(dataSource, meta);
       return letters.length;
+    }, true);
+  }
+
+  discard(target: BufferTarget, key: RowKey): Promise<DiscardResult> {
+    const { dataSource: ds, table } = target;
+    // One transaction, in line with this turn's writes: every process sees the row before or after.
+    return this.write(() => {
+      const meta = this.meta(ds);
+      let discarded = 0;
+      const row = this.rowAt(['p', ds, table, key]);
+      if (row) {
+        const counters = countersOf(row);
+        meta.counters -= counters;
+        meta.updates -= row.set ? 1 : 0;
+        discarded += counters + (row.set ? 1 : 0);
+        void this.db.remove(['p', ds, table, key]);
+      }
+      const inserts: Key[] = [];
+      for (const { key: at, value } of this.range(['i', ds, table])) {
+        if (decodeInsert(value).key === key) inserts.push(at);
+      }
+      // Removed once the range was read: a cursor does not outlive removals under it.
+      for (const at of inserts) void this.db.remove(at);
+      if (inserts.length) void this.db.remove(['k', ds, table, key]);
+      meta.inserts -= inserts.length;
+      discarded += inserts.length;
+      let inFlight = 0;
+      for (const { id, batch } of this.batches(ds)) {
+        const { cells } = this.cached(id, batch);
+        if (cells.rows.get(table)?.has(key) || cells.inserted.get(table)?.has(key)) inFlight++;
+      }
+      this.putMeta(ds, meta);
+      return { discarded, inFlight };
     }, true);
   }
 

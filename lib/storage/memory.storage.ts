@@ -5,6 +5,7 @@ import { newBatchId } from './batch-id.js';
 import type {
   BufferStorage,
   ClaimOptions,
+  DiscardResult,
   PendingTableEntries,
   SetAside,
 } from './buffer-storage.interface.js';
@@ -20,8 +21,8 @@ import type {
   StoredRow,
 } from './buffer-batch.interface.js';
 import { byArrival, type DeadLetter } from '../flush/dead-letter.interface.js';
-import type { JournalContents, LmdbJournal } from './lmdb-journal.js';
-import { addDelta, setColumns, type RowState } from './row-state.js';
+import type { InsertRewrite, JournalContents, LmdbJournal } from './lmdb-journal.js';
+import { addDelta, countersOf, setColumns, type RowState } from './row-state.js';
 import { entriesOf, insertLayer, insertedOf, pushLayer, rowsOf } from './cell-layers.js';
 
 class TableState {
@@ -448,6 +449,66 @@ export class MemoryStorage implements BufferStorage {
 
   async close() {
     await this.journal?.close();
+  }
+
+  async discard(target: BufferTarget, key: RowKey): Promise<DiscardResult> {
+    // Synchronous up to the journal write: no write or claim sees the row half dropped.
+    const table = this.pending.get(target.dataSource)?.get(target.table);
+    let discarded = 0;
+    const row = table?.rows.get(key);
+    if (table && row) {
+      const counters = countersOf(row);
+      this.counts.counters -= counters;
+      this.counts.updates -= row.set ? 1 : 0;
+      discarded += counters + (row.set ? 1 : 0);
+      table.rows.delete(key);
+      // Its writers of this turn resolve with the turn's commit, which no longer writes it.
+      this.dirtyRows.delete(row);
+    }
+    const rewrite = table && this.dropInserts(table, key);
+    if (rewrite) discarded += rewrite.removed;
+    if (table && table.inserts.length === 0 && table.rows.size === 0) table.since = undefined;
+    const inFlight = (this.claimed.get(target.dataSource) ?? []).filter(
+      ({ rows, inserted }) =>
+        rows.get(target.table)?.has(key) || inserted.get(target.table)?.has(key),
+    ).length;
+    // The writes it dropped resolve first: their turn's commit, or (no journal) their turn.
+    if (!this.journal) await new Promise((resolve) => setImmediate(resolve));
+    else if (row || rewrite) {
+      await Promise.all([this.journalCommit, this.journal.discard(target, key, rewrite)]);
+    } else await this.journalCommit;
+    return { discarded, inFlight };
+  }
+
+  /**
+   * Removes a table's pending inserts of `key`. The journal keys inserts
+   * by position (`headSeq` + index), so the inserts after the first one
+   * removed move up, and the journal writes them again in their new places.
+   */
+  private dropInserts(
+    table: TableState,
+    key: RowKey,
+  ): (InsertRewrite & { removed: number }) | undefined {
+    const first = table.insertKeys.indexOf(key);
+    if (first < 0) return undefined;
+    const end = table.headSeq + table.inserts.length;
+    const rows: StoredRow[] = [];
+    const keys: Array<RowKey | null> = [];
+    for (let i = first; i < table.inserts.length; i++) {
+      if (table.insertKeys[i] === key) continue;
+      rows.push(table.inserts[i]);
+      keys.push(table.insertKeys[i]);
+    }
+    const removed = table.inserts.length - first - rows.length;
+    table.inserts.length = first;
+    table.insertKeys.length = first;
+    for (let i = 0; i < rows.length; i++) {
+      table.inserts.push(rows[i]);
+      table.insertKeys.push(keys[i]);
+    }
+    table.inserted.delete(key);
+    this.counts.inserts -= removed;
+    return { from: table.headSeq + first, end, rows, keys, removed };
   }
 
   /**

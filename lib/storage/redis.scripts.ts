@@ -390,6 +390,49 @@ end
 return out
 `;
 
+/**
+ * Drops the pending writes of one row and counts the in-flight batches
+ * holding writes of it. KEYS: cnt, upd, ins, ink (of the table), inflight.
+ * ARGV: P, table, the row's cell-field prefix, row key. Returns counters,
+ * updated cells and inserts dropped, then the in-flight batches.
+ */
+export const DISCARD_SCRIPT = `${COMMON}
+local P, t, prefix, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local function rowFields(hash)
+  local found = {}
+  for _, field in ipairs(redis.call('HKEYS', hash)) do
+    if string.sub(field, 1, #prefix) == prefix then found[#found + 1] = field end
+  end
+  return found
+end
+local function dropFields(hash)
+  local fields = rowFields(hash)
+  for i = 1, #fields, 5000 do
+    redis.call('HDEL', hash, unpack(fields, i, math.min(i + 4999, #fields)))
+  end
+  return #fields
+end
+local counters, cells = dropFields(KEYS[1]), dropFields(KEYS[2])
+local item = key .. '\\n'
+local inserts, items = 0, {}
+for _, value in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+  if string.sub(value, 1, #item) == item then
+    inserts = inserts + 1
+    items[value] = true
+  end
+end
+for value in pairs(items) do redis.call('LREM', KEYS[3], 0, value) end
+redis.call('HDEL', KEYS[4], key)
+local inFlight = 0
+for _, id in ipairs(redis.call('LRANGE', KEYS[5], 0, -1)) do
+  if redis.call('HEXISTS', partKey(P, id, t, 'ink'), key) == 1
+    or #rowFields(partKey(P, id, t, 'cnt')) > 0 or #rowFields(partKey(P, id, t, 'upd')) > 0 then
+    inFlight = inFlight + 1
+  end
+end
+return { counters, cells, inserts, inFlight }
+`;
+
 /** Extends a lease held by ARGV[1] to ARGV[2] ms. KEYS: lease. */
 export const RENEW_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -424,6 +467,7 @@ export interface RedisScripts {
   wbOldest(...args: Args): Promise<string | null>;
   wbPendingByTable(...args: Args): Promise<Array<string | number>>;
   wbRenew(...args: Args): Promise<number>;
+  wbDiscard(...args: Args): Promise<number[]>;
   wbRelease(...args: Args): Promise<number>;
 }
 
@@ -442,6 +486,7 @@ const SCRIPTS: Array<[keyof RedisScripts, number, string]> = [
   ['wbPendingByTable', 1, PENDING_BY_TABLE_SCRIPT],
   ['wbRenew', 1, RENEW_SCRIPT],
   ['wbRelease', 1, RELEASE_SCRIPT],
+  ['wbDiscard', 5, DISCARD_SCRIPT],
 ];
 
 /** Defines every script on `client` as a command, and returns it typed with them. */

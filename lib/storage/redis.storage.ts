@@ -5,6 +5,7 @@ import { LeaseLostError, RedisUnavailableError, WriteBufferConfigError } from '.
 import type {
   BufferStorage,
   ClaimOptions,
+  DiscardResult,
   PendingTableEntries,
   SetAside,
 } from './buffer-storage.interface.js';
@@ -363,6 +364,31 @@ export class RedisStorage implements BufferStorage {
     return sources.flatMap((dataSource, i) =>
       replies[i] === null ? [] : [{ dataSource, at: Number(replies[i]) }],
     );
+  }
+
+  async discard(target: BufferTarget, key: RowKey): Promise<DiscardResult> {
+    const k = this.layout.table(target);
+    // This turn's writes of the table go first, in order on the connection: they are dropped
+    // and resolve before the discard does.
+    const group = this.groups.get(k);
+    if (group) this.send(group);
+    // Every cell field of the row starts so: the field of column '' without '"")'.
+    const prefix = cellField(key, '').slice(0, -3);
+    const [counters, cells, inserts, inFlight] = await this.call(() =>
+      this.redis.wbDiscard(
+        k.cnt,
+        k.upd,
+        k.ins,
+        k.ink,
+        k.source.inflight,
+        k.source.p,
+        k.name,
+        prefix,
+        key,
+      ),
+    );
+    // An update is one entry however many columns it sets.
+    return { discarded: counters + (cells > 0 ? 1 : 0) + inserts, inFlight };
   }
 
   close(): Promise<void> {

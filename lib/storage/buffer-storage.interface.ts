@@ -146,6 +146,12 @@ export interface ClaimOptions {
   maxRows: number;
   /** Table paths to claim from; all when absent. */
   tables?: readonly string[];
+  /**
+   * Most entries to claim of the tables named here (by table path),
+   * instead of `maxRows`: such a table neither spends nor is bounded by
+   * the `maxRows` the other tables share (per-entity `maxBatchRows`).
+   */
+  tableMaxRows?: Readonly<Record<string, number>>;
   /** The claiming flusher's lease; the batch belongs to it. */
   lease: FlushLease;
 }

@@ -205,14 +205,14 @@ export class LmdbStorage implements BufferStorage {
   }
 
   async claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null> {
-    const { lease, maxRows, tables } = options;
+    const { lease, maxRows, tables, tableMaxRows } = options;
     // Durable before it resolves: a batch must never be applied while a
     // crash of the machine could still bring its entries back as pending.
     const result = await this.write(() => {
       const refused = this.fence(dataSource, lease.token);
       if (refused) return refused;
       const meta = this.meta(dataSource);
-      const { claimed, since } = this.take(dataSource, meta, maxRows, tables);
+      const { claimed, since } = this.take(dataSource, meta, maxRows, tables, tableMaxRows);
       if (claimed.length === 0) {
         this.putMeta(dataSource, meta);
         return null;
@@ -578,7 +578,8 @@ export class LmdbStorage implements BufferStorage {
 
   /**
    * Takes up to `budget` pending entries of the data source (inside the
-   * claim's transaction): per table in name order, its inserts first, and
+   * claim's transaction; a table in `limits` up to its own limit instead):
+   * per table in name order, its inserts first, and
    * its rows only once its inserts are all taken, so an increment never
    * reaches the database before the insert of its row.
    */
@@ -587,18 +588,22 @@ export class LmdbStorage implements BufferStorage {
     meta: SourceMeta,
     budget: number,
     only?: readonly string[],
+    limits?: Readonly<Record<string, number>>,
   ): { claimed: BatchTable[]; since: number } {
     const claimed: BatchTable[] = [];
     const taken: Key[] = [];
     let since = Infinity;
     for (const table of [...meta.tables].sort()) {
-      if (budget <= 0) break;
+      // A table with a limit of its own spends that, not the batch's budget.
+      const own = limits?.[table];
+      if (own === undefined && budget <= 0) continue;
       if (only && !only.includes(table)) continue;
+      let room = own ?? budget;
       const part: BatchTable = { table, inserts: [], updates: [], counters: [] };
       const insertKeys: Array<RowKey | null> = [];
       let left = false;
       for (const { key, value } of this.range(['i', ds, table])) {
-        if (budget <= 0) {
+        if (room <= 0) {
           left = true;
           break;
         }
@@ -609,13 +614,13 @@ export class LmdbStorage implements BufferStorage {
         if (rowKey !== null && this.db.get(['k', ds, table, rowKey]) === String(key[3])) {
           taken.push(['k', ds, table, rowKey]);
         }
-        budget--;
+        room--;
       }
       meta.inserts -= part.inserts.length;
       if (insertKeys.some((key) => key !== null)) part.insertKeys = insertKeys;
       if (!left) {
         for (const { key, value } of this.range(['p', ds, table])) {
-          if (budget <= 0) {
+          if (room <= 0) {
             left = true;
             break;
           }
@@ -627,7 +632,7 @@ export class LmdbStorage implements BufferStorage {
           meta.updates -= row.set ? 1 : 0;
           meta.counters -= counters;
           taken.push(key);
-          budget--;
+          room--;
         }
       }
       if (part.inserts.length || part.updates.length || part.counters.length) {
@@ -638,6 +643,7 @@ export class LmdbStorage implements BufferStorage {
         meta.tables = meta.tables.filter((name) => name !== table);
         if (meta.since) delete meta.since[table];
       }
+      if (own === undefined) budget = room;
     }
     // Removed once the ranges were read: a cursor does not outlive removals under it.
     for (const key of taken) void this.db.remove(key);

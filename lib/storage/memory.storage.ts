@@ -154,11 +154,14 @@ export class MemoryStorage implements BufferStorage {
     const journalInserts: Array<[string, number, number]> = [];
     let since = Infinity;
     for (const [name, state] of tables) {
-      if (budget <= 0) break;
+      // A table with a limit of its own spends that, not the batch's budget.
+      const own = options.tableMaxRows?.[name];
+      if (own === undefined && budget <= 0) continue;
       if (options.tables && !options.tables.includes(name)) continue;
+      let room = own ?? budget;
       if (state.since !== undefined) since = Math.min(since, state.since);
       const part: BatchTable = { table: name, inserts: [], updates: [], counters: [] };
-      part.inserts = state.inserts.splice(0, budget);
+      part.inserts = state.inserts.splice(0, room);
       const insertKeys = state.insertKeys.splice(0, part.inserts.length);
       if (state.inserted.size) {
         insertKeys.forEach((key, i) => {
@@ -167,7 +170,7 @@ export class MemoryStorage implements BufferStorage {
         });
         part.insertKeys = insertKeys;
       }
-      budget -= part.inserts.length;
+      room -= part.inserts.length;
       this.counts.inserts -= part.inserts.length;
       entries += part.inserts.length;
       if (part.inserts.length) journalInserts.push([name, state.headSeq, part.inserts.length]);
@@ -189,15 +192,15 @@ export class MemoryStorage implements BufferStorage {
           this.dirtyRows.delete(row);
         };
         let rows: Map<RowKey, RowState>;
-        if (source.size <= budget) {
+        if (source.size <= room) {
           source.forEach(take);
-          budget -= source.size;
+          room -= source.size;
           rows = source;
           state.rows = new Map();
         } else {
           rows = new Map();
           for (const [key, row] of source) {
-            if (budget-- <= 0) break;
+            if (room-- <= 0) break;
             take(row, key);
             rows.set(key, row);
             source.delete(key);
@@ -214,6 +217,7 @@ export class MemoryStorage implements BufferStorage {
       if (part.inserts.length || part.updates.length || part.counters.length) {
         claimedTables.push(part);
       }
+      if (own === undefined) budget = room;
     }
     if (tables.size === 0) this.pending.delete(dataSource);
     if (claimedTables.length === 0) return null;

@@ -144,26 +144,32 @@ return 1
  * table's inserts are all taken) all its pending counters and updates.
  * Only inserts spend the budget, so a batch that leaves a table behind
  * holds `maxRows` inserts and the flusher claims again.
+ * A table with a limit of its own (ARGV[6]) spends that instead of the
+ * budget the other tables share.
  * KEYS: lease, tables, inflight, epoch. ARGV: P, id, maxRows, token,
- * tables to claim (JSON array, or '' for all).
+ * tables to claim (JSON array, or '' for all), limits of their own (JSON
+ * object table → most inserts, or '' for none).
  * Returns table, inserts, counters, updates per claimed table.
  */
 export const CLAIM_SCRIPT = `${COMMON}
 local refused = fenced(KEYS[1], ARGV[4])
 if refused then return refused end
-local P, id, budget = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local P, id, shared = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local only = nil
 if ARGV[5] ~= '' then
   only = {}
   for _, t in ipairs(cjson.decode(ARGV[5])) do only[t] = true end
 end
+local limits = {}
+if ARGV[6] ~= nil and ARGV[6] ~= '' then limits = cjson.decode(ARGV[6]) end
 local names = redis.call('SMEMBERS', KEYS[2])
 table.sort(names)
 local out, claimed = {}, {}
 local oldest = nil
 for _, t in ipairs(names) do
-  if budget <= 0 then break end
-  if only == nil or only[t] then
+  local own = limits[t]
+  local budget = own or shared
+  if budget > 0 and (only == nil or only[t]) then
     local since = tonumber(redis.call('HGET', sinceKey(P), t))
     local ins, cnt, upd = tableKey(P, t, 'ins'), tableKey(P, t, 'cnt'), tableKey(P, t, 'upd')
     local ink = tableKey(P, t, 'ink')
@@ -187,7 +193,7 @@ for _, t in ipairs(names) do
           end
         end
       end
-      budget = budget - took
+      if not own then shared = shared - took end
     end
     if took == pending then
       if redis.call('EXISTS', cnt) == 1 then

@@ -187,6 +187,13 @@ export class RedisStorage implements BufferStorage {
     const k = this.layout.source(dataSource);
     const id = newBatchId();
     const only = options.tables ? JSON.stringify(options.tables.map(tableName)) : '';
+    const limits = options.tableMaxRows
+      ? JSON.stringify(
+          Object.fromEntries(
+            Object.entries(options.tableMaxRows).map(([table, max]) => [tableName(table), max]),
+          ),
+        )
+      : '';
     const reply = await this.fenced(dataSource, () =>
       this.redis.wbClaim(
         k.lease,
@@ -198,6 +205,7 @@ export class RedisStorage implements BufferStorage {
         options.maxRows,
         options.lease.token,
         only,
+        limits,
       ),
     );
     return reply.length ? { id, dataSource, tables: decodeParts(reply) } : null;

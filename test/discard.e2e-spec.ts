@@ -66,6 +66,17 @@ describe.each(combos)('discard() on %s with %s storage', (kind, storageKind) => 
     expect((await t.buffer.stats()).pending).toEqual({ counters: 0, updates: 0, inserts: 0 });
   });
 
+  it('leaves nothing pending, and no lag, once it dropped all there was', async () => {
+    await t.buffer.increment(Post, 1, 'views', 3);
+    await t.buffer.insert(Post, { id: 100 });
+    await t.buffer.discard(Post, 1);
+    await t.buffer.discard(Post, 100);
+    const stats = await t.buffer.stats();
+    expect(stats.pending).toEqual({ counters: 0, updates: 0, inserts: 0 });
+    expect(stats.oldestPendingAgeMs).toBeUndefined();
+    expect(await t.buffer.flush()).toMatchObject({ batches: 0 });
+  });
+
   it('keeps writes that arrive after the discard', async () => {
     await t.buffer.increment(Post, 1, 'views', 3);
     await t.buffer.discard(Post, 1);

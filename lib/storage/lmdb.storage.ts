@@ -394,6 +394,10 @@ export class LmdbStorage implements BufferStorage {
       if (inserts.length) void this.db.remove(['k', ds, table, key]);
       meta.inserts -= inserts.length;
       discarded += inserts.length;
+      // A table left with nothing pending leaves the meta, as after a claim.
+      if (!this.keys(['i', ds, table]).next().value && !this.keys(['p', ds, table]).next().value) {
+        this.untouch(meta, table);
+      }
       let inFlight = 0;
       for (const { id, batch } of this.batches(ds)) {
         const { cells } = this.cached(id, batch);
@@ -639,10 +643,7 @@ export class LmdbStorage implements BufferStorage {
         claimed.push(part);
         since = Math.min(since, meta.since?.[table] ?? Date.now());
       }
-      if (!left) {
-        meta.tables = meta.tables.filter((name) => name !== table);
-        if (meta.since) delete meta.since[table];
-      }
+      if (!left) this.untouch(meta, table);
       if (own === undefined) budget = room;
     }
     // Removed once the ranges were read: a cursor does not outlive removals under it.
@@ -744,6 +745,12 @@ export class LmdbStorage implements BufferStorage {
   private touch(meta: SourceMeta, table: string) {
     if (!meta.tables.includes(table)) meta.tables.push(table);
     (meta.since ??= {})[table] ??= Date.now();
+  }
+
+  /** The table has nothing pending any more. */
+  private untouch(meta: SourceMeta, table: string) {
+    meta.tables = meta.tables.filter((name) => name !== table);
+    if (meta.since) delete meta.since[table];
   }
 
   private rowAt(key: Key): RowState | undefined {

@@ -398,8 +398,10 @@ return out
 
 /**
  * Drops the pending writes of one row and counts the in-flight batches
- * holding writes of it. KEYS: cnt, upd, ins, ink (of the table), inflight.
- * ARGV: P, table, the row's cell-field prefix, row key. Returns counters,
+ * holding writes of it. KEYS: cnt, upd, ins, ink (of the table), inflight,
+ * tables, since. ARGV: P, table, the row's cell-field prefix, row key. A
+ * table left with nothing pending leaves the tables set and the lag
+ * metric, as after a claim. Returns counters,
  * updated cells and inserts dropped, then the in-flight batches.
  */
 export const DISCARD_SCRIPT = `${COMMON}
@@ -429,6 +431,10 @@ for _, value in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
 end
 for value in pairs(items) do redis.call('LREM', KEYS[3], 0, value) end
 redis.call('HDEL', KEYS[4], key)
+if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) == 0 then
+  redis.call('SREM', KEYS[6], t)
+  redis.call('HDEL', KEYS[7], t)
+end
 local inFlight = 0
 for _, id in ipairs(redis.call('LRANGE', KEYS[5], 0, -1)) do
   if redis.call('HEXISTS', partKey(P, id, t, 'ink'), key) == 1
@@ -492,7 +498,7 @@ const SCRIPTS: Array<[keyof RedisScripts, number, string]> = [
   ['wbPendingByTable', 1, PENDING_BY_TABLE_SCRIPT],
   ['wbRenew', 1, RENEW_SCRIPT],
   ['wbRelease', 1, RELEASE_SCRIPT],
-  ['wbDiscard', 5, DISCARD_SCRIPT],
+  ['wbDiscard', 7, DISCARD_SCRIPT],
 ];
 
 /** Defines every script on `client` as a command, and returns it typed with them. */

@@ -389,6 +389,8 @@ export class RedisStorage implements BufferStorage {
         k.ins,
         k.ink,
         k.source.inflight,
+        k.source.tables,
+        k.source.since,
         k.source.p,
         k.name,
         prefix,

@@ -1,6 +1,11 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { InvalidIdError, MemoryStorage, WriteBufferConfigError } from '../lib/index.js';
+import {
+  BufferFullError,
+  InvalidIdError,
+  MemoryStorage,
+  WriteBufferConfigError,
+} from '../lib/index.js';
 import { createTestDatabase, databaseKinds } from './support/databases.js';
 import { Post, User } from './support/entities.js';
 import { holdAt } from './support/query-gate.js';
@@ -75,6 +80,25 @@ describe.each(combos)('discard() on %s with %s storage', (kind, storageKind) => 
     expect(stats.pending).toEqual({ counters: 0, updates: 0, inserts: 0 });
     expect(stats.oldestPendingAgeMs).toBeUndefined();
     expect(await t.buffer.flush()).toMatchObject({ batches: 0 });
+  });
+
+  it('gives back the room it dropped under limits.maxPendingEntries', async () => {
+    const limited = await createTestApp(
+      kind,
+      { storage: storageOptions(storageKind), limits: { maxPendingEntries: 3, policy: 'reject' } },
+      { database: t.database },
+    );
+    try {
+      for (const id of [1, 2, 3]) await limited.buffer.increment(Post, id, 'views');
+      await expect(limited.buffer.update(Post, 1, { title: 'x' })).rejects.toThrow(BufferFullError);
+      expect(await limited.buffer.discard(Post, 2)).toEqual({ discarded: 1, inFlight: 0 });
+      await limited.buffer.update(Post, 1, { title: 'x' });
+      await limited.buffer.flush();
+      expect(await post(1)).toMatchObject({ title: 'x', views: 1 });
+      expect(await post(2)).toMatchObject({ views: 0 });
+    } finally {
+      await limited.close();
+    }
   });
 
   it('keeps writes that arrive after the discard', async () => {

@@ -7,7 +7,8 @@ import { DeadLetterStore } from './dead-letter-store.js';
 import type { DeadLetter } from './flush/dead-letter.interface.js';
 import { FlushCoordinator } from './flush/flush-coordinator.js';
 import type { FlushReport } from './flush/flush-report.interface.js';
-import { BufferStorage } from './storage/buffer-storage.interface.js';
+import { RowDiscarder } from './row-discarder.js';
+import { BufferStorage, type DiscardResult } from './storage/buffer-storage.interface.js';
 import { WriteAdmission } from './write-admission.js';
 
 /**
@@ -27,6 +28,7 @@ export class BufferService {
     private readonly reader: BufferReader,
     private readonly coordinator: FlushCoordinator,
     private readonly deadLetterStore: DeadLetterStore,
+    private readonly discarder: RowDiscarder,
   ) {}
 
   /**
@@ -148,5 +150,31 @@ export class BufferService {
   /** Counts of what is buffered, and how flushing goes. */
   stats(): Promise<BufferStats> {
     return this.coordinator.stats();
+  }
+
+  /**
+   * Drops every pending write of the row `id` (its counters, its update,
+   * and buffered inserts naming its key) in one atomic step, for a row the
+   * app is deleting. Writes that arrive afterwards are kept (they start
+   * afresh); writes it dropped have resolved before it resolves.
+   *
+   * Writes a running flush already claimed (in flight) are not dropped:
+   * they apply as claimed. `inFlight` counts the batches holding some; when
+   * it is not 0, `await buffer.flush()` before deleting the row, or accept
+   * that those writes apply to the row, or miss it once it is gone.
+   *
+   * ```ts
+   * const { inFlight } = await buffer.discard(Post, id);
+   * if (inFlight > 0) await buffer.flush();
+   * await posts.delete({ id });
+   * ```
+   * @param entity entity class, `EntitySchema` or entity name
+   * @param id primary key value, or an object naming every primary column
+   * @returns how many pending entries were dropped (`discarded`) and how
+   * many in-flight batches still hold writes of the row (`inFlight`)
+   * @publicApi
+   */
+  discard<T extends ObjectLiteral>(entity: EntityTarget<T>, id: unknown): Promise<DiscardResult> {
+    return this.discarder.discard(entity, id);
   }
 }

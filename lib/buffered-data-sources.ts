@@ -69,7 +69,10 @@ export class BufferedDataSources {
       .getProviders()
       .map((wrapper) => wrapper.instance as unknown)
       .filter((instance) => instance instanceof WriteBufferFeature);
-    const defaults = { onMissingRow: this.options.onMissingRow };
+    const defaults = {
+      onMissingRow: this.options.onMissingRow,
+      maxBatchRows: this.options.flush.maxBatchRows,
+    };
     const settings = resolveEntitySettings(features, dataSources, defaults);
     return { dataSources, dialects, catalog: new EntityCatalog(dataSources, settings, defaults) };
   }

@@ -236,6 +236,14 @@ export class WriteBufferConfigError extends WriteBufferError {
     );
   }
 
+  /** A custom storage lacks an optional method that a `BufferService` method needs. */
+  static storageLacks(method: string, caller: string) {
+    return new WriteBufferConfigError(
+      `${caller} needs the storage's optional ${method} method, which the custom storage (storage.instance) does not implement. ` +
+        `Implement BufferStorage.${method} on it, or use the 'memory', 'lmdb' or 'redis' storage.`,
+    );
+  }
+
   /** `flush.retry.baseDelay` is longer than `flush.retry.maxDelay`. */
   static retryDelays(baseDelay: number, maxDelay: number) {
     return new WriteBufferConfigError(

@@ -25,6 +25,7 @@ export { BufferedCounterInterceptor } from './interceptors/buffered-counter.inte
 export {
   BufferStorage,
   type ClaimOptions,
+  type DiscardResult,
   type PendingTableEntries,
 } from './storage/buffer-storage.interface.js';
 export type {

@@ -266,6 +266,15 @@ export interface WriteBufferEntityOptions {
    * @default the module's `onMissingRow`
    */
   onMissingRow?: 'dead-letter' | 'drop' | 'insert';
+  /**
+   * Most entries of this entity's table one batch claims, instead of the
+   * module's `flush.maxBatchRows` (lower it for wide or slow rows, raise it
+   * for a hot narrow table). The table does not share the module's budget
+   * with other tables; a flush keeps claiming until everything is applied.
+   * On the Redis storage, as for `flush.maxBatchRows`, it bounds inserts.
+   * @default the module's `flush.maxBatchRows` (entries)
+   */
+  maxBatchRows?: number;
 }
 
 /**

@@ -3,6 +3,7 @@ import { BufferReader } from './buffer-reader.js';
 import { BufferService } from './buffer.service.js';
 import { BufferedDataSources } from './buffered-data-sources.js';
 import { DeadLetterStore } from './dead-letter-store.js';
+import { RowDiscarder } from './row-discarder.js';
 import { FlushCoordinator } from './flush/flush-coordinator.js';
 import { FlushScheduler } from './flush/flush.scheduler.js';
 import { BufferedCounterInterceptor } from './interceptors/buffered-counter.interceptor.js';
@@ -41,6 +42,7 @@ export const writeBufferProviders: Provider[] = [
   WriteAdmission,
   BufferReader,
   DeadLetterStore,
+  RowDiscarder,
   BufferService,
   FlushScheduler,
   BufferedCounterInterceptor,

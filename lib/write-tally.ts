@@ -24,4 +24,9 @@ export class WriteTally {
   flushed(covered: number): void {
     this.unflushed = Math.max(0, this.unflushed - covered);
   }
+
+  /** `count` entries buffered before were dropped (`BufferService.discard()`). */
+  dropped(count: number): void {
+    this.unflushed = Math.max(0, this.unflushed - count);
+  }
 }

@@ -15,6 +15,7 @@ import { EventsController } from './controllers/events.controller.js';
 import { HealthController } from './controllers/health.controller.js';
 import { MetricsController } from './controllers/metrics.controller.js';
 import { PostDailyViewsController } from './controllers/post-daily-views.controller.js';
+import { PostDeletionController } from './controllers/post-deletion.controller.js';
 import { PostsController } from './controllers/posts.controller.js';
 import { UsersController } from './controllers/users.controller.js';
 import { ActivityLog } from './entities/activity-log.entity.js';
@@ -74,6 +75,7 @@ export function writeBufferOptions(config: ConfigService): WriteBufferModuleOpti
   controllers: [
     PostsController,
     PostDailyViewsController,
+    PostDeletionController,
     UsersController,
     EventsController,
     BufferController,

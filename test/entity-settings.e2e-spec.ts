@@ -76,6 +76,18 @@ describe('WriteBufferModule.forFeature', () => {
       /forFeature\(Post\)\.onMissingRow must be one of 'dead-letter', 'drop', 'insert', not "skip"/,
     ],
     [
+      'a batch size that is not a whole number of entries',
+      [{ entity: Post, maxBatchRows: 0 }],
+      WriteBufferConfigError,
+      /forFeature\(Post\)\.maxBatchRows must be a whole number of entries \(1 or more\), not 0/,
+    ],
+    [
+      'a fractional batch size',
+      [{ entity: Post, maxBatchRows: 2.5 }],
+      WriteBufferConfigError,
+      /forFeature\(Post\)\.maxBatchRows must be a whole number of entries \(1 or more\), not 2\.5/,
+    ],
+    [
       'a list that is not an array',
       { entity: Post } as unknown,
       WriteBufferConfigError,

@@ -104,6 +104,21 @@ describe('sample app (SQLite, memory storage)', () => {
     expect(rows).toEqual([{ day, postId: 7, views: 3 }]);
   });
 
+  it('deletes a post with pending views without applying them', async () => {
+    const server = app.getHttpServer();
+    await request(server).get('/posts/50').expect(200);
+    await request(server).post('/posts/50/like').expect(204);
+    expect((await request(server).delete('/posts/50').expect(200)).body).toEqual({
+      id: 50,
+      discarded: 2,
+      inFlight: 0,
+    });
+    const report = (await request(server).post('/buffer/flush').expect(200)).body;
+    expect(report.missing).toEqual([]);
+    await request(server).get('/posts/50').expect(404);
+    await request(server).delete('/posts/50').expect(404);
+  });
+
   it('answers 400 for a non-numeric id and counts nothing', async () => {
     const server = app.getHttpServer();
     await request(server).post('/buffer/flush').expect(200);

@@ -88,6 +88,37 @@ describe('shared LMDB storage across processes (real processes, SIGKILL)', () =>
       expect(stored(1)).toBe(7);
       expect([await read(a, 1), await read(b, 1)]).toEqual([7, 7]);
     }, 120_000);
+
+    it("a discard from another process drops the row's writes it buffered", async () => {
+      const [a, b] = apps;
+      const post = (app: App, path: string) =>
+        fetch(`http://127.0.0.1:${app.port}${path}`, { method: 'POST' });
+      const read = async (app: App, id: number) =>
+        ((await (await fetch(`http://127.0.0.1:${app.port}/c/${id}`)).json()) as { n: number }).n;
+      const storage = await createStorage({ type: 'lmdb', path: join(dataDir, 'buffer.mdb') });
+      try {
+        expect((await post(a, '/c/2/5')).status).toBe(204);
+        expect((await post(b, '/c/2/1')).status).toBe(204);
+        expect((await post(a, '/c/3/4')).status).toBe(204);
+        // This test process is a third one on the environment.
+        const row = { dataSource: 'default', table: 'crash_counter' };
+        expect(await storage.discard!(row, '[2]')).toEqual({ discarded: 1, inFlight: 0 });
+        expect([await read(a, 2), await read(b, 2)]).toEqual([0, 0]);
+        expect((await post(b, '/c/2/2')).status).toBe(204);
+        expect((await post(a, '/flush')).ok).toBe(true);
+        const db = new Database(join(dataDir, 'crash.sqlite'), { readonly: true });
+        const rows = db
+          .prepare('SELECT id, n FROM crash_counter WHERE id IN (2, 3) ORDER BY id')
+          .all();
+        db.close();
+        expect(rows).toEqual([
+          { id: 2, n: 2 },
+          { id: 3, n: 4 },
+        ]);
+      } finally {
+        await storage.close();
+      }
+    }, 120_000);
   });
 
   it.each(databases)(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import type { ClaimedBatch } from '../storage/buffer-batch.interface.js';
-import { batchEntries, batchOf, batchSize } from './batch-entries.js';
+import { batchEntries, batchOf, batchSize, claimFilled } from './batch-entries.js';
 
 const batch: ClaimedBatch = {
   id: 'b1',
@@ -66,5 +66,19 @@ describe('batchSize', () => {
   it('counts each insert and each distinct row once', () => {
     // post: 2 inserts + rows [7], [8]; user: 1 insert + row [1].
     expect(batchSize(batch)).toBe(6);
+  });
+});
+
+describe('claimFilled', () => {
+  it('is filled when the tables sharing maxRows reach it', () => {
+    expect(claimFilled(batch, 6)).toBe(true);
+    expect(claimFilled(batch, 7)).toBe(false);
+  });
+
+  it('counts a table with a limit of its own against that limit only', () => {
+    // post holds 4 entries, user 2.
+    expect(claimFilled(batch, 3, { post: 4 })).toBe(true);
+    expect(claimFilled(batch, 3, { post: 5 })).toBe(false);
+    expect(claimFilled(batch, 2, { post: 5 })).toBe(true);
   });
 });

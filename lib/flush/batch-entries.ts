@@ -60,13 +60,34 @@ export type KeyedEntry = Exclude<BatchEntry, { kind: 'insert' }> & { position: n
  */
 export function batchSize(batch: ClaimedBatch): number {
   let size = 0;
-  for (const { inserts, updates, counters } of batch.tables) {
-    size += inserts.length;
-    if (updates.length === 0 || counters.length === 0) {
-      size += updates.length + counters.length;
-    } else {
-      size += new Set([...updates.map(([key]) => key), ...counters.map(([key]) => key)]).size;
-    }
-  }
+  for (const part of batch.tables) size += tableSize(part);
   return size;
+}
+
+/** How many entries one table's part of a batch holds, as {@link batchSize} counts them. */
+function tableSize({ inserts, updates, counters }: BatchTable): number {
+  if (updates.length === 0 || counters.length === 0) {
+    return inserts.length + updates.length + counters.length;
+  }
+  const rows = new Set([...updates.map(([key]) => key), ...counters.map(([key]) => key)]);
+  return inserts.length + rows.size;
+}
+
+/**
+ * Whether a claim may have left entries behind: the tables sharing
+ * `maxRows` filled it, or a table with a limit of its own (`limits`, by
+ * table path) filled that.
+ */
+export function claimFilled(
+  batch: ClaimedBatch,
+  maxRows: number,
+  limits?: Readonly<Record<string, number>>,
+): boolean {
+  let shared = 0;
+  for (const part of batch.tables) {
+    const own = limits?.[part.table];
+    if (own === undefined) shared += tableSize(part);
+    else if (tableSize(part) >= own) return true;
+  }
+  return shared >= maxRows;
 }

@@ -7,7 +7,7 @@ import type { SqlDialect } from '../sql/sql-dialect.js';
 import type { BufferStorage } from '../storage/buffer-storage.interface.js';
 import { Acknowledger } from './acknowledger.js';
 import { Backoff, type FlusherHealth, type RetryDelays } from './backoff.js';
-import { batchSize } from './batch-entries.js';
+import { claimFilled } from './batch-entries.js';
 import { BatchApplier } from './batch-applier.js';
 import { BatchSettler } from './batch-settler.js';
 import type { DeadLetter } from './dead-letter.interface.js';
@@ -61,7 +61,7 @@ export class Flusher {
     dataSource: DataSource,
     dialect: SqlDialect,
     private readonly storage: BufferStorage,
-    catalog: EntityCatalog,
+    private readonly catalog: EntityCatalog,
     private readonly options: FlusherOptions,
   ) {
     this.ledger = new Ledger(
@@ -166,15 +166,18 @@ export class Flusher {
       for (const batch of await this.storage.inFlight(this.name, keeper.lease)) {
         await this.settler.settle(batch, keeper, report);
       }
+      // Entities with a `maxBatchRows` of their own (forFeature) fill batches up to it.
+      const tableMaxRows = this.catalog.batchLimits(this.name);
       for (;;) {
         const batch = await this.storage.claim(this.name, {
           maxRows: this.options.maxBatchRows,
           tables,
           lease: keeper.lease,
+          ...(tableMaxRows && { tableMaxRows }),
         });
         if (!batch) break;
         await this.settler.settle(batch, keeper, report);
-        if (batchSize(batch) < this.options.maxBatchRows) break;
+        if (!claimFilled(batch, this.options.maxBatchRows, tableMaxRows)) break;
       }
       await this.ledger.prune();
       const failedAttempts = this.health.consecutiveFailures;

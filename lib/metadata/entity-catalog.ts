@@ -50,6 +50,22 @@ export class EntityCatalog {
     return buffered;
   }
 
+  /**
+   * The tables of a data source whose entity has a `maxBatchRows` other
+   * than the module's, by table path (for `ClaimOptions.tableMaxRows`);
+   * `undefined` when none has.
+   */
+  batchLimits(dataSource: string): Record<string, number> | undefined {
+    let limits: Record<string, number> | undefined;
+    for (const metadata of this.dataSources.get(dataSource)?.entityMetadatas ?? []) {
+      const max = this.settings.get(tableId(dataSource, metadata.tablePath))?.maxBatchRows;
+      if (max !== undefined && max !== this.defaults.maxBatchRows) {
+        (limits ??= {})[metadata.tablePath] = max;
+      }
+    }
+    return limits;
+  }
+
   private create(source: DataSource, name: string, metadata: EntityMetadata): BufferedEntity {
     const settings = this.settings.get(tableId(name, metadata.tablePath)) ?? this.defaults;
     return new BufferedEntity(source, name, metadata, settings);

@@ -2,7 +2,7 @@ import type { DataSource, EntityMetadata } from 'typeorm';
 import { UnknownEntityError, WriteBufferConfigError } from '../errors.js';
 import { tableId } from '../storage/table-id.js';
 import type { WriteBufferEntityOptions } from '../write-buffer-options.interface.js';
-import { oneOf } from '../write-buffer-options.resolver.js';
+import { count, oneOf, WRITE_BUFFER_DEFAULTS } from '../write-buffer-options.resolver.js';
 
 /**
  * The settings one entity's writes follow: the module's options, with what
@@ -11,10 +11,15 @@ import { oneOf } from '../write-buffer-options.resolver.js';
 export interface EntitySettings {
   /** `'insert'`: counters and updates are upserts that create missing rows. */
   readonly onMissingRow: 'dead-letter' | 'drop' | 'insert';
+  /** Most entries of the entity's table one batch claims. */
+  readonly maxBatchRows: number;
 }
 
 /** The settings of an entity in a module with default options. */
-export const DEFAULT_ENTITY_SETTINGS: EntitySettings = { onMissingRow: 'dead-letter' };
+export const DEFAULT_ENTITY_SETTINGS: EntitySettings = {
+  onMissingRow: 'dead-letter',
+  maxBatchRows: WRITE_BUFFER_DEFAULTS.flush.maxBatchRows,
+};
 
 /** The entity settings `WriteBufferModule.forFeature()` registers (one per call). */
 export class WriteBufferFeature {
@@ -32,6 +37,7 @@ const ENTITY_OPTIONS: Record<
   onMissingRow: (option, value) => ({
     onMissingRow: oneOf(option, value, ['dead-letter', 'drop', 'insert']),
   }),
+  maxBatchRows: (option, value) => ({ maxBatchRows: count(option, value, 1, 'entries') }),
 };
 
 /**

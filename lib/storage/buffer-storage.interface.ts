@@ -125,6 +125,16 @@ export interface BufferStorage {
   hasCounter?(target: BufferTarget, key: RowKey, column: string): boolean;
   /** Releases resources the storage created. */
   close(): Promise<void>;
+  /**
+   * Drops every pending write of one row (its counters, its update, and
+   * the pending inserts whose row key is `key`) in one atomic step with
+   * respect to writes and claims: a write that arrives after it starts
+   * fresh pending state, and a write it dropped has resolved before it
+   * resolves. In-flight batches are left as they are (they are immutable)
+   * and only counted. Optional: `BufferService.discard()` refuses to run on
+   * a storage without it.
+   */
+  discard?(target: BufferTarget, key: RowKey): Promise<DiscardResult>;
 }
 
 /**
@@ -136,6 +146,12 @@ export interface ClaimOptions {
   maxRows: number;
   /** Table paths to claim from; all when absent. */
   tables?: readonly string[];
+  /**
+   * Most entries to claim of the tables named here (by table path),
+   * instead of `maxRows`: such a table neither spends nor is bounded by
+   * the `maxRows` the other tables share (per-entity `maxBatchRows`).
+   */
+  tableMaxRows?: Readonly<Record<string, number>>;
   /** The claiming flusher's lease; the batch belongs to it. */
   lease: FlushLease;
 }
@@ -149,6 +165,26 @@ export interface PendingTableEntries {
   table: string;
   kind: 'counter' | 'update' | 'insert';
   count: number;
+}
+
+/**
+ * What `BufferService.discard()` (and `BufferStorage.discard`) resolves.
+ * @publicApi
+ */
+export interface DiscardResult {
+  /**
+   * Pending entries dropped: the row's counters (one per column), its
+   * update (one), and its pending inserts (one each).
+   */
+  discarded: number;
+  /**
+   * In-flight batches (claimed by a flush, not yet acknowledged) that
+   * still hold writes of the row. They are not dropped: they apply as
+   * claimed. When it is not 0 and the row is about to be deleted, call
+   * `await buffer.flush()` first, or accept that those writes apply to
+   * the row (or miss it).
+   */
+  inFlight: number;
 }
 
 /** Dead letters to keep together with an `ack` or `split`, up to `max` held in all. */

@@ -34,6 +34,17 @@ export interface JournalContents {
 }
 
 /**
+ * A table's pending inserts from position `from` up to `end` (exclusive),
+ * written again as `rows` from `from` on (the rest of the range removed).
+ */
+export interface InsertRewrite {
+  from: number;
+  end: number;
+  rows: StoredRow[];
+  keys: Array<RowKey | null>;
+}
+
+/**
  * Format of what the journal holds (key layout and value encoding). A
  * journal of another format is refused at start, never misread. Bump it
  * whenever either changes.
@@ -232,6 +243,24 @@ export class LmdbJournal {
         void this.db.put(['i', target.dataSource, target.table, seq], encodeInsert(row, key));
       }
       for (const id of ids) void this.db.remove(['d', id]);
+    });
+    await this.db.flushed;
+  }
+
+  /**
+   * In one transaction, durably: a row's pending state goes, and with
+   * `inserts`, the table's pending inserts are written again without its own.
+   */
+  async discard(target: BufferTarget, key: RowKey, inserts?: InsertRewrite): Promise<void> {
+    const { dataSource: ds, table } = target;
+    await this.db.transaction(() => {
+      void this.db.remove(['p', ds, table, key]);
+      if (!inserts) return;
+      for (let seq = inserts.from; seq < inserts.end; seq++)
+        void this.db.remove(['i', ds, table, seq]);
+      inserts.rows.forEach((row, i) => {
+        void this.db.put(['i', ds, table, inserts.from + i], encodeInsert(row, inserts.keys[i]));
+      });
     });
     await this.db.flushed;
   }

@@ -7,6 +7,7 @@ import { byArrival, type DeadLetter } from '../flush/dead-letter.interface.js';
 import type {
   BufferStorage,
   ClaimOptions,
+  DiscardResult,
   PendingTableEntries,
   SetAside,
 } from './buffer-storage.interface.js';
@@ -204,14 +205,14 @@ export class LmdbStorage implements BufferStorage {
   }
 
   async claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null> {
-    const { lease, maxRows, tables } = options;
+    const { lease, maxRows, tables, tableMaxRows } = options;
     // Durable before it resolves: a batch must never be applied while a
     // crash of the machine could still bring its entries back as pending.
     const result = await this.write(() => {
       const refused = this.fence(dataSource, lease.token);
       if (refused) return refused;
       const meta = this.meta(dataSource);
-      const { claimed, since } = this.take(dataSource, meta, maxRows, tables);
+      const { claimed, since } = this.take(dataSource, meta, maxRows, tables, tableMaxRows);
       if (claimed.length === 0) {
         this.putMeta(dataSource, meta);
         return null;
@@ -367,6 +368,43 @@ export class LmdbStorage implements BufferStorage {
       meta.dead -= letters.length;
       this.putMeta(dataSource, meta);
       return letters.length;
+    }, true);
+  }
+
+  discard(target: BufferTarget, key: RowKey): Promise<DiscardResult> {
+    const { dataSource: ds, table } = target;
+    // One transaction, in line with this turn's writes: every process sees the row before or after.
+    return this.write(() => {
+      const meta = this.meta(ds);
+      let discarded = 0;
+      const row = this.rowAt(['p', ds, table, key]);
+      if (row) {
+        const counters = countersOf(row);
+        meta.counters -= counters;
+        meta.updates -= row.set ? 1 : 0;
+        discarded += counters + (row.set ? 1 : 0);
+        void this.db.remove(['p', ds, table, key]);
+      }
+      const inserts: Key[] = [];
+      for (const { key: at, value } of this.range(['i', ds, table])) {
+        if (decodeInsert(value).key === key) inserts.push(at);
+      }
+      // Removed once the range was read: a cursor does not outlive removals under it.
+      for (const at of inserts) void this.db.remove(at);
+      if (inserts.length) void this.db.remove(['k', ds, table, key]);
+      meta.inserts -= inserts.length;
+      discarded += inserts.length;
+      // A table left with nothing pending leaves the meta, as after a claim.
+      if (!this.keys(['i', ds, table]).next().value && !this.keys(['p', ds, table]).next().value) {
+        this.untouch(meta, table);
+      }
+      let inFlight = 0;
+      for (const { id, batch } of this.batches(ds)) {
+        const { cells } = this.cached(id, batch);
+        if (cells.rows.get(table)?.has(key) || cells.inserted.get(table)?.has(key)) inFlight++;
+      }
+      this.putMeta(ds, meta);
+      return { discarded, inFlight };
     }, true);
   }
 
@@ -544,7 +582,8 @@ export class LmdbStorage implements BufferStorage {
 
   /**
    * Takes up to `budget` pending entries of the data source (inside the
-   * claim's transaction): per table in name order, its inserts first, and
+   * claim's transaction; a table in `limits` up to its own limit instead):
+   * per table in name order, its inserts first, and
    * its rows only once its inserts are all taken, so an increment never
    * reaches the database before the insert of its row.
    */
@@ -553,18 +592,22 @@ export class LmdbStorage implements BufferStorage {
     meta: SourceMeta,
     budget: number,
     only?: readonly string[],
+    limits?: Readonly<Record<string, number>>,
   ): { claimed: BatchTable[]; since: number } {
     const claimed: BatchTable[] = [];
     const taken: Key[] = [];
     let since = Infinity;
     for (const table of [...meta.tables].sort()) {
-      if (budget <= 0) break;
+      // A table with a limit of its own spends that, not the batch's budget.
+      const own = limits?.[table];
+      if (own === undefined && budget <= 0) continue;
       if (only && !only.includes(table)) continue;
+      let room = own ?? budget;
       const part: BatchTable = { table, inserts: [], updates: [], counters: [] };
       const insertKeys: Array<RowKey | null> = [];
       let left = false;
       for (const { key, value } of this.range(['i', ds, table])) {
-        if (budget <= 0) {
+        if (room <= 0) {
           left = true;
           break;
         }
@@ -575,13 +618,13 @@ export class LmdbStorage implements BufferStorage {
         if (rowKey !== null && this.db.get(['k', ds, table, rowKey]) === String(key[3])) {
           taken.push(['k', ds, table, rowKey]);
         }
-        budget--;
+        room--;
       }
       meta.inserts -= part.inserts.length;
       if (insertKeys.some((key) => key !== null)) part.insertKeys = insertKeys;
       if (!left) {
         for (const { key, value } of this.range(['p', ds, table])) {
-          if (budget <= 0) {
+          if (room <= 0) {
             left = true;
             break;
           }
@@ -593,17 +636,15 @@ export class LmdbStorage implements BufferStorage {
           meta.updates -= row.set ? 1 : 0;
           meta.counters -= counters;
           taken.push(key);
-          budget--;
+          room--;
         }
       }
       if (part.inserts.length || part.updates.length || part.counters.length) {
         claimed.push(part);
         since = Math.min(since, meta.since?.[table] ?? Date.now());
       }
-      if (!left) {
-        meta.tables = meta.tables.filter((name) => name !== table);
-        if (meta.since) delete meta.since[table];
-      }
+      if (!left) this.untouch(meta, table);
+      if (own === undefined) budget = room;
     }
     // Removed once the ranges were read: a cursor does not outlive removals under it.
     for (const key of taken) void this.db.remove(key);
@@ -704,6 +745,12 @@ export class LmdbStorage implements BufferStorage {
   private touch(meta: SourceMeta, table: string) {
     if (!meta.tables.includes(table)) meta.tables.push(table);
     (meta.since ??= {})[table] ??= Date.now();
+  }
+
+  /** The table has nothing pending any more. */
+  private untouch(meta: SourceMeta, table: string) {
+    meta.tables = meta.tables.filter((name) => name !== table);
+    if (meta.since) delete meta.since[table];
   }
 
   private rowAt(key: Key): RowState | undefined {

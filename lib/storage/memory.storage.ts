@@ -5,6 +5,7 @@ import { newBatchId } from './batch-id.js';
 import type {
   BufferStorage,
   ClaimOptions,
+  DiscardResult,
   PendingTableEntries,
   SetAside,
 } from './buffer-storage.interface.js';
@@ -20,8 +21,8 @@ import type {
   StoredRow,
 } from './buffer-batch.interface.js';
 import { byArrival, type DeadLetter } from '../flush/dead-letter.interface.js';
-import type { JournalContents, LmdbJournal } from './lmdb-journal.js';
-import { addDelta, setColumns, type RowState } from './row-state.js';
+import type { InsertRewrite, JournalContents, LmdbJournal } from './lmdb-journal.js';
+import { addDelta, countersOf, setColumns, type RowState } from './row-state.js';
 import { entriesOf, insertLayer, insertedOf, pushLayer, rowsOf } from './cell-layers.js';
 
 class TableState {
@@ -153,11 +154,14 @@ export class MemoryStorage implements BufferStorage {
     const journalInserts: Array<[string, number, number]> = [];
     let since = Infinity;
     for (const [name, state] of tables) {
-      if (budget <= 0) break;
+      // A table with a limit of its own spends that, not the batch's budget.
+      const own = options.tableMaxRows?.[name];
+      if (own === undefined && budget <= 0) continue;
       if (options.tables && !options.tables.includes(name)) continue;
+      let room = own ?? budget;
       if (state.since !== undefined) since = Math.min(since, state.since);
       const part: BatchTable = { table: name, inserts: [], updates: [], counters: [] };
-      part.inserts = state.inserts.splice(0, budget);
+      part.inserts = state.inserts.splice(0, room);
       const insertKeys = state.insertKeys.splice(0, part.inserts.length);
       if (state.inserted.size) {
         insertKeys.forEach((key, i) => {
@@ -166,7 +170,7 @@ export class MemoryStorage implements BufferStorage {
         });
         part.insertKeys = insertKeys;
       }
-      budget -= part.inserts.length;
+      room -= part.inserts.length;
       this.counts.inserts -= part.inserts.length;
       entries += part.inserts.length;
       if (part.inserts.length) journalInserts.push([name, state.headSeq, part.inserts.length]);
@@ -188,15 +192,15 @@ export class MemoryStorage implements BufferStorage {
           this.dirtyRows.delete(row);
         };
         let rows: Map<RowKey, RowState>;
-        if (source.size <= budget) {
+        if (source.size <= room) {
           source.forEach(take);
-          budget -= source.size;
+          room -= source.size;
           rows = source;
           state.rows = new Map();
         } else {
           rows = new Map();
           for (const [key, row] of source) {
-            if (budget-- <= 0) break;
+            if (room-- <= 0) break;
             take(row, key);
             rows.set(key, row);
             source.delete(key);
@@ -213,6 +217,7 @@ export class MemoryStorage implements BufferStorage {
       if (part.inserts.length || part.updates.length || part.counters.length) {
         claimedTables.push(part);
       }
+      if (own === undefined) budget = room;
     }
     if (tables.size === 0) this.pending.delete(dataSource);
     if (claimedTables.length === 0) return null;
@@ -448,6 +453,66 @@ export class MemoryStorage implements BufferStorage {
 
   async close() {
     await this.journal?.close();
+  }
+
+  async discard(target: BufferTarget, key: RowKey): Promise<DiscardResult> {
+    // Synchronous up to the journal write: no write or claim sees the row half dropped.
+    const table = this.pending.get(target.dataSource)?.get(target.table);
+    let discarded = 0;
+    const row = table?.rows.get(key);
+    if (table && row) {
+      const counters = countersOf(row);
+      this.counts.counters -= counters;
+      this.counts.updates -= row.set ? 1 : 0;
+      discarded += counters + (row.set ? 1 : 0);
+      table.rows.delete(key);
+      // Its writers of this turn resolve with the turn's commit, which no longer writes it.
+      this.dirtyRows.delete(row);
+    }
+    const rewrite = table && this.dropInserts(table, key);
+    if (rewrite) discarded += rewrite.removed;
+    if (table && table.inserts.length === 0 && table.rows.size === 0) table.since = undefined;
+    const inFlight = (this.claimed.get(target.dataSource) ?? []).filter(
+      ({ rows, inserted }) =>
+        rows.get(target.table)?.has(key) || inserted.get(target.table)?.has(key),
+    ).length;
+    // The writes it dropped resolve first: their turn's commit, or (no journal) their turn.
+    if (!this.journal) await new Promise((resolve) => setImmediate(resolve));
+    else if (row || rewrite) {
+      await Promise.all([this.journalCommit, this.journal.discard(target, key, rewrite)]);
+    } else await this.journalCommit;
+    return { discarded, inFlight };
+  }
+
+  /**
+   * Removes a table's pending inserts of `key`. The journal keys inserts
+   * by position (`headSeq` + index), so the inserts after the first one
+   * removed move up, and the journal writes them again in their new places.
+   */
+  private dropInserts(
+    table: TableState,
+    key: RowKey,
+  ): (InsertRewrite & { removed: number }) | undefined {
+    const first = table.insertKeys.indexOf(key);
+    if (first < 0) return undefined;
+    const end = table.headSeq + table.inserts.length;
+    const rows: StoredRow[] = [];
+    const keys: Array<RowKey | null> = [];
+    for (let i = first; i < table.inserts.length; i++) {
+      if (table.insertKeys[i] === key) continue;
+      rows.push(table.inserts[i]);
+      keys.push(table.insertKeys[i]);
+    }
+    const removed = table.inserts.length - first - rows.length;
+    table.inserts.length = first;
+    table.insertKeys.length = first;
+    for (let i = 0; i < rows.length; i++) {
+      table.inserts.push(rows[i]);
+      table.insertKeys.push(keys[i]);
+    }
+    table.inserted.delete(key);
+    this.counts.inserts -= removed;
+    return { from: table.headSeq + first, end, rows, keys, removed };
   }
 
   /**

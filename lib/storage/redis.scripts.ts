@@ -144,26 +144,32 @@ return 1
  * table's inserts are all taken) all its pending counters and updates.
  * Only inserts spend the budget, so a batch that leaves a table behind
  * holds `maxRows` inserts and the flusher claims again.
+ * A table with a limit of its own (ARGV[6]) spends that instead of the
+ * budget the other tables share.
  * KEYS: lease, tables, inflight, epoch. ARGV: P, id, maxRows, token,
- * tables to claim (JSON array, or '' for all).
+ * tables to claim (JSON array, or '' for all), limits of their own (JSON
+ * object table → most inserts, or '' for none).
  * Returns table, inserts, counters, updates per claimed table.
  */
 export const CLAIM_SCRIPT = `${COMMON}
 local refused = fenced(KEYS[1], ARGV[4])
 if refused then return refused end
-local P, id, budget = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local P, id, shared = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local only = nil
 if ARGV[5] ~= '' then
   only = {}
   for _, t in ipairs(cjson.decode(ARGV[5])) do only[t] = true end
 end
+local limits = {}
+if ARGV[6] ~= nil and ARGV[6] ~= '' then limits = cjson.decode(ARGV[6]) end
 local names = redis.call('SMEMBERS', KEYS[2])
 table.sort(names)
 local out, claimed = {}, {}
 local oldest = nil
 for _, t in ipairs(names) do
-  if budget <= 0 then break end
-  if only == nil or only[t] then
+  local own = limits[t]
+  local budget = own or shared
+  if budget > 0 and (only == nil or only[t]) then
     local since = tonumber(redis.call('HGET', sinceKey(P), t))
     local ins, cnt, upd = tableKey(P, t, 'ins'), tableKey(P, t, 'cnt'), tableKey(P, t, 'upd')
     local ink = tableKey(P, t, 'ink')
@@ -187,7 +193,7 @@ for _, t in ipairs(names) do
           end
         end
       end
-      budget = budget - took
+      if not own then shared = shared - took end
     end
     if took == pending then
       if redis.call('EXISTS', cnt) == 1 then
@@ -390,6 +396,55 @@ end
 return out
 `;
 
+/**
+ * Drops the pending writes of one row and counts the in-flight batches
+ * holding writes of it. KEYS: cnt, upd, ins, ink (of the table), inflight,
+ * tables, since. ARGV: P, table, the row's cell-field prefix, row key. A
+ * table left with nothing pending leaves the tables set and the lag
+ * metric, as after a claim. Returns counters,
+ * updated cells and inserts dropped, then the in-flight batches.
+ */
+export const DISCARD_SCRIPT = `${COMMON}
+local P, t, prefix, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local function rowFields(hash)
+  local found = {}
+  for _, field in ipairs(redis.call('HKEYS', hash)) do
+    if string.sub(field, 1, #prefix) == prefix then found[#found + 1] = field end
+  end
+  return found
+end
+local function dropFields(hash)
+  local fields = rowFields(hash)
+  for i = 1, #fields, 5000 do
+    redis.call('HDEL', hash, unpack(fields, i, math.min(i + 4999, #fields)))
+  end
+  return #fields
+end
+local counters, cells = dropFields(KEYS[1]), dropFields(KEYS[2])
+local item = key .. '\\n'
+local inserts, items = 0, {}
+for _, value in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
+  if string.sub(value, 1, #item) == item then
+    inserts = inserts + 1
+    items[value] = true
+  end
+end
+for value in pairs(items) do redis.call('LREM', KEYS[3], 0, value) end
+redis.call('HDEL', KEYS[4], key)
+if redis.call('EXISTS', KEYS[1], KEYS[2], KEYS[3]) == 0 then
+  redis.call('SREM', KEYS[6], t)
+  redis.call('HDEL', KEYS[7], t)
+end
+local inFlight = 0
+for _, id in ipairs(redis.call('LRANGE', KEYS[5], 0, -1)) do
+  if redis.call('HEXISTS', partKey(P, id, t, 'ink'), key) == 1
+    or #rowFields(partKey(P, id, t, 'cnt')) > 0 or #rowFields(partKey(P, id, t, 'upd')) > 0 then
+    inFlight = inFlight + 1
+  end
+end
+return { counters, cells, inserts, inFlight }
+`;
+
 /** Extends a lease held by ARGV[1] to ARGV[2] ms. KEYS: lease. */
 export const RENEW_SCRIPT = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -424,6 +479,7 @@ export interface RedisScripts {
   wbOldest(...args: Args): Promise<string | null>;
   wbPendingByTable(...args: Args): Promise<Array<string | number>>;
   wbRenew(...args: Args): Promise<number>;
+  wbDiscard(...args: Args): Promise<number[]>;
   wbRelease(...args: Args): Promise<number>;
 }
 
@@ -442,6 +498,7 @@ const SCRIPTS: Array<[keyof RedisScripts, number, string]> = [
   ['wbPendingByTable', 1, PENDING_BY_TABLE_SCRIPT],
   ['wbRenew', 1, RENEW_SCRIPT],
   ['wbRelease', 1, RELEASE_SCRIPT],
+  ['wbDiscard', 7, DISCARD_SCRIPT],
 ];
 
 /** Defines every script on `client` as a command, and returns it typed with them. */

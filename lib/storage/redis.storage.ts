@@ -5,6 +5,7 @@ import { LeaseLostError, RedisUnavailableError, WriteBufferConfigError } from '.
 import type {
   BufferStorage,
   ClaimOptions,
+  DiscardResult,
   PendingTableEntries,
   SetAside,
 } from './buffer-storage.interface.js';
@@ -186,6 +187,13 @@ export class RedisStorage implements BufferStorage {
     const k = this.layout.source(dataSource);
     const id = newBatchId();
     const only = options.tables ? JSON.stringify(options.tables.map(tableName)) : '';
+    const limits = options.tableMaxRows
+      ? JSON.stringify(
+          Object.fromEntries(
+            Object.entries(options.tableMaxRows).map(([table, max]) => [tableName(table), max]),
+          ),
+        )
+      : '';
     const reply = await this.fenced(dataSource, () =>
       this.redis.wbClaim(
         k.lease,
@@ -197,6 +205,7 @@ export class RedisStorage implements BufferStorage {
         options.maxRows,
         options.lease.token,
         only,
+        limits,
       ),
     );
     return reply.length ? { id, dataSource, tables: decodeParts(reply) } : null;
@@ -363,6 +372,33 @@ export class RedisStorage implements BufferStorage {
     return sources.flatMap((dataSource, i) =>
       replies[i] === null ? [] : [{ dataSource, at: Number(replies[i]) }],
     );
+  }
+
+  async discard(target: BufferTarget, key: RowKey): Promise<DiscardResult> {
+    const k = this.layout.table(target);
+    // This turn's writes of the table go first, in order on the connection: they are dropped
+    // and resolve before the discard does.
+    const group = this.groups.get(k);
+    if (group) this.send(group);
+    // Every cell field of the row starts so: the field of column '' without '"")'.
+    const prefix = cellField(key, '').slice(0, -3);
+    const [counters, cells, inserts, inFlight] = await this.call(() =>
+      this.redis.wbDiscard(
+        k.cnt,
+        k.upd,
+        k.ins,
+        k.ink,
+        k.source.inflight,
+        k.source.tables,
+        k.source.since,
+        k.source.p,
+        k.name,
+        prefix,
+        key,
+      ),
+    );
+    // An update is one entry however many columns it sets.
+    return { discarded: counters + (cells > 0 ? 1 : 0) + inserts, inFlight };
   }
 
   close(): Promise<void> {

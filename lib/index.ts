@@ -32,6 +32,7 @@ export type {
   BufferTarget,
   CellLayer,
   CellSnapshot,
+  CellsSnapshot,
   ClaimedBatch,
   FlushLease,
   RowKey,

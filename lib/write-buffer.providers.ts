@@ -3,6 +3,7 @@ import { BufferReader } from './buffer-reader.js';
 import { BufferService } from './buffer.service.js';
 import { BufferedDataSources } from './buffered-data-sources.js';
 import { DeadLetterStore } from './dead-letter-store.js';
+import { RowOverlay } from './row-overlay.js';
 import { FlushCoordinator } from './flush/flush-coordinator.js';
 import { FlushScheduler } from './flush/flush.scheduler.js';
 import { BufferedCounterInterceptor } from './interceptors/buffered-counter.interceptor.js';
@@ -40,6 +41,7 @@ export const writeBufferProviders: Provider[] = [
   FlushCoordinator,
   WriteAdmission,
   BufferReader,
+  RowOverlay,
   DeadLetterStore,
   BufferService,
   FlushScheduler,

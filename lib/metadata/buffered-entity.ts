@@ -102,11 +102,16 @@ export class BufferedEntity {
   counter(name: string): BufferedColumn {
     const column = this.columns.get(name);
     if (column && isNumeric(column) && !column.metadata.isPrimary) return column;
-    const numeric = [...this.columns.values()]
-      .filter((c) => isNumeric(c) && !c.metadata.isPrimary)
-      .map((c) => c.metadata.propertyPath);
+    const numeric = this.counterNames();
     if (!column) throw UnknownColumnError.notAColumn(this.name, name, numeric);
     throw UnsuitableColumnError.notNumeric(this.name, name, numeric);
+  }
+
+  /** The columns `counter` accepts (numeric, not a key), by property path. */
+  counterNames(): string[] {
+    return [...this.columns.values()]
+      .filter((c) => isNumeric(c) && !c.metadata.isPrimary)
+      .map((c) => c.metadata.propertyPath);
   }
 
   /** Validates a delta for a counter column. */

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import type { WriteBufferStorageOptions } from '../../lib/index.js';
+import { databaseKinds, type DatabaseKind } from './databases.js';
 
 export type StorageKind = 'memory' | 'journal' | 'lmdb' | 'redis' | 'redis-cluster';
 
@@ -115,4 +116,12 @@ function newJournalDir(): string {
 export async function closeTestClients() {
   while (clusters.length) clusters.pop()!.disconnect();
   while (journalDirs.length) rmSync(journalDirs.pop()!, { recursive: true, force: true });
+}
+
+/** Every database × storage pair the contract tests run on (those whose servers answer). */
+export async function databaseStorageCombos(): Promise<Array<[DatabaseKind, StorageKind]>> {
+  const storages = await storageKinds();
+  return (await databaseKinds()).flatMap((db) =>
+    storages.map((storage) => [db, storage] as [DatabaseKind, StorageKind]),
+  );
 }

@@ -14,6 +14,7 @@ import { BufferController } from './controllers/buffer.controller.js';
 import { EventsController } from './controllers/events.controller.js';
 import { HealthController } from './controllers/health.controller.js';
 import { MetricsController } from './controllers/metrics.controller.js';
+import { PostListController } from './controllers/post-list.controller.js';
 import { PostsController } from './controllers/posts.controller.js';
 import { UsersController } from './controllers/users.controller.js';
 import { ActivityLog } from './entities/activity-log.entity.js';
@@ -68,6 +69,7 @@ export function writeBufferOptions(config: ConfigService): WriteBufferModuleOpti
   ],
   controllers: [
     PostsController,
+    PostListController,
     UsersController,
     EventsController,
     BufferController,

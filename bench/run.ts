@@ -17,6 +17,7 @@ import { flushPostgres100k } from './cases/flush-postgres-100k.case.js';
 import { flushPostgres10k } from './cases/flush-postgres-10k.case.js';
 import { flushSqlite100k } from './cases/flush-sqlite-100k.case.js';
 import { flushSqlite10k } from './cases/flush-sqlite-10k.case.js';
+import { getManyPostgres, getManyRedis, getManySqlite } from './cases/get-many.case.js';
 import { heapPerCounter } from './cases/heap-per-counter.case.js';
 import { httpPostgres } from './cases/http-postgres.case.js';
 import { httpSqlite } from './cases/http-sqlite.case.js';
@@ -44,6 +45,9 @@ const CASES: BenchCase[] = [
   flushMariadb10k,
   flushMariadb100k,
   heapPerCounter,
+  getManySqlite,
+  getManyPostgres,
+  getManyRedis,
 ];
 
 /** Whether `id` (a case id) is asked for by one of `only` (case ids, row ids, or their starts). */

@@ -156,8 +156,9 @@ export class BufferService {
    * `get()` for many rows at once: the current value of `columns` (default:
    * every numeric column that is not a key) of each row, the database's
    * plus everything buffered and not yet applied, exact even while a flush
-   * commits. Costs one storage read and one SQL statement (per 10,000s of
-   * ids), whatever the number of rows. The answer is aligned with `ids`
+   * commits. Costs one storage read of every cell (and, as `get()`, a
+   * check of the claim epoch after it) and one SQL statement (per 5,000 to
+   * 50,000 ids, by database), whatever the number of rows. The answer is aligned with `ids`
    * (duplicates included); a row that does not exist reads as `get()` reads
    * it: 0 plus what is buffered for it (or its buffered insert).
    *

@@ -22,6 +22,7 @@ import {
   flushUpsertPostgres10k,
   flushUpsertSqlite10k,
 } from './cases/flush-upsert-10k.case.js';
+import { getManyPostgres, getManyRedis, getManySqlite } from './cases/get-many.case.js';
 import { heapPerCounter } from './cases/heap-per-counter.case.js';
 import { httpPostgres } from './cases/http-postgres.case.js';
 import { httpSqlite } from './cases/http-sqlite.case.js';
@@ -52,6 +53,9 @@ const CASES: BenchCase[] = [
   flushUpsertPostgres10k,
   flushUpsertMariadb10k,
   heapPerCounter,
+  getManySqlite,
+  getManyPostgres,
+  getManyRedis,
 ];
 
 /** Whether `id` (a case id) is asked for by one of `only` (case ids, row ids, or their starts). */

@@ -1,8 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { EntityTarget, ObjectLiteral } from 'typeorm';
 import { BufferedDataSources } from './buffered-data-sources.js';
-import { InconsistentReadError } from './errors.js';
+import { InconsistentReadError, InvalidIdError, InvalidValueError } from './errors.js';
+import type { BufferedEntity } from './metadata/buffered-entity.js';
+import type { CellsSnapshot, RowKey } from './storage/buffer-batch.interface.js';
 import { BufferStorage } from './storage/buffer-storage.interface.js';
+import { foldCell } from './storage/cell-layers.js';
 import {
   WRITE_BUFFER_RESOLVED_OPTIONS,
   type ResolvedWriteBufferOptions,
@@ -46,26 +49,134 @@ export class BufferReader {
       if (after.epoch !== before.epoch) continue;
       const applied = new Set(records.filter((r) => Number(r.kind) === 1).map((r) => r.value));
       const cell = records.find((r) => Number(r.kind) === 0);
-      // A flush creates the row of an upserted entity with the column's default.
-      const absent =
-        buffered.settings.onMissingRow === 'insert' ? buffered.defaultNumber(column) : 0;
-      let value = cell === undefined ? absent : cell.value == null ? 0 : Number(cell.value);
-      // Only the first insert of a row that is not in the database yet takes
-      // effect: the database refuses the others (the row exists by then).
-      let exists = cell !== undefined;
-      for (const layer of before.layers) {
-        if (layer.batchId && applied.has(layer.batchId)) continue;
-        if (layer.inserted) {
-          if (exists) continue;
-          exists = true;
-          value = layer.value === undefined ? buffered.defaultNumber(column) : Number(layer.value);
-          continue;
-        }
-        if (layer.isSet) value = layer.value == null ? 0 : Number(layer.value);
-        value += layer.delta;
-      }
-      return value;
+      return foldCell(
+        cell?.value ?? null,
+        cell !== undefined,
+        before.layers,
+        applied,
+        () => buffered.defaultNumber(column),
+        buffered.absentNumber(column),
+      );
     }
     throw InconsistentReadError.of(buffered.name, column, MAX_READ_ATTEMPTS);
+  }
+
+  /** See `BufferService.getMany()`. */
+  async getMany<T extends ObjectLiteral>(
+    entity: EntityTarget<T>,
+    ids: readonly unknown[],
+    columns?: readonly string[],
+  ): Promise<Array<Record<string, number>>> {
+    const buffered = this.sources.catalog.get(entity);
+    if (!Array.isArray(ids)) throw InvalidIdError.notAList(buffered.name, ids);
+    const names = this.columnsOf(buffered, columns);
+    const keys = ids.map((id) => buffered.key(id));
+    const distinct = [...new Set(keys)];
+    if (distinct.length === 0) return [];
+    const values = await this.readRows(buffered, distinct, names);
+    const byKey = new Map(distinct.map((key, i) => [key, values[i]]));
+    return keys.map((key) => {
+      const row = byKey.get(key)!;
+      return Object.fromEntries(names.map((name, c) => [name, row[c]]));
+    });
+  }
+
+  /**
+   * The columns `getMany` and `overlay` read: those named (each a counter),
+   * or every numeric column that is not a key.
+   */
+  columnsOf(buffered: BufferedEntity, columns?: readonly string[]): string[] {
+    if (columns === undefined) columns = buffered.counterNames();
+    else if (!Array.isArray(columns)) {
+      throw InvalidValueError.noColumns(buffered.name, buffered.counterNames());
+    }
+    if (columns.length === 0) {
+      throw InvalidValueError.noColumns(buffered.name, buffered.counterNames());
+    }
+    for (const column of columns) buffered.counter(column);
+    return [...new Set(columns)];
+  }
+
+  /**
+   * Exact values (`[row][column]`) of `columns` of the rows `keys` (distinct):
+   * one storage read of their layers, the cells and the ledger's answer for
+   * the batches involved in one statement (per chunk of keys), then a check
+   * that no claim moved the storage's epoch in between (else read again).
+   */
+  async readRows(buffered: BufferedEntity, keys: RowKey[], columns: string[]): Promise<number[][]> {
+    const dialect = this.sources.dialect(buffered.target.dataSource);
+    for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
+      const before = await this.readCells(buffered, keys, columns);
+      const batchIds = new Set<string>();
+      for (const row of before.layers) {
+        for (const cell of row)
+          for (const layer of cell) if (layer.batchId) batchIds.add(layer.batchId);
+      }
+      const statements = dialect.readCells(buffered, keys, columns, this.ledgerTable, [
+        ...batchIds,
+      ]);
+      const values: number[][] = [];
+      for (const statement of statements) {
+        const records: Array<Record<string, string | number | null>> =
+          await buffered.dataSource.query(statement.sql, statement.params);
+        // Each statement answers the ledger in the snapshot its rows come from.
+        const applied = new Set(records.filter((r) => Number(r.kind) === 1).map((r) => r.c0));
+        const found = new Map<number, Record<string, string | number | null>>();
+        for (const record of records)
+          if (Number(record.kind) === 0) found.set(Number(record.n), record);
+        statement.keys.forEach((_, i) => {
+          const record = found.get(i + 1);
+          const layers = before.layers[values.length];
+          values.push(
+            columns.map((column, c) =>
+              foldCell(
+                record?.[`c${c}`] ?? null,
+                record !== undefined,
+                layers[c],
+                applied,
+                () => buffered.defaultNumber(column),
+                buffered.absentNumber(column),
+              ),
+            ),
+          );
+        });
+      }
+      // A claim after the storage read may have moved pending entries into
+      // a batch that committed before the database read: read again.
+      if ((await this.epochOf(buffered, keys[0], columns[0])) === before.epoch) return values;
+    }
+    throw InconsistentReadError.of(buffered.name, columns.join(', '), MAX_READ_ATTEMPTS);
+  }
+
+  /**
+   * The layers of many cells, in one call when the storage has `readMany`;
+   * else cell by cell, with the epoch of the first read (`readRows`'
+   * epoch check then also catches a claim between two of these reads).
+   */
+  async readCells(
+    buffered: BufferedEntity,
+    keys: RowKey[],
+    columns: string[],
+  ): Promise<CellsSnapshot> {
+    const { target } = buffered;
+    if (this.storage.readMany) return this.storage.readMany(target, keys, columns);
+    let epoch: number | undefined;
+    const layers = [];
+    for (const key of keys) {
+      const row = [];
+      for (const column of columns) {
+        const cell = await this.storage.read(target, key, column);
+        epoch ??= cell.epoch;
+        row.push(cell.layers);
+      }
+      layers.push(row);
+    }
+    return { epoch: epoch ?? -1, layers };
+  }
+
+  /** The storage's claim epoch now. */
+  private async epochOf(buffered: BufferedEntity, key: RowKey, column: string): Promise<number> {
+    if (this.storage.readMany) return (await this.storage.readMany(buffered.target, [], [])).epoch;
+    return (await this.storage.read(buffered.target, key, column)).epoch;
   }
 }

@@ -111,6 +111,17 @@ export class InvalidIdError extends WriteBufferError {
         `(the LMDB journal and the lmdb storage index rows by their key). Write to this row directly, or use a shorter key.`,
     );
   }
+  static notAList(entity: string, value: unknown) {
+    return new InvalidIdError(
+      `getMany() for entity ${entity} takes an array of ids, not ${show(value)}.`,
+    );
+  }
+  static rowWithoutKey(entity: string, index: number, columns: string[]) {
+    return new InvalidIdError(
+      `Row ${index} given to overlay() for entity ${entity} has no value for its primary column(s) ${list(columns)}: ` +
+        `load the rows with their primary columns (keep them in find()'s "select").`,
+    );
+  }
   static type(entity: string, column: string, type: string, value: unknown, expected: string) {
     return new InvalidIdError(
       `Primary column '${column}' of entity ${entity} is ${type}, and ${show(value)} is not a valid ${type.replace(/^an? /, '')} key. ` +
@@ -148,6 +159,23 @@ export class InvalidValueError extends WriteBufferError {
   static column(entity: string, column: string, expected: string, value: unknown) {
     return new InvalidValueError(
       `Column ${entity}.${column} expects ${expected}, not ${show(value)}.`,
+    );
+  }
+  static notRows(entity: string, value: unknown) {
+    return new InvalidValueError(
+      `overlay() for entity ${entity} takes an array of its rows (as find() loads them), not ${show(value)}.`,
+    );
+  }
+  static otherEntity(entity: string, index: number, other: string) {
+    return new InvalidValueError(
+      `Row ${index} given to overlay() for entity ${entity} is a ${other}: pass the rows of ${entity} only.`,
+    );
+  }
+  static noColumns(entity: string, numeric: string[]) {
+    return new InvalidValueError(
+      numeric.length
+        ? `The columns to read of entity ${entity} are an empty list: name at least one of ${list(numeric)}, or leave them out to read all of them.`
+        : `Entity ${entity} has no numeric columns (other than its key): getMany() and overlay() read counters only.`,
     );
   }
   static notNullable(entity: string, column: string) {

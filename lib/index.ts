@@ -33,6 +33,7 @@ export type {
   BufferTarget,
   CellLayer,
   CellSnapshot,
+  CellsSnapshot,
   ClaimedBatch,
   FlushLease,
   RowKey,

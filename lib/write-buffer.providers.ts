@@ -4,6 +4,7 @@ import { BufferService } from './buffer.service.js';
 import { BufferedDataSources } from './buffered-data-sources.js';
 import { DeadLetterStore } from './dead-letter-store.js';
 import { RowDiscarder } from './row-discarder.js';
+import { RowOverlay } from './row-overlay.js';
 import { FlushCoordinator } from './flush/flush-coordinator.js';
 import { FlushScheduler } from './flush/flush.scheduler.js';
 import { BufferedCounterInterceptor } from './interceptors/buffered-counter.interceptor.js';
@@ -41,6 +42,7 @@ export const writeBufferProviders: Provider[] = [
   FlushCoordinator,
   WriteAdmission,
   BufferReader,
+  RowOverlay,
   DeadLetterStore,
   RowDiscarder,
   BufferService,

@@ -16,6 +16,7 @@ import { HealthController } from './controllers/health.controller.js';
 import { MetricsController } from './controllers/metrics.controller.js';
 import { PostDailyViewsController } from './controllers/post-daily-views.controller.js';
 import { PostDeletionController } from './controllers/post-deletion.controller.js';
+import { PostListController } from './controllers/post-list.controller.js';
 import { PostsController } from './controllers/posts.controller.js';
 import { UsersController } from './controllers/users.controller.js';
 import { ActivityLog } from './entities/activity-log.entity.js';
@@ -76,6 +77,7 @@ export function writeBufferOptions(config: ConfigService): WriteBufferModuleOpti
     PostsController,
     PostDailyViewsController,
     PostDeletionController,
+    PostListController,
     UsersController,
     EventsController,
     BufferController,

@@ -180,6 +180,30 @@ describe.each(await databaseKinds())('bad input on %s', (kind) => {
       InvalidValueError,
       /row for entity ActivityLog must be a plain object/,
     ],
+    [
+      'getMany of an unknown entity',
+      () => t.buffer.getMany(NotAnEntity, [1]),
+      UnknownEntityError,
+      /Class NotAnEntity is not an entity/,
+    ],
+    [
+      'getMany of a column that is not numeric',
+      () => t.buffer.getMany(Post, [1], ['title']),
+      UnsuitableColumnError,
+      /Known numeric columns: 'views', 'likes', 'score'/,
+    ],
+    [
+      'getMany of an empty column list',
+      () => t.buffer.getMany(Post, [1], []),
+      InvalidValueError,
+      /The columns to read of entity Post are an empty list: name at least one of 'views', 'likes', 'score', or leave them out/,
+    ],
+    [
+      'overlay of a composite-key row missing a key column',
+      () => t.buffer.overlay(Membership, [{ orgId: 'eu', points: 1 } as Membership]),
+      InvalidIdError,
+      /Row 0 given to overlay\(\) for entity Membership has no value for its primary column\(s\) 'orgId', 'userId'/,
+    ],
   ];
 
   it.each(cases)(

@@ -69,6 +69,10 @@ describe.each(matrix)('row keys on %s with %s storage', (kind, storage) => {
     const report = await t.buffer.flush();
     expect(report).toMatchObject({ incremented: 1, missing: [], deadLettered: 0 });
     expect(await read()).toBe(before + spellings.length);
+    // Nothing buffered now: getMany() finds the row in the database by every spelling.
+    expect(await t.buffer.getMany(entity, spellings, [column])).toEqual(
+      spellings.map(() => ({ [column]: before + spellings.length })),
+    );
   }
 
   async function rejected(entity: string, id: unknown, column: string, message: RegExp) {
@@ -76,6 +80,7 @@ describe.each(matrix)('row keys on %s with %s storage', (kind, storage) => {
     await expect(t.buffer.increment(entity, id, column)).rejects.toThrow(message);
     await expect(t.buffer.update(entity, id, { [column]: 1 })).rejects.toThrow(message);
     await expect(t.buffer.get(entity, id, column)).rejects.toThrow(message);
+    await expect(t.buffer.getMany(entity, [id], [column])).rejects.toThrow(message);
     expect((await t.buffer.stats()).pending).toEqual({ counters: 0, updates: 0, inserts: 0 });
   }
 

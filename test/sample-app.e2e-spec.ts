@@ -119,6 +119,33 @@ describe('sample app (SQLite, memory storage)', () => {
     await request(server).delete('/posts/50').expect(404);
   });
 
+  it('lists posts with live counts: GET /posts?ids=…', async () => {
+    const server = app.getHttpServer();
+    await request(server).post('/buffer/flush').expect(200);
+    const list = async (ids: string) =>
+      (await request(server).get(`/posts?ids=${ids}`).expect(200)).body as Array<{
+        id: number;
+        views: number;
+        likes: number;
+      }>;
+    const before = await list('3,1,2');
+    expect(before.map((post) => post.id)).toEqual([3, 1, 2]);
+    await request(server).get('/posts/3').expect(200);
+    await request(server).post('/posts/1/like').expect(204);
+    await request(server).post('/posts/1/like').expect(204);
+    // Buffered, not flushed: the list shows them, and no post that does not exist.
+    const live = await list('3,1,2,9999');
+    expect(live).toEqual([
+      { ...before[0], views: before[0].views + 1 },
+      { ...before[1], likes: before[1].likes + 2 },
+      before[2],
+    ]);
+    await request(server).post('/buffer/flush').expect(200);
+    expect(await list('3,1,2')).toEqual(live);
+    await request(server).get('/posts?ids=1,abc').expect(400);
+    await request(server).get('/posts').expect(400);
+  });
+
   it('answers 400 for a non-numeric id and counts nothing', async () => {
     const server = app.getHttpServer();
     await request(server).post('/buffer/flush').expect(200);

@@ -102,11 +102,16 @@ export class BufferedEntity {
   counter(name: string): BufferedColumn {
     const column = this.columns.get(name);
     if (column && isNumeric(column) && !column.metadata.isPrimary) return column;
-    const numeric = [...this.columns.values()]
-      .filter((c) => isNumeric(c) && !c.metadata.isPrimary)
-      .map((c) => c.metadata.propertyPath);
+    const numeric = this.counterNames();
     if (!column) throw UnknownColumnError.notAColumn(this.name, name, numeric);
     throw UnsuitableColumnError.notNumeric(this.name, name, numeric);
+  }
+
+  /** The columns `counter` accepts (numeric, not a key), by property path. */
+  counterNames(): string[] {
+    return [...this.columns.values()]
+      .filter((c) => isNumeric(c) && !c.metadata.isPrimary)
+      .map((c) => c.metadata.propertyPath);
   }
 
   /** Validates a delta for a counter column. */
@@ -180,6 +185,15 @@ export class BufferedEntity {
     if (typeof value === 'number') return value;
     const text = typeof value === 'string' ? value.trim().replace(/^\((.*)\)$/, '$1') : '';
     return text !== '' && Number.isFinite(Number(text)) ? Number(text) : 0;
+  }
+
+  /**
+   * The value `get()` starts from for a row the database does not have:
+   * the column's default when a flush creates missing rows
+   * (`onMissingRow: 'insert'`), else 0.
+   */
+  absentNumber(name: string): number {
+    return this.settings.onMissingRow === 'insert' ? this.defaultNumber(name) : 0;
   }
 
   /** The primary column values a key was encoded from, in key order. */

@@ -148,6 +148,22 @@ describe('MysqlDialect', () => {
     });
   });
 
+  it('reads the cells of many rows and the applied batch ids in one statement', () => {
+    const [statement] = dialect.readCells(
+      post,
+      [post.key(7), post.key(9)],
+      ['views'],
+      'wb_ledger',
+      ['b1'],
+    );
+    expect(statement.sql).toBe(
+      'SELECT 0 AS `kind`, `v`.`wb_n` AS `n`, CAST(`t`.`views` AS CHAR CHARACTER SET utf8mb4) COLLATE utf8mb4_bin AS `c0` ' +
+        'FROM (SELECT ? AS `wb_c0`, 1 AS `wb_n` UNION ALL SELECT ?, 2) AS `v` JOIN `post` `t` ON `t`.`id` = `v`.`wb_c0` ' +
+        'UNION ALL SELECT 1, 0, CONVERT(`batch_id` USING utf8mb4) COLLATE utf8mb4_bin FROM `wb_ledger` WHERE `batch_id` IN (?)',
+    );
+    expect(statement.params).toEqual([7, 9, 'b1']);
+  });
+
   it('runs the flush transaction at READ COMMITTED', () => {
     expect(dialect.isolation).toBe('READ COMMITTED');
   });

@@ -184,7 +184,7 @@ export class MysqlDialect extends SqlDialect {
   private missingRows(entity: BufferedEntity, keys: RowKey[]): Statement {
     const columns = entity.primary.map((c) => c.metadata);
     const params: unknown[] = [];
-    const source = this.derivedTable(columns, entity.keyColumns(keys), params, true);
+    const source = this.numberedKeys(entity, keys, params);
     const [t, v] = [this.escape('t'), this.escape('v')];
     const where = columns
       .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)
@@ -195,6 +195,16 @@ export class MysqlDialect extends SqlDialect {
         `WHERE NOT EXISTS (SELECT 1 FROM ${this.table(entity)} AS ${t} WHERE ${where})`,
       params,
     };
+  }
+
+  /** The keys as a derived table with their positions (the base's `rowSource` numbers no rows here). */
+  protected override numberedKeys(
+    entity: BufferedEntity,
+    keys: RowKey[],
+    params: unknown[],
+  ): RowSource {
+    const columns = entity.primary.map((c) => c.metadata);
+    return this.derivedTable(columns, entity.keyColumns(keys), params, true);
   }
 
   private readonly casts = new WeakMap<ColumnMetadata, string | null>();

@@ -207,4 +207,21 @@ describe('PostgresDialect', () => {
       params: ['a', 1],
     });
   });
+  it('reads the cells of many rows and the applied batch ids in one statement', () => {
+    expect(
+      text(
+        dialect.readCells(post, [post.key(7), post.key(9)], ['views', 'likes'], 'wb_ledger', [
+          'b1',
+        ]),
+      ),
+    ).toEqual([
+      {
+        sql:
+          'SELECT 0 AS "kind", "v"."wb_n" AS "n", CAST("t"."views" AS TEXT) AS "c0", CAST("t"."likes" AS TEXT) AS "c1" ' +
+          'FROM unnest($1::integer[]) WITH ORDINALITY AS "v"("wb_c0", "wb_n") JOIN "post" "t" ON "t"."id" = "v"."wb_c0" ' +
+          'UNION ALL SELECT 1, 0, "batch_id", NULL FROM "wb_ledger" WHERE "batch_id" IN ($2)',
+        params: [[7, 9], 'b1'],
+      },
+    ]);
+  });
 });

@@ -283,6 +283,63 @@ export abstract class SqlDialect {
     return { sql, params };
   }
 
+  /**
+   * `readCell` for many rows: the cells of `columns` of the rows `keys`,
+   * together with which of `batchIds` the ledger holds, one statement per
+   * chunk of keys (each answers the ledger in its own snapshot, so each
+   * row is exact with the answer of its own statement). Rows:
+   * `{ kind: 0, n, c0, c1, … }` per row found (`n` the 1-based position of
+   * its key in the statement's `keys`, `c<i>` the text of `columns[i]`), `{ kind: 1,
+   * n: 0, c0: batchId }` per applied batch.
+   */
+  readCells(
+    entity: BufferedEntity,
+    keys: RowKey[],
+    columns: string[],
+    ledger: string,
+    batchIds: string[],
+  ): KeyedStatement[] {
+    const t = this.escape('t');
+    const primary = entity.primary.map((c) => c.metadata);
+    const names = columns.map((_, i) => this.escape(`c${i}`));
+    const cells = columns.map(
+      (column, i) =>
+        `${this.asText(`${t}.${this.escape(entity.column(column).metadata.databaseName)}`)} AS ${names[i]}`,
+    );
+    // Room for the batch ids: they are bound in every chunk.
+    const size = Math.max(1, this.maxRows(primary.length + 1) - batchIds.length);
+    const statements: KeyedStatement[] = [];
+    for (const chunk of chunks(keys, size)) {
+      const params: unknown[] = [];
+      const source = this.numberedKeys(entity, chunk, params);
+      const v = this.escape('v');
+      const on = primary
+        .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)
+        .join(' AND ');
+      let sql =
+        `SELECT 0 AS ${this.escape('kind')}, ${v}.${source.ordinal} AS ${this.escape('n')}, ${cells.join(', ')} ` +
+        `FROM ${source.sql} JOIN ${this.table(entity)} ${t} ON ${on}`;
+      if (batchIds.length) {
+        const bind = (value: unknown) => this.placeholder(params.push(value) - 1);
+        const nulls = names.slice(1).map(() => ', NULL');
+        sql +=
+          ` UNION ALL SELECT 1, 0, ${this.ledgerIdText(this.escape('batch_id'))}${nulls.join('')} FROM ${this.escape(ledger)} ` +
+          `WHERE ${this.escape('batch_id')} IN (${batchIds.map(bind).join(', ')})`;
+      }
+      statements.push({ sql, params, entity, keys: chunk });
+    }
+    return statements;
+  }
+
+  /**
+   * A derived table `v` of the primary values of `keys`, with a column
+   * (`ordinal`) of each key's 1-based position; appends to `params`.
+   */
+  protected numberedKeys(entity: BufferedEntity, keys: RowKey[], params: unknown[]): RowSource {
+    const primary = entity.primary.map((c) => c.metadata);
+    return this.rowSource(primary, entity.keyColumns(keys), params, true);
+  }
+
   /** A multi-row INSERT of rows given column by column (`values[c][r]`); appends to `params`. */
   protected insertSql(
     table: string,

@@ -171,4 +171,31 @@ describe('SqliteDialect', () => {
       await runner.release();
     }
   });
+  it('runs on SQLite: reads the cells of many rows, by position, with the applied batch ids', async () => {
+    await dataSource.query(
+      `INSERT INTO "post" ("id", "views", "likes") VALUES (5, 50, 1), (6, 0, 2)`,
+    );
+    await dataSource.query(`CREATE TABLE "wb_ledger" ("batch_id" varchar(200) PRIMARY KEY)`);
+    await dataSource.query(`INSERT INTO "wb_ledger" VALUES ('b1')`);
+    try {
+      const keys = [post.key(6), post.key(404), post.key(5)];
+      const [statement, ...more] = dialect.readCells(post, keys, ['views', 'likes'], 'wb_ledger', [
+        'b1',
+        'b2',
+      ]);
+      expect(more).toEqual([]);
+      expect(statement.keys).toEqual(keys);
+      const rows = await dataSource.query(statement.sql, statement.params);
+      expect(rows).toEqual(
+        expect.arrayContaining([
+          { kind: 0, n: 1, c0: '0', c1: '2' },
+          { kind: 0, n: 3, c0: '50', c1: '1' },
+          { kind: 1, n: 0, c0: 'b1', c1: null },
+        ]),
+      );
+      expect(rows).toHaveLength(3);
+    } finally {
+      await dataSource.query(`DROP TABLE "wb_ledger"`);
+    }
+  });
 });

@@ -74,16 +74,30 @@ export class SqliteDialect extends SqlDialect {
   private missingRows(entity: BufferedEntity, keys: RowKey[]): Statement {
     const columns = entity.primary.map((c) => c.metadata);
     const params: unknown[] = [];
-    keys.forEach((key, i) => params.push(i + 1, ...entity.keyValues(key)));
+    const source = this.numberedKeys(entity, keys, params);
     const [t, v] = [this.escape('t'), this.escape('v')];
     const where = columns
-      .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.column${i + 2}`)
+      .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)
       .join(' AND ');
     return {
       sql:
-        `SELECT ${v}.column1 AS ${this.escape('n')} FROM (${valuesList(keys.length, columns.length + 1)}) AS ${v} ` +
+        `SELECT ${v}.${source.ordinal} AS ${this.escape('n')} FROM ${source.sql} ` +
         `WHERE NOT EXISTS (SELECT 1 FROM ${this.table(entity)} AS ${t} WHERE ${where})`,
       params,
+    };
+  }
+
+  /** The keys as `VALUES (position, key…), …`: the position first, as `column1`. */
+  protected override numberedKeys(
+    entity: BufferedEntity,
+    keys: RowKey[],
+    params: unknown[],
+  ): RowSource {
+    keys.forEach((key, i) => params.push(i + 1, ...entity.keyValues(key)));
+    return {
+      sql: `(${valuesList(keys.length, entity.primary.length + 1)}) AS ${this.escape('v')}`,
+      names: entity.primary.map((_, i) => `column${i + 2}`),
+      ordinal: 'column1',
     };
   }
 }

@@ -127,3 +127,14 @@ export interface FlushLease {
   /** Gives the lease up (only if still held by this token). */
   release(): Promise<void>;
 }
+
+/**
+ * Unapplied state of many cells of one table, from `BufferStorage.readMany`:
+ * `layers[k][c]` holds the layers of (`keys[k]`, `columns[c]`) as
+ * {@link CellSnapshot} does, all read at one claim `epoch`.
+ * @publicApi
+ */
+export interface CellsSnapshot {
+  epoch: number;
+  layers: CellLayer[][][];
+}

@@ -2,6 +2,7 @@ import type { DeadLetter } from '../flush/dead-letter.interface.js';
 import type {
   BufferTarget,
   CellSnapshot,
+  CellsSnapshot,
   ClaimedBatch,
   FlushLease,
   RowKey,
@@ -135,6 +136,14 @@ export interface BufferStorage {
    * a storage without it.
    */
   discard?(target: BufferTarget, key: RowKey): Promise<DiscardResult>;
+  /**
+   * `read` for many cells of one table at once: the layers of every
+   * (`keys[k]`, `columns[c]`) in `layers[k][c]`, all from one state of the
+   * storage, with its claim epoch (with no keys: the epoch alone).
+   * Optional: without it `BufferService.getMany()` and `overlay()` call
+   * `read` per cell (and re-read when the epoch moved between them).
+   */
+  readMany?(target: BufferTarget, keys: RowKey[], columns: string[]): Promise<CellsSnapshot>;
 }
 
 /**

@@ -62,3 +62,36 @@ export function pushLayer(layers: CellLayer[], row: RowState, column: string, ba
   if (!isSet && delta === 0) return;
   layers.push({ batchId, isSet, value: isSet ? row.set![column] : undefined, delta });
 }
+
+/**
+ * A numeric cell's current value: what the database holds (`stored`, `null`
+ * for NULL, which counts as 0; `exists` false when the row is not there)
+ * with the layers not applied yet on top. Layers of batches in `applied`
+ * (recorded in the ledger) are in `stored` already and are skipped; only
+ * the first insert of a row that does not exist takes effect, as in the
+ * database, where `insertDefault` gives the value of a column it leaves out.
+ * A row that does not exist starts from `absent` (the column default of a
+ * row a flush creates, `onMissingRow: 'insert'`).
+ */
+export function foldCell(
+  stored: string | number | null,
+  exists: boolean,
+  layers: readonly CellLayer[],
+  applied: ReadonlySet<unknown>,
+  insertDefault: () => number,
+  absent = 0,
+): number {
+  let value = !exists ? absent : stored == null ? 0 : Number(stored);
+  for (const layer of layers) {
+    if (layer.batchId && applied.has(layer.batchId)) continue;
+    if (layer.inserted) {
+      if (exists) continue;
+      exists = true;
+      value = layer.value === undefined ? insertDefault() : Number(layer.value);
+      continue;
+    }
+    if (layer.isSet) value = layer.value == null ? 0 : Number(layer.value);
+    value += layer.delta;
+  }
+  return value;
+}

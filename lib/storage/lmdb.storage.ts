@@ -16,6 +16,7 @@ import type {
   BufferTarget,
   CellLayer,
   CellSnapshot,
+  CellsSnapshot,
   ClaimedBatch,
   FlushLease,
   RowKey,
@@ -184,23 +185,37 @@ export class LmdbStorage implements BufferStorage {
   }
 
   async read(target: BufferTarget, key: RowKey, column: string): Promise<CellSnapshot> {
+    const { epoch, layers } = await this.readMany(target, [key], [column]);
+    return { epoch, layers: layers[0][0] };
+  }
+
+  async readMany(target: BufferTarget, keys: RowKey[], columns: string[]): Promise<CellsSnapshot> {
     const { dataSource: ds, table } = target;
     // Another process may have committed since this turn's snapshot was taken.
     this.db.resetReadTxn();
     // Synchronous from here: every read below sees one snapshot.
-    const layers: CellLayer[] = [];
-    for (const { id, batch } of this.batches(ds)) {
-      const { cells } = this.cached(id, batch);
-      const insert = cells.inserted.get(table)?.get(key);
-      if (insert) layers.push(insertLayer(insert, column, id));
-      const row = cells.rows.get(table)?.get(key);
-      if (row) pushLayer(layers, row, column, id);
-    }
-    const insertSeq = this.db.get(['k', ds, table, key]);
-    const insertText = insertSeq && this.db.get(['i', ds, table, Number(insertSeq)]);
-    if (insertText) layers.push(insertLayer(decodeInsert(insertText).row, column));
-    const row = this.rowAt(['p', ds, table, key]);
-    if (row) pushLayer(layers, row, column);
+    const batches = [...this.batches(ds)].map(({ id, batch }) => ({
+      id,
+      cells: this.cached(id, batch).cells,
+    }));
+    const layers = keys.map((key) => {
+      const insertSeq = this.db.get(['k', ds, table, key]);
+      const insertText = insertSeq && this.db.get(['i', ds, table, Number(insertSeq)]);
+      const pendingInsert = insertText ? decodeInsert(insertText).row : undefined;
+      const pendingRow = this.rowAt(['p', ds, table, key]);
+      return columns.map((column) => {
+        const cell: CellLayer[] = [];
+        for (const { id, cells } of batches) {
+          const insert = cells.inserted.get(table)?.get(key);
+          if (insert) cell.push(insertLayer(insert, column, id));
+          const row = cells.rows.get(table)?.get(key);
+          if (row) pushLayer(cell, row, column, id);
+        }
+        if (pendingInsert) cell.push(insertLayer(pendingInsert, column));
+        if (pendingRow) pushLayer(cell, pendingRow, column);
+        return cell;
+      });
+    });
     return { epoch: this.meta(ds).epoch, layers };
   }
 

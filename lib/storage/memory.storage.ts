@@ -14,6 +14,7 @@ import type {
   BufferTarget,
   CellLayer,
   CellSnapshot,
+  CellsSnapshot,
   ClaimedBatch,
   FlushLease,
   RowKey,
@@ -123,19 +124,31 @@ export class MemoryStorage implements BufferStorage {
   }
 
   async read(target: BufferTarget, key: RowKey, column: string): Promise<CellSnapshot> {
-    const layers: CellLayer[] = [];
-    for (const { batch, rows, inserted } of this.claimed.get(target.dataSource) ?? []) {
-      const insert = inserted.get(target.table)?.get(key);
-      if (insert) layers.push(insertLayer(insert, column, batch.id));
-      const row = rows.get(target.table)?.get(key);
-      if (row) pushLayer(layers, row, column, batch.id);
-    }
+    const { epoch, layers } = await this.readMany(target, [key], [column]);
+    return { epoch, layers: layers[0][0] };
+  }
+
+  async readMany(target: BufferTarget, keys: RowKey[], columns: string[]): Promise<CellsSnapshot> {
+    const batches = this.claimed.get(target.dataSource) ?? [];
     const table = this.pending.get(target.dataSource)?.get(target.table);
-    const insert = table?.inserted.get(key);
-    if (insert) layers.push(insertLayer(insert, column));
-    const row = table?.rows.get(key);
-    if (row) pushLayer(layers, row, column);
-    return { epoch: this.epoch, layers };
+    const cell = (key: RowKey, column: string) => {
+      const layers: CellLayer[] = [];
+      for (const { batch, rows, inserted } of batches) {
+        const insert = inserted.get(target.table)?.get(key);
+        if (insert) layers.push(insertLayer(insert, column, batch.id));
+        const row = rows.get(target.table)?.get(key);
+        if (row) pushLayer(layers, row, column, batch.id);
+      }
+      const insert = table?.inserted.get(key);
+      if (insert) layers.push(insertLayer(insert, column));
+      const row = table?.rows.get(key);
+      if (row) pushLayer(layers, row, column);
+      return layers;
+    };
+    return {
+      epoch: this.epoch,
+      layers: keys.map((key) => columns.map((column) => cell(key, column))),
+    };
   }
 
   async claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null> {

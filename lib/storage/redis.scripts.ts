@@ -284,19 +284,32 @@ return keepLetters(KEYS[4], KEYS[5], KEYS[6], tonumber(ARGV[4]), ARGV, 6)
 `;
 
 /**
- * One cell's unapplied state. KEYS: epoch, inflight, cnt, upd, ink (of the
- * table). ARGV: P, table, field, row key. Returns epoch, pending delta,
- * pending value, pending insert, then id, delta, value, insert per
- * in-flight batch.
+ * The unapplied state of many cells of one table. KEYS: epoch, inflight,
+ * cnt, upd, ink (of the table). ARGV: P, table, number of fields, the
+ * fields ([row key, column] of each cell), then the row keys. Returns the
+ * epoch, the pending deltas, values (one per field) and inserts (one per
+ * row key), then the id, deltas, values and inserts of each in-flight batch.
  */
 export const READ_SCRIPT = `${COMMON}
-local P, t, field, key = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local out = { redis.call('GET', KEYS[1]) or '0', redis.call('HGET', KEYS[3], field) or false, redis.call('HGET', KEYS[4], field) or false, redis.call('HGET', KEYS[5], key) or false }
+local P, t, n = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local fields, keys = {}, {}
+for i = 4, 3 + n do fields[#fields + 1] = ARGV[i] end
+for i = 4 + n, #ARGV do keys[#keys + 1] = ARGV[i] end
+local function hmget(key, names)
+  local out = {}
+  for i = 1, #names, 5000 do
+    for _, value in ipairs(redis.call('HMGET', key, unpack(names, i, math.min(i + 4999, #names)))) do
+      out[#out + 1] = value
+    end
+  end
+  return out
+end
+local out = { redis.call('GET', KEYS[1]) or '0', hmget(KEYS[3], fields), hmget(KEYS[4], fields), hmget(KEYS[5], keys) }
 for _, id in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
   out[#out + 1] = id
-  out[#out + 1] = redis.call('HGET', partKey(P, id, t, 'cnt'), field) or false
-  out[#out + 1] = redis.call('HGET', partKey(P, id, t, 'upd'), field) or false
-  out[#out + 1] = redis.call('HGET', partKey(P, id, t, 'ink'), key) or false
+  out[#out + 1] = hmget(partKey(P, id, t, 'cnt'), fields)
+  out[#out + 1] = hmget(partKey(P, id, t, 'upd'), fields)
+  out[#out + 1] = hmget(partKey(P, id, t, 'ink'), keys)
 end
 return out
 `;
@@ -472,7 +485,7 @@ export interface RedisScripts {
   wbClaim(...args: Args): Promise<Reply[]>;
   wbInFlight(...args: Args): Promise<Reply[]>;
   wbSettle(...args: Args): Promise<number>;
-  wbRead(...args: Args): Promise<Array<string | null>>;
+  wbRead(...args: Args): Promise<Reply[]>;
   wbRequeue(...args: Args): Promise<number>;
   wbRemoveDead(...args: Args): Promise<number>;
   wbStats(...args: Args): Promise<number[]>;

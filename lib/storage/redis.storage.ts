@@ -13,6 +13,7 @@ import type {
   BufferTarget,
   CellLayer,
   CellSnapshot,
+  CellsSnapshot,
   ClaimedBatch,
   FlushLease,
   RowKey,
@@ -38,6 +39,7 @@ import {
 import { withScripts, type RedisScripts, type Reply } from './redis.scripts.js';
 import { RedisWriteGroup } from './redis.write-group.js';
 import { decodeJson, encodeJson } from './stored-value.codec.js';
+import { insertLayer } from './cell-layers.js';
 
 /**
  * How a {@link RedisStorage} talks to Redis; the same shape for the
@@ -142,7 +144,14 @@ export class RedisStorage implements BufferStorage {
   }
 
   async read(target: BufferTarget, key: RowKey, column: string): Promise<CellSnapshot> {
+    const { epoch, layers } = await this.readMany(target, [key], [column]);
+    return { epoch, layers: layers[0][0] };
+  }
+
+  /** One script call, on the slot of the table's data source (a Redis Cluster included). */
+  async readMany(target: BufferTarget, keys: RowKey[], columns: string[]): Promise<CellsSnapshot> {
     const k = this.layout.table(target);
+    const fields = keys.flatMap((key) => columns.map((column) => cellField(key, column)));
     const reply = await this.call(() =>
       this.redis.wbRead(
         k.source.epoch,
@@ -152,31 +161,33 @@ export class RedisStorage implements BufferStorage {
         k.ink,
         k.source.p,
         k.name,
-        cellField(key, column),
-        key,
+        fields.length,
+        ...fields,
+        ...keys,
       ),
     );
-    const layers: CellLayer[] = [];
-    const push = (
-      batchId: string | undefined,
-      delta: string | null,
-      value: string | null,
-      inserted: string | null,
-    ) => {
-      if (inserted !== null) {
-        const { row } = decodeInsertItem(inserted);
-        layers.push({ batchId, inserted: true, isSet: true, value: row[column], delta: 0 });
-      }
-      if (delta === null && value === null) return;
-      layers.push({
-        batchId,
-        isSet: value !== null,
-        value: value === null ? undefined : decodeJson<StoredValue>(value),
-        delta: delta === null ? 0 : Number(delta),
+    const layers = keys.map(() => columns.map((): CellLayer[] => []));
+    const push = (batchId: string | undefined, deltas: Reply, values: Reply, inserts: Reply) => {
+      keys.forEach((_, r) => {
+        const inserted = (inserts as Array<string | null>)[r];
+        const row = inserted === null ? undefined : decodeInsertItem(inserted).row;
+        columns.forEach((column, c) => {
+          const cell = layers[r][c];
+          if (row) cell.push(insertLayer(row, column, batchId));
+          const delta = (deltas as Array<string | null>)[r * columns.length + c];
+          const value = (values as Array<string | null>)[r * columns.length + c];
+          if (delta === null && value === null) return;
+          cell.push({
+            batchId,
+            isSet: value !== null,
+            value: value === null ? undefined : decodeJson<StoredValue>(value),
+            delta: delta === null ? 0 : Number(delta),
+          });
+        });
       });
     };
     for (let i = 4; i < reply.length; i += 4) {
-      push(reply[i]!, reply[i + 1], reply[i + 2], reply[i + 3]);
+      push(reply[i] as string, reply[i + 1], reply[i + 2], reply[i + 3]);
     }
     push(undefined, reply[1], reply[2], reply[3]);
     return { epoch: Number(reply[0]), layers };

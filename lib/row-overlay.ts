@@ -1,0 +1,92 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityTarget, ObjectLiteral } from 'typeorm';
+import { BufferReader } from './buffer-reader.js';
+import { BufferedDataSources } from './buffered-data-sources.js';
+import { InvalidIdError, InvalidValueError } from './errors.js';
+import type { BufferedEntity } from './metadata/buffered-entity.js';
+import type { RowKey } from './storage/buffer-batch.interface.js';
+import { foldCell } from './storage/cell-layers.js';
+
+/** Nothing is in the database of a pending layer: none of them was ever applied. */
+const NOTHING_APPLIED: ReadonlySet<string> = new Set();
+
+/** Applies what is buffered onto rows the app loaded itself; see `BufferService.overlay()`. */
+@Injectable()
+export class RowOverlay {
+  constructor(
+    private readonly sources: BufferedDataSources,
+    private readonly reader: BufferReader,
+  ) {}
+
+  /** See `BufferService.overlay()`. */
+  async overlay<T extends ObjectLiteral>(
+    entity: EntityTarget<T>,
+    rows: T[],
+    columns?: readonly string[],
+  ): Promise<T[]> {
+    const buffered = this.sources.catalog.get(entity);
+    if (!Array.isArray(rows)) throw InvalidValueError.notRows(buffered.name, rows);
+    const names = this.reader.columnsOf(buffered, columns);
+    const keys = rows.map((row, i) => this.keyOf(buffered, entity, row, i));
+    const distinct = [...new Set(keys)];
+    if (distinct.length === 0) return rows;
+    // Pending layers were never applied: they go on top of the loaded values
+    // as they are. An in-flight batch may or may not be in those values (it
+    // may have committed before or after the app's query): such rows are
+    // read again, exactly, in one statement.
+    const { layers } = await this.reader.readCells(buffered, distinct, names);
+    const inFlight = distinct.filter((_, k) =>
+      layers[k].some((cell) => cell.some((layer) => layer.batchId !== undefined)),
+    );
+    const exact = new Map<RowKey, number[]>();
+    if (inFlight.length) {
+      const values = await this.reader.readRows(buffered, inFlight, names);
+      inFlight.forEach((key, i) => exact.set(key, values[i]));
+    }
+    const layersOf = new Map(distinct.map((key, k) => [key, layers[k]]));
+    rows.forEach((row, i) => {
+      const read = exact.get(keys[i]);
+      const cells = layersOf.get(keys[i])!;
+      const target = row as Record<string, unknown>;
+      names.forEach((name, c) => {
+        // A column the row was loaded without stays out of it.
+        if (target[name] === undefined) return;
+        target[name] =
+          read?.[c] ??
+          foldCell(target[name] as number | string | null, true, cells[c], NOTHING_APPLIED, () =>
+            buffered.defaultNumber(name),
+          );
+      });
+    });
+    return rows;
+  }
+
+  /** The key of a loaded row, refusing rows of another entity or without their key. */
+  private keyOf(
+    buffered: BufferedEntity,
+    entity: EntityTarget<unknown>,
+    row: unknown,
+    index: number,
+  ): RowKey {
+    if (row === null || typeof row !== 'object' || Array.isArray(row)) {
+      throw InvalidValueError.notRows(buffered.name, row);
+    }
+    const type = (row as object).constructor;
+    if (
+      typeof entity === 'function' &&
+      typeof type === 'function' &&
+      type !== Object &&
+      !(row instanceof entity)
+    ) {
+      throw InvalidValueError.otherEntity(buffered.name, index, type.name);
+    }
+    const names = buffered.primary.map((c) => c.metadata.propertyPath);
+    const values = names.map((name) => (row as Record<string, unknown>)[name]);
+    if (values.some((value) => value === undefined || value === null)) {
+      throw InvalidIdError.rowWithoutKey(buffered.name, index, names);
+    }
+    return buffered.key(
+      names.length === 1 ? values[0] : Object.fromEntries(names.map((n, i) => [n, values[i]])),
+    );
+  }
+}

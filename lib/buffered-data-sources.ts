@@ -69,7 +69,7 @@ export class BufferedDataSources {
       .getProviders()
       .map((wrapper) => wrapper.instance as unknown)
       .filter((instance) => instance instanceof WriteBufferFeature);
-    const defaults = { onMissingRow: this.options.onMissingRow };
+    const defaults = { onMissingRow: this.options.onMissingRow, merge: {} };
     const settings = resolveEntitySettings(features, dataSources, defaults);
     return { dataSources, dialects, catalog: new EntityCatalog(dataSources, settings, defaults) };
   }

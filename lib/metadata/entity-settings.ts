@@ -1,7 +1,11 @@
 import type { DataSource, EntityMetadata } from 'typeorm';
 import { UnknownEntityError, WriteBufferConfigError } from '../errors.js';
 import { tableId } from '../storage/table-id.js';
-import type { WriteBufferEntityOptions } from '../write-buffer-options.interface.js';
+import { resolveMerge } from './column-merge.js';
+import type {
+  ColumnMergeRule,
+  WriteBufferEntityOptions,
+} from '../write-buffer-options.interface.js';
 import { oneOf } from '../write-buffer-options.resolver.js';
 
 /**
@@ -10,10 +14,12 @@ import { oneOf } from '../write-buffer-options.resolver.js';
  */
 export interface EntitySettings {
   readonly onMissingRow: 'dead-letter' | 'drop';
+  /** Columns whose updates merge with max/min instead of last write wins. */
+  readonly merge: Readonly<Record<string, ColumnMergeRule>>;
 }
 
 /** The settings of an entity in a module with default options. */
-export const DEFAULT_ENTITY_SETTINGS: EntitySettings = { onMissingRow: 'dead-letter' };
+export const DEFAULT_ENTITY_SETTINGS: EntitySettings = { onMissingRow: 'dead-letter', merge: {} };
 
 /** The entity settings `WriteBufferModule.forFeature()` registers (one per call). */
 export class WriteBufferFeature {
@@ -26,11 +32,12 @@ export class WriteBufferFeature {
  */
 const ENTITY_OPTIONS: Record<
   Exclude<keyof WriteBufferEntityOptions, 'entity'>,
-  (option: string, value: unknown) => Partial<EntitySettings>
+  (option: string, value: unknown, metadata: EntityMetadata) => Partial<EntitySettings>
 > = {
   onMissingRow: (option, value) => ({
     onMissingRow: oneOf(option, value, ['dead-letter', 'drop']),
   }),
+  merge: (option, value, metadata) => ({ merge: resolveMerge(option, value, metadata) }),
 };
 
 /**
@@ -75,7 +82,7 @@ export function resolveEntitySettings(
             Object.keys(ENTITY_OPTIONS),
           );
         }
-        Object.assign(resolved, check(`forFeature(${metadata.name}).${option}`, value));
+        Object.assign(resolved, check(`forFeature(${metadata.name}).${option}`, value, metadata));
       }
       const id = tableId(name, metadata.tablePath);
       const text = JSON.stringify(resolved, (_, v: unknown) => (v instanceof Map ? [...v] : v));

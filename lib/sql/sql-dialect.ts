@@ -189,10 +189,9 @@ export abstract class SqlDialect {
       last.rows.push(row);
     }
     const statements: KeyedStatement[] = [];
+    const assign = this.mergedAssign(entity);
     for (const group of groups.values()) {
-      statements.push(
-        ...this.keyedUpdates(entity, group.names, group.rows, (column, value) => value),
-      );
+      statements.push(...this.keyedUpdates(entity, group.names, group.rows, assign));
     }
     return statements;
   }
@@ -294,6 +293,32 @@ export abstract class SqlDialect {
   /** The SQL type name TypeORM gives a column, for casts. */
   protected typeOf(column: ColumnMetadata): string {
     return this.dataSource.driver.normalizeType(column);
+  }
+
+  /**
+   * How `updates` sets a column (escaped): to the buffered value, or, for a
+   * column the entity merges with max/min (`forFeature`'s `merge`), to the
+   * greater (lesser) of it and the table's value, `NULL` counting as
+   * absent, in the same statement.
+   */
+  protected mergedAssign(entity: BufferedEntity): (column: string, value: string) => string {
+    const rules = new Map(
+      Object.entries(entity.settings.merge).map(([name, rule]) => [
+        this.escape(entity.column(name).metadata.databaseName),
+        rule === 'max' ? '>' : '<',
+      ]),
+    );
+    if (rules.size === 0) return (_column, value) => value;
+    const t = this.escape('t');
+    return (column, value) => {
+      const beats = rules.get(column);
+      if (!beats) return value;
+      const held = `${t}.${column}`;
+      return (
+        `CASE WHEN ${value} IS NULL THEN ${held} ` +
+        `WHEN ${held} IS NULL OR ${value} ${beats} ${held} THEN ${value} ELSE ${held} END`
+      );
+    };
   }
 
   private keyedUpdates(

@@ -127,3 +127,19 @@ export interface FlushLease {
   /** Gives the lease up (only if still held by this token). */
   release(): Promise<void>;
 }
+
+/**
+ * How `BufferStorage.update` merges one column of `values` (see the entity
+ * option `merge`): the pending value is replaced only by a value whose
+ * `rank` is greater (`'max'`) or less (`'min'`). `rank` is the number the
+ * value compares by (an instant's milliseconds since the epoch), `null`
+ * for `NULL`, which counts as absent: it never replaces a value.
+ * @publicApi
+ */
+export interface ColumnMerge {
+  rule: 'max' | 'min';
+  rank: number | null;
+}
+
+/** The merge of each merged column of an update, by column. */
+export type ColumnMerges = Readonly<Record<string, ColumnMerge>>;

@@ -16,6 +16,7 @@ import type {
   CellLayer,
   CellSnapshot,
   ClaimedBatch,
+  ColumnMerges,
   FlushLease,
   RowKey,
   StorageStats,
@@ -164,10 +165,15 @@ export class LmdbStorage implements BufferStorage {
     }, this.durable);
   }
 
-  update(target: BufferTarget, key: RowKey, values: StoredRow): Promise<void> {
+  update(
+    target: BufferTarget,
+    key: RowKey,
+    values: StoredRow,
+    merges?: ColumnMerges,
+  ): Promise<void> {
     return this.write(() => {
       this.changeRow(target, key, (row, meta) => {
-        const change = setColumns(row, values);
+        const change = setColumns(row, values, false, merges);
         meta.updates += change.updates;
         meta.counters += change.counters;
       });

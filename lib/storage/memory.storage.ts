@@ -14,6 +14,7 @@ import type {
   CellLayer,
   CellSnapshot,
   ClaimedBatch,
+  ColumnMerges,
   FlushLease,
   RowKey,
   StorageStats,
@@ -88,8 +89,8 @@ export class MemoryStorage implements BufferStorage {
     if (this.journal) await this.journalRow(target, key, row);
   }
 
-  async update(target: BufferTarget, key: RowKey, values: StoredRow) {
-    const row = this.setColumns(target, key, values);
+  async update(target: BufferTarget, key: RowKey, values: StoredRow, merges?: ColumnMerges) {
+    const row = this.setColumns(target, key, values, false, merges);
     if (this.journal) await this.journalRow(target, key, row);
   }
 
@@ -105,9 +106,10 @@ export class MemoryStorage implements BufferStorage {
     key: RowKey,
     values: StoredRow,
     keepDeltas = false,
+    merges?: ColumnMerges,
   ): RowState {
     const row = this.row(target, key);
-    const change = setColumns(row, values, keepDeltas);
+    const change = setColumns(row, values, keepDeltas, merges);
     this.counts.updates += change.updates;
     this.counts.counters += change.counters;
     return row;
@@ -475,6 +477,7 @@ export class MemoryStorage implements BufferStorage {
       const row = this.row({ dataSource, table }, key);
       row.set = state.set;
       row.deltas = state.deltas;
+      if (state.ranks) row.ranks = state.ranks;
       if (state.set) this.counts.updates++;
       this.counts.counters += Object.keys(state.deltas ?? {}).length;
     }

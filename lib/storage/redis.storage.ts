@@ -13,6 +13,7 @@ import type {
   CellLayer,
   CellSnapshot,
   ClaimedBatch,
+  ColumnMerges,
   FlushLease,
   RowKey,
   StorageStats,
@@ -128,9 +129,14 @@ export class RedisStorage implements BufferStorage {
     return this.joined(group);
   }
 
-  update(target: BufferTarget, key: RowKey, values: StoredRow): Promise<void> {
+  update(
+    target: BufferTarget,
+    key: RowKey,
+    values: StoredRow,
+    merges?: ColumnMerges,
+  ): Promise<void> {
     const group = this.group(target);
-    group.update(key, values);
+    group.update(key, values, merges);
     return this.joined(group);
   }
 

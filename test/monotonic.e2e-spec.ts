@@ -11,6 +11,7 @@ import {
 } from '../lib/index.js';
 import { databaseKinds, type DatabaseKind } from './support/databases.js';
 import { UPDATE_STATEMENT } from './support/query-counter.js';
+import { holdAt } from './support/query-gate.js';
 import {
   closeTestClients,
   storageKinds,
@@ -177,6 +178,20 @@ describe.each(combos)('merged (max/min) updates on %s with %s storage', (kind, s
     await t.buffer.flush();
     expect((await row(3)).lastSeenAt).toEqual(at(2));
     expect(await t.buffer.get(Visitor, 3, 'lastSeenAt')).toEqual(at(2));
+  });
+
+  it('reads and keeps the greatest of an in-flight batch and later, lesser writes', async () => {
+    await t.buffer.update(Visitor, 1, { lastSeenAt: at(30), firstSeenAt: at(30) });
+    const gate = holdAt('query', UPDATE_STATEMENT);
+    const flushing = t.buffer.flush();
+    await gate.reached;
+    await writers.at(-1)!.buffer.update(Visitor, 1, { lastSeenAt: at(20), firstSeenAt: at(20) });
+    expect(await t.buffer.get(Visitor, 1, 'lastSeenAt')).toEqual(at(30));
+    expect(await t.buffer.get(Visitor, 1, 'firstSeenAt')).toEqual(at(20));
+    gate.release();
+    await flushing;
+    await writers.at(-1)!.buffer.flush();
+    expect(await row(1)).toMatchObject({ lastSeenAt: at(30), firstSeenAt: at(20) });
   });
 
   it('merges a max column and a last-write-wins column of one patch in one statement', async () => {

@@ -63,6 +63,8 @@ export function writeBufferOptions(config: ConfigService): WriteBufferModuleOpti
     TypeOrmModule.forRootAsync({ inject: [ConfigService], useFactory: databaseOptions }),
     TypeOrmModule.forFeature([Post]),
     WriteBufferModule.forRootAsync({ inject: [ConfigService], useFactory: writeBufferOptions }),
+    // lastSeenAt only moves forward, whichever instance or worker flushes first.
+    WriteBufferModule.forFeature([{ entity: User, merge: { lastSeenAt: 'max' } }]),
     EventEmitterModule.forRoot(),
     TerminusModule,
   ],

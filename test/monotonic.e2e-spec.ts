@@ -194,6 +194,21 @@ describe.each(combos)('merged (max/min) updates on %s with %s storage', (kind, s
     expect(await row(1)).toMatchObject({ lastSeenAt: at(30), firstSeenAt: at(20) });
   });
 
+  it('merges a retried dead letter with what is pending, never lowering it', async () => {
+    await t.buffer.update(Visitor, 98, { lastSeenAt: at(9) });
+    await t.buffer.update(Visitor, 99, { lastSeenAt: at(9) });
+    expect(await t.buffer.flush()).toMatchObject({ deadLettered: 2 });
+    await t.dataSource.getRepository(Visitor).insert([{ id: 98 }, { id: 99 }]);
+    await t.buffer.update(Visitor, 98, { lastSeenAt: at(5) });
+    await t.buffer.update(Visitor, 99, { lastSeenAt: at(12) });
+    expect(await writers.at(-1)!.buffer.retryDeadLetters()).toBe(2);
+    await t.buffer.update(Visitor, 98, { lastSeenAt: at(7) });
+    expect(await t.buffer.get(Visitor, 98, 'lastSeenAt')).toEqual(at(9));
+    await t.buffer.flush();
+    expect((await row(98)).lastSeenAt).toEqual(at(9));
+    expect((await row(99)).lastSeenAt).toEqual(at(12));
+  });
+
   it('merges a max column and a last-write-wins column of one patch in one statement', async () => {
     await t.buffer.update(Visitor, 1, { lastSeenAt: at(8), name: 'first' });
     await t.buffer.update(Visitor, 1, { lastSeenAt: at(4), name: 'second' });

@@ -348,7 +348,7 @@ export class LmdbStorage implements BufferStorage {
           (row) => {
             if (letter.kind === 'update') {
               // Deltas pending now all arrived after the letter's update: they stay.
-              meta.updates += setColumns(row, letter.payload, true).updates;
+              meta.updates += setColumns(row, letter.payload, true, letter.merges).updates;
             } else {
               for (const [column, delta] of Object.entries(letter.payload)) {
                 meta.counters += addDelta(row, column, Number(delta));

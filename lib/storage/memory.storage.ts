@@ -359,8 +359,9 @@ export class MemoryStorage implements BufferStorage {
         continue;
       }
       const key = letter.rowKey!;
-      if (letter.kind === 'update') this.setColumns(target, key, letter.payload, true);
-      else {
+      if (letter.kind === 'update') {
+        this.setColumns(target, key, letter.payload, true, letter.merges);
+      } else {
         for (const [column, delta] of Object.entries(letter.payload)) {
           this.addDelta(target, key, column, Number(delta));
         }

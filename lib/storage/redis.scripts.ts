@@ -336,6 +336,7 @@ for i = 2, #ARGV do
     if #op.sets > 0 then hsetAll(tableKey(P, t, 'upd'), op.sets) end
     -- Their values are unranked now: a merged write replaces them.
     for j = 1, #op.sets, 2 do redis.call('HDEL', tableKey(P, t, 'rnk'), op.sets[j]) end
+    if op.merged then mergeCells(tableKey(P, t, 'upd'), tableKey(P, t, 'rnk'), op.merged) end
     addOthers(tableKey(P, t, 'cnt'), op.deltas)
     if #op.inserts > 0 then
       rpushAll(tableKey(P, t, 'ins'), op.inserts, 1)

@@ -1,5 +1,5 @@
 import type { ColumnMerge, ColumnMerges, RowKey, StoredRow } from './buffer-batch.interface.js';
-import { cellField, insertItem } from './redis.entry-codec.js';
+import { cellField, insertItem, mergedCell } from './redis.entry-codec.js';
 import type { TableKeys } from './redis.key-layout.js';
 import { mergeWins } from './row-state.js';
 import { encodeJson } from './stored-value.codec.js';
@@ -91,7 +91,7 @@ export class RedisWriteGroup {
     }
     const merged: string[] = [];
     for (const [field, { set, merge }] of this.merged) {
-      merged.push(field, set, merge.rank === null ? '' : String(merge.rank), merge.rule);
+      merged.push(...mergedCell(field, set, merge));
     }
     const k = this.keys;
     return [

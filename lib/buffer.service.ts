@@ -63,7 +63,7 @@ export class BufferService {
    * value and the buffered ones: a `Date` for a timestamp column, `null`
    * when none holds a value.
    */
-  get<T extends ObjectLiteral, K extends keyof T & string>(
+  get<T extends ObjectLiteral, K extends keyof T & string = keyof T & string>(
     entity: EntityTarget<T>,
     id: unknown,
     column: K,

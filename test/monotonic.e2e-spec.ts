@@ -9,7 +9,7 @@ import {
   type WriteBufferEntityOptions,
   type WriteBufferStorageOptions,
 } from '../lib/index.js';
-import { databaseKinds, type DatabaseKind } from './support/databases.js';
+import { createTestDatabase, databaseKinds, type DatabaseKind } from './support/databases.js';
 import { UPDATE_STATEMENT } from './support/query-counter.js';
 import { holdAt } from './support/query-gate.js';
 import {
@@ -229,6 +229,37 @@ describe.each(combos)('merged (max/min) updates on %s with %s storage', (kind, s
       /merges its updates with 'max'/,
     );
     expect((await t.buffer.stats()).pending).toMatchObject({ counters: 0, updates: 0 });
+  });
+});
+
+describe.each(['journal', 'lmdb'] as const)('merged updates across a restart (%s)', (kind) => {
+  it('keeps the ranks of pending values: a lesser write after the restart does not replace them', async () => {
+    const database = await createTestDatabase('sqlite');
+    const storage = storageOptions(kind);
+    const start = () =>
+      createTestApp(
+        'sqlite',
+        { storage, flush: { onShutdown: false } },
+        { entities: [Visitor], imports: [featureModule([MERGE])], database },
+      );
+    try {
+      const before = await start();
+      await before.dataSource.getRepository(Visitor).insert({ id: 1 });
+      await before.buffer.update(Visitor, 1, { lastSeenAt: at(9), firstSeenAt: at(9) });
+      await before.close();
+      const after = await start();
+      try {
+        await after.buffer.update(Visitor, 1, { lastSeenAt: at(3), firstSeenAt: at(12) });
+        await after.buffer.flush();
+        expect(
+          await after.dataSource.getRepository(Visitor).findOneByOrFail({ id: 1 }),
+        ).toMatchObject({ lastSeenAt: at(9), firstSeenAt: at(9) });
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await database.drop();
+    }
   });
 });
 

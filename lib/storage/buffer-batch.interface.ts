@@ -141,5 +141,8 @@ export interface ColumnMerge {
   rank: number | null;
 }
 
-/** The merge of each merged column of an update, by column. */
+/**
+ * The merge of each merged column of an update, by column.
+ * @publicApi
+ */
 export type ColumnMerges = Readonly<Record<string, ColumnMerge>>;

@@ -12,6 +12,8 @@ import { redisAvailable } from '../test/support/storages.js';
 import type { BenchCase, BenchServer } from './bench-case.js';
 import { describe, table, toResult, writeResults, type BenchResult } from './bench-results.js';
 import { flushMariadb100k } from './cases/flush-mariadb-100k.case.js';
+import { flushMergePostgres10k } from './cases/flush-merge-postgres-10k.case.js';
+import { flushMergeSqlite10k } from './cases/flush-merge-sqlite-10k.case.js';
 import { flushMariadb10k } from './cases/flush-mariadb-10k.case.js';
 import { flushPostgres100k } from './cases/flush-postgres-100k.case.js';
 import { flushPostgres10k } from './cases/flush-postgres-10k.case.js';
@@ -52,6 +54,8 @@ const CASES: BenchCase[] = [
   flushUpsertSqlite10k,
   flushUpsertPostgres10k,
   flushUpsertMariadb10k,
+  flushMergeSqlite10k,
+  flushMergePostgres10k,
   heapPerCounter,
   getManySqlite,
   getManyPostgres,

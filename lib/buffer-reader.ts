@@ -11,6 +11,20 @@ import {
   type ResolvedWriteBufferOptions,
 } from './write-buffer-options.resolver.js';
 
+/**
+ * What `BufferService.get()` resolves for a column whose values are `V`: a
+ * number, or for a timestamp column merged with max/min (`forFeature`'s
+ * `merge`) a `Date`; `null` when a merged column holds no value.
+ * @publicApi
+ */
+export type BufferedValue<V> = 0 extends 1 & V
+  ? number
+  : [NonNullable<V>] extends [Date]
+    ? Date | null
+    : null extends V
+      ? number | null
+      : number;
+
 /** How often `get` re-reads when a claim raced with its database read. */
 const MAX_READ_ATTEMPTS = 50;
 
@@ -34,6 +48,9 @@ export class BufferReader {
     column: keyof T & string,
   ): Promise<number> {
     const buffered = this.sources.catalog.get(entity);
+    if (buffered.settings.merge[column]) {
+      return this.merged(buffered, buffered.key(id), column) as Promise<number>;
+    }
     buffered.counter(column);
     const key = buffered.key(id);
     const dialect = this.sources.dialect(buffered.target.dataSource);
@@ -178,5 +195,50 @@ export class BufferReader {
   private async epochOf(buffered: BufferedEntity, key: RowKey, column: string): Promise<number> {
     if (this.storage.readMany) return (await this.storage.readMany(buffered.target, [], [])).epoch;
     return (await this.storage.read(buffered.target, key, column)).epoch;
+  }
+
+  /**
+   * A merged (max/min) column's value: the greatest (least) of the
+   * database's and every unapplied layer's, `NULL` counting as absent.
+   * Max and min are idempotent, so a layer already applied counts again
+   * harmlessly: no ledger lookup or retry is needed.
+   */
+  private async merged(
+    buffered: BufferedEntity,
+    key: RowKey,
+    column: string,
+  ): Promise<number | Date | null> {
+    const { layers } = await this.storage.read(buffered.target, key, column);
+    const primary = buffered.primary.map((c) => c.metadata.propertyPath);
+    const found: Record<string, unknown> | null = await buffered.dataSource
+      .getRepository(buffered.metadata.target)
+      .findOne({
+        select: Object.fromEntries([...primary, column].map((name) => [name, true])),
+        where: buffered.keyObject(key),
+      } as never);
+    const rule = buffered.settings.merge[column];
+    let best: { rank: number; value: number | Date } | undefined;
+    const offer = (value: number | Date, rank: number | null) => {
+      if (rank === null) return;
+      if (!best || (rule === 'max' ? rank > best.rank : rank < best.rank)) best = { rank, value };
+    };
+    const held = found?.[column] as number | Date | null | undefined;
+    if (held !== null && held !== undefined) {
+      offer(held, held instanceof Date ? held.getTime() : Number(held));
+    }
+    // Only the first buffered insert of a row not in the database takes effect.
+    let exists = found !== null;
+    const metadata = buffered.column(column).metadata;
+    for (const layer of layers) {
+      if (layer.inserted) {
+        if (exists) continue;
+        exists = true;
+      }
+      if (!layer.isSet || layer.value === undefined || layer.value === null) continue;
+      const value = buffered.dataSource.driver.prepareHydratedValue(layer.value, metadata) as
+        number | Date;
+      offer(value, buffered.rank(column, layer.value));
+    }
+    return best?.value ?? null;
   }
 }

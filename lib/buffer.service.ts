@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { EntityTarget, ObjectLiteral } from 'typeorm';
 import type { BufferStats } from './buffer-stats.interface.js';
-import { BufferReader } from './buffer-reader.js';
+import { BufferReader, type BufferedValue } from './buffer-reader.js';
 import { BufferedDataSources } from './buffered-data-sources.js';
 import { DeadLetterStore } from './dead-letter-store.js';
 import { RowOverlay } from './row-overlay.js';
@@ -62,19 +62,30 @@ export class BufferService {
    * The column's current value: the database value plus everything
    * buffered and not yet applied. Exact even while a flush commits.
    * Rejects with `InconsistentReadError` in the rare case flushes kept
-   * racing the read.
+   * racing the read. For a column the entity merges with max/min
+   * (`forFeature`'s `merge`), the greatest (least) of the database's
+   * value and the buffered ones: a `Date` for a timestamp column, `null`
+   * when none holds a value.
    */
-  get<T extends ObjectLiteral>(
+  get<T extends ObjectLiteral, K extends keyof T & string = keyof T & string>(
     entity: EntityTarget<T>,
     id: unknown,
-    column: keyof T & string,
-  ): Promise<number> {
-    return this.reader.get(entity, id, column);
+    column: K,
+  ): Promise<BufferedValue<T[K]>> {
+    return this.reader.get(entity, id, column) as Promise<BufferedValue<T[K]>>;
   }
 
   /**
    * Sets columns of the row `id`. Patches to one row merge per column,
-   * the last write wins; a set drops the column's pending delta.
+   * the last write wins; a set drops the column's pending delta. A column
+   * the entity's `merge` setting names keeps the greatest (`'max'`) or
+   * least (`'min'`) value instead, in the buffer and in the database
+   * (`NULL` counts as absent):
+   *
+   * ```ts
+   * // WriteBufferModule.forFeature([{ entity: User, merge: { lastSeenAt: 'max' } }])
+   * await buffer.update(User, id, { lastSeenAt: new Date(), name }); // name: last write wins
+   * ```
    */
   async update<T extends ObjectLiteral>(
     entity: EntityTarget<T>,
@@ -86,7 +97,7 @@ export class BufferService {
     const key = buffered.key(id);
     const room = this.admission.admit(1);
     if (room) await room;
-    await this.storage.update(buffered.target, key, values);
+    await this.storage.update(buffered.target, key, values, buffered.merges(values));
     this.admission.wrote(1);
   }
 

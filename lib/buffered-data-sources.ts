@@ -72,6 +72,7 @@ export class BufferedDataSources {
     const defaults = {
       onMissingRow: this.options.onMissingRow,
       maxBatchRows: this.options.flush.maxBatchRows,
+      merge: {},
     };
     const settings = resolveEntitySettings(features, dataSources, defaults);
     return { dataSources, dialects, catalog: new EntityCatalog(dataSources, settings, defaults) };

@@ -79,6 +79,12 @@ export class UnsuitableColumnError extends WriteBufferError {
         `Pass the key as the "id" argument instead.`,
     );
   }
+  static merged(entity: string, column: string, rule: string) {
+    return new UnsuitableColumnError(
+      `Column '${column}' of entity ${entity} merges its updates with '${rule}' (forFeature merge), so it cannot be incremented. ` +
+        `Set it with update(), or remove it from the entity's merge option.`,
+    );
+  }
 }
 
 /**
@@ -204,6 +210,14 @@ export class WriteBufferConfigError extends WriteBufferError {
   static entityOption(entity: string, option: string, known: string[]) {
     return new WriteBufferConfigError(
       `WriteBufferModule.forFeature() has no option '${option}' (entity ${entity}). Known options: ${list(known)}.`,
+    );
+  }
+
+  /** `forFeature()`'s `merge` names a column that cannot be merged with max/min. */
+  static mergeColumn(entity: string, column: string, reason: string, mergeable: string[]) {
+    return new WriteBufferConfigError(
+      `forFeature(${entity}).merge.${column}: ${reason}. ` +
+        `Columns of ${entity} that can merge with 'max'/'min': ${list(mergeable)}.`,
     );
   }
 

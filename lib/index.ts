@@ -1,5 +1,6 @@
 export { BufferService } from './buffer.service.js';
 export type { BufferStats } from './buffer-stats.interface.js';
+export type { BufferedValue } from './buffer-reader.js';
 export {
   BufferedCounter,
   type BufferedCounterOptions,
@@ -40,6 +41,8 @@ export type {
   StorageStats,
   StoredRow,
   StoredValue,
+  ColumnMerge,
+  ColumnMerges,
 } from './storage/buffer-batch.interface.js';
 export {
   WriteBufferEvent,

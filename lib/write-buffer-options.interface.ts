@@ -275,7 +275,24 @@ export interface WriteBufferEntityOptions {
    * @default the module's `flush.maxBatchRows` (entries)
    */
   maxBatchRows?: number;
+  /**
+   * Columns whose updates merge by keeping the greatest (`'max'`) or least
+   * (`'min'`) value instead of the last one written, in the buffer and in
+   * the database: a `lastSeenAt` that only moves forward, whatever order
+   * several instances' writes arrive or flush in. `NULL` counts as absent.
+   * Integer (up to 32 bits), floating-point and timestamp/datetime columns.
+   * @example { lastSeenAt: 'max', firstSeenAt: 'min' }
+   * @default {} (every column: last write wins)
+   */
+  merge?: Readonly<Record<string, ColumnMergeRule>>;
 }
+
+/**
+ * How `update()` merges a column of `WriteBufferEntityOptions.merge`:
+ * keep the greatest or the least value.
+ * @publicApi
+ */
+export type ColumnMergeRule = 'max' | 'min';
 
 /**
  * Options of `WriteBufferModule.forRoot()` / `forRootAsync()`.

@@ -70,6 +70,8 @@ export function writeBufferOptions(config: ConfigService): WriteBufferModuleOpti
     TypeOrmModule.forFeature([PostDailyViews]),
     // Views per post per day: the flush creates each day's row (see PostDailyViewsController).
     WriteBufferModule.forFeature([{ entity: PostDailyViews, onMissingRow: 'insert' }]),
+    // lastSeenAt only moves forward, whichever instance or worker flushes first.
+    WriteBufferModule.forFeature([{ entity: User, merge: { lastSeenAt: 'max' } }]),
     EventEmitterModule.forRoot(),
     TerminusModule,
   ],

@@ -146,6 +146,17 @@ describe('sample app (SQLite, memory storage)', () => {
     await request(server).get('/posts').expect(400);
   });
 
+  it('keeps the latest touch of a user: GET /users/:id/last-seen before and after the flush', async () => {
+    const server = app.getHttpServer();
+    const seen = async () =>
+      (await request(server).get('/users/7/last-seen').expect(200)).body.lastSeenAt as string;
+    await request(server).post('/users/7/touch').expect(204);
+    const first = await seen();
+    expect(Date.parse(first)).toBeGreaterThan(Date.now() - 60_000);
+    await request(server).post('/buffer/flush').expect(200);
+    expect(await seen()).toBe(first);
+  });
+
   it('answers 400 for a non-numeric id and counts nothing', async () => {
     const server = app.getHttpServer();
     await request(server).post('/buffer/flush').expect(200);

@@ -8,7 +8,7 @@ import {
   type WriteBufferEntityOptions,
 } from '../lib/index.js';
 import { databaseKinds, type DatabaseKind } from './support/databases.js';
-import { ENTITIES, PageDailyViews, Post } from './support/entities.js';
+import { ENTITIES, PageDailyViews, Post, User } from './support/entities.js';
 import { holdAt } from './support/query-gate.js';
 import {
   closeTestClients,
@@ -62,6 +62,7 @@ describe.each(combos)("onMissingRow: 'insert' on %s with %s storage", (kind, sto
           featureModule([
             { entity: PageDailyViews, onMissingRow: 'insert' },
             { entity: Post, onMissingRow: 'insert' },
+            { entity: User, onMissingRow: 'insert', merge: { lastSeenAt: 'max' } },
           ]),
         ],
       },
@@ -74,6 +75,22 @@ describe.each(combos)("onMissingRow: 'insert' on %s with %s storage", (kind, sto
 
   const row = (id: { day: string; pageId: number }) =>
     t.dataSource.getRepository(PageDailyViews).findOneBy(id);
+
+  it('upserts a max-merged column: an existing greater value stays, a created row takes the buffered one', async () => {
+    const users = t.dataSource.getRepository(User);
+    const at = (second: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, second));
+    await users.insert({ id: 1, lastSeenAt: at(50) });
+    await t.buffer.update(User, 1, { lastSeenAt: at(10), name: 'one' });
+    await t.buffer.update(User, 2, { lastSeenAt: at(30) });
+    await t.buffer.update(User, 2, { lastSeenAt: at(20) });
+    expect(await t.buffer.get(User, 1, 'lastSeenAt')).toEqual(at(50));
+    expect(await t.buffer.flush()).toMatchObject({ missing: [], deadLettered: 0 });
+    expect(await users.findOneByOrFail({ id: 1 })).toMatchObject({
+      lastSeenAt: at(50),
+      name: 'one',
+    });
+    expect(await users.findOneByOrFail({ id: 2 })).toMatchObject({ lastSeenAt: at(30) });
+  });
 
   it('creates missing rows and adds to existing ones, one statement per table, get() exact', async () => {
     await t.buffer.increment(PageDailyViews, day1, 'views', 3);

@@ -1,4 +1,4 @@
-import type { RowKey, StoredRow } from '../storage/buffer-batch.interface.js';
+import type { ColumnMerges, RowKey, StoredRow } from '../storage/buffer-batch.interface.js';
 
 /**
  * A buffered write the database refused for a reason retrying cannot fix
@@ -29,6 +29,12 @@ export interface DeadLetter {
   kind: 'insert' | 'update' | 'counter';
   /** The row to insert, the values to set, or the deltas to add. */
   payload: StoredRow;
+  /**
+   * How an update's columns the entity merges with max/min merge when the
+   * letter is buffered again (`BufferStorage.update`'s `merges`), so a
+   * retried letter never replaces a pending value past it.
+   */
+  merges?: ColumnMerges;
   /** Why it failed. */
   error: string;
   at: Date;

@@ -5,7 +5,8 @@ import type { DeadLetter } from './dead-letter.interface.js';
 import type { MissingRow } from './flush-report.interface.js';
 
 /** What of an entity a dead letter or a missing-row report needs. */
-type EntityNames = Pick<BufferedEntity, 'name' | 'keyObject'>;
+type EntityNames = Pick<BufferedEntity, 'name' | 'keyObject'> &
+  Partial<Pick<BufferedEntity, 'merges'>>;
 
 /**
  * The dead letter of the entry at `position` in batch `batchId`: the same
@@ -39,7 +40,16 @@ export function deadLetterOf(
     .slice(0, 24);
   const key = rowKey && entity ? entity.keyObject(rowKey) : undefined;
   const seq = `${batchId}#${String(position).padStart(6, '0')}`;
-  return { id, ...base, seq, kind: entry.kind, payload, ...(rowKey && { rowKey, key }) };
+  const merges = entry.kind === 'update' ? entity?.merges?.(payload) : undefined;
+  return {
+    id,
+    ...base,
+    seq,
+    kind: entry.kind,
+    payload,
+    ...(merges && { merges }),
+    ...(rowKey && { rowKey, key }),
+  };
 }
 
 /** How a counter or update whose row was not there appears in a FlushReport. */

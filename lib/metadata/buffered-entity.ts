@@ -8,6 +8,7 @@ import {
 } from '../errors.js';
 import type {
   BufferTarget,
+  ColumnMerge,
   RowKey,
   StoredRow,
   StoredValue,
@@ -19,6 +20,7 @@ import {
   encodeRowKey,
 } from '../storage/row-key.codec.js';
 import { columnKind, type ColumnKind } from './column-kind.js';
+import { mergeRank } from './column-merge.js';
 import { DEFAULT_ENTITY_SETTINGS, type EntitySettings } from './entity-settings.js';
 import {
   INVALID,
@@ -101,16 +103,23 @@ export class BufferedEntity {
   /** The column `increment` counts, which must be numeric and not a key. */
   counter(name: string): BufferedColumn {
     const column = this.columns.get(name);
-    if (column && isNumeric(column) && !column.metadata.isPrimary) return column;
+    if (column && isNumeric(column) && !column.metadata.isPrimary) {
+      const rule = this.settings.merge[name];
+      if (rule) throw UnsuitableColumnError.merged(this.name, name, rule);
+      return column;
+    }
     const numeric = this.counterNames();
     if (!column) throw UnknownColumnError.notAColumn(this.name, name, numeric);
     throw UnsuitableColumnError.notNumeric(this.name, name, numeric);
   }
 
-  /** The columns `counter` accepts (numeric, not a key), by property path. */
+  /** The columns `counter` accepts (numeric, not a key, not merged with max/min), by property path. */
   counterNames(): string[] {
     return [...this.columns.values()]
-      .filter((c) => isNumeric(c) && !c.metadata.isPrimary)
+      .filter(
+        (c) =>
+          isNumeric(c) && !c.metadata.isPrimary && !this.settings.merge[c.metadata.propertyPath],
+      )
       .map((c) => c.metadata.propertyPath);
   }
 
@@ -224,8 +233,39 @@ export class BufferedEntity {
       const column = this.column(name);
       if (column.metadata.isPrimary) throw UnsuitableColumnError.primary(this.name, name);
       values[name] = this.prepare(column, patch[name]);
+      if (
+        this.settings.merge[name] &&
+        typeof values[name] === 'string' &&
+        column.kind === 'integer'
+      ) {
+        // Merged values are compared as doubles by the storages: exact up to 2^53.
+        throw InvalidValueError.column(
+          this.name,
+          name,
+          'a safe integer (a merged column)',
+          patch[name],
+        );
+      }
     }
     return values;
+  }
+
+  /**
+   * How an update merges the columns of `values` the entity merges with
+   * max/min (`forFeature`'s `merge`), or `undefined` when it merges none.
+   */
+  merges(values: StoredRow): Record<string, ColumnMerge> | undefined {
+    let merges: Record<string, ColumnMerge> | undefined;
+    for (const name in values) {
+      const rule = this.settings.merge[name];
+      if (rule) (merges ??= {})[name] = { rule, rank: this.rank(name, values[name]) };
+    }
+    return merges;
+  }
+
+  /** The number a merged column's value compares by (see {@link mergeRank}). */
+  rank(name: string, value: StoredValue | undefined): number | null {
+    return mergeRank(this.dataSource, this.column(name).metadata, value);
   }
 
   /** Validates an insert row and prepares its values for the database. */

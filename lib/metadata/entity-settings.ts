@@ -1,7 +1,11 @@
 import type { DataSource, EntityMetadata } from 'typeorm';
 import { UnknownEntityError, WriteBufferConfigError } from '../errors.js';
 import { tableId } from '../storage/table-id.js';
-import type { WriteBufferEntityOptions } from '../write-buffer-options.interface.js';
+import { resolveMerge } from './column-merge.js';
+import type {
+  ColumnMergeRule,
+  WriteBufferEntityOptions,
+} from '../write-buffer-options.interface.js';
 import { count, oneOf, WRITE_BUFFER_DEFAULTS } from '../write-buffer-options.resolver.js';
 
 /**
@@ -13,12 +17,15 @@ export interface EntitySettings {
   readonly onMissingRow: 'dead-letter' | 'drop' | 'insert';
   /** Most entries of the entity's table one batch claims. */
   readonly maxBatchRows: number;
+  /** Columns whose updates merge with max/min instead of last write wins. */
+  readonly merge: Readonly<Record<string, ColumnMergeRule>>;
 }
 
 /** The settings of an entity in a module with default options. */
 export const DEFAULT_ENTITY_SETTINGS: EntitySettings = {
   onMissingRow: 'dead-letter',
   maxBatchRows: WRITE_BUFFER_DEFAULTS.flush.maxBatchRows,
+  merge: {},
 };
 
 /** The entity settings `WriteBufferModule.forFeature()` registers (one per call). */
@@ -32,12 +39,13 @@ export class WriteBufferFeature {
  */
 const ENTITY_OPTIONS: Record<
   Exclude<keyof WriteBufferEntityOptions, 'entity'>,
-  (option: string, value: unknown) => Partial<EntitySettings>
+  (option: string, value: unknown, metadata: EntityMetadata) => Partial<EntitySettings>
 > = {
   onMissingRow: (option, value) => ({
     onMissingRow: oneOf(option, value, ['dead-letter', 'drop', 'insert']),
   }),
   maxBatchRows: (option, value) => ({ maxBatchRows: count(option, value, 1, 'entries') }),
+  merge: (option, value, metadata) => ({ merge: resolveMerge(option, value, metadata) }),
 };
 
 /**
@@ -82,7 +90,7 @@ export function resolveEntitySettings(
             Object.keys(ENTITY_OPTIONS),
           );
         }
-        Object.assign(resolved, check(`forFeature(${metadata.name}).${option}`, value));
+        Object.assign(resolved, check(`forFeature(${metadata.name}).${option}`, value, metadata));
       }
       if (resolved.onMissingRow === 'insert') assertInsertable(metadata);
       const id = tableId(name, metadata.tablePath);

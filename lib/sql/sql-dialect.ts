@@ -189,10 +189,9 @@ export abstract class SqlDialect {
       last.rows.push(row);
     }
     const statements: KeyedStatement[] = [];
+    const assign = this.mergedAssign(entity);
     for (const group of groups.values()) {
-      statements.push(
-        ...this.keyedUpdates(entity, group.names, group.rows, (column, value) => value),
-      );
+      statements.push(...this.keyedUpdates(entity, group.names, group.rows, assign));
     }
     return statements;
   }
@@ -425,6 +424,8 @@ export abstract class SqlDialect {
     // Finite numbers from the entity's metadata: safe to write as literals.
     const defaults = names.map((name) => (counters ? entity.defaultNumber(name) : 0));
     const escaped = [...keys, ...columns].map((c) => this.escape(c.databaseName));
+    // A max/min column keeps the greater (lesser) of the row's value and the buffered one.
+    const merged = this.mergedAssign(entity, (column) => this.upsertCurrent(column));
     const statements: Statement[] = [];
     for (const chunk of chunks(rows, this.maxRows(escaped.length))) {
       const params: unknown[] = [];
@@ -446,7 +447,7 @@ export abstract class SqlDialect {
       const set = columns.map((_, i) => {
         const column = escaped[keys.length + i];
         const incoming = this.upsertIncoming(column);
-        if (!counters) return `${column} = ${incoming}`;
+        if (!counters) return `${column} = ${merged(column, incoming)}`;
         const delta = defaults[i] ? `(${incoming} - (${defaults[i]}))` : incoming;
         return `${column} = COALESCE(${this.upsertCurrent(column)}, 0) + ${delta}`;
       });
@@ -462,6 +463,34 @@ export abstract class SqlDialect {
       });
     }
     return statements;
+  }
+
+  /**
+   * How `updates` sets a column (escaped): to the buffered value, or, for a
+   * column the entity merges with max/min (`forFeature`'s `merge`), to the
+   * greater (lesser) of it and the table's value, `NULL` counting as
+   * absent, in the same statement.
+   */
+  protected mergedAssign(
+    entity: BufferedEntity,
+    current: (column: string) => string = (column) => `${this.escape('t')}.${column}`,
+  ): (column: string, value: string) => string {
+    const rules = new Map(
+      Object.entries(entity.settings.merge).map(([name, rule]) => [
+        this.escape(entity.column(name).metadata.databaseName),
+        rule === 'max' ? '>' : '<',
+      ]),
+    );
+    if (rules.size === 0) return (_column, value) => value;
+    return (column, value) => {
+      const beats = rules.get(column);
+      if (!beats) return value;
+      const held = current(column);
+      return (
+        `CASE WHEN ${value} IS NULL THEN ${held} ` +
+        `WHEN ${held} IS NULL OR ${value} ${beats} ${held} THEN ${value} ELSE ${held} END`
+      );
+    };
   }
 
   private keyedUpdates(

@@ -138,3 +138,22 @@ export interface CellsSnapshot {
   epoch: number;
   layers: CellLayer[][][];
 }
+
+/**
+ * How `BufferStorage.update` merges one column of `values` (see the entity
+ * option `merge`): the pending value is replaced only by a value whose
+ * `rank` is greater (`'max'`) or less (`'min'`). `rank` is the number the
+ * value compares by (an instant's milliseconds since the epoch), `null`
+ * for `NULL`, which counts as absent: it never replaces a value.
+ * @publicApi
+ */
+export interface ColumnMerge {
+  rule: 'max' | 'min';
+  rank: number | null;
+}
+
+/**
+ * The merge of each merged column of an update, by column.
+ * @publicApi
+ */
+export type ColumnMerges = Readonly<Record<string, ColumnMerge>>;

@@ -4,6 +4,7 @@ import type {
   CellSnapshot,
   CellsSnapshot,
   ClaimedBatch,
+  ColumnMerges,
   FlushLease,
   RowKey,
   StorageStats,
@@ -33,8 +34,21 @@ export interface BufferStorage {
   /**
    * Merges `values` into the row's pending update (last write wins per
    * column) and drops pending deltas of the columns it sets.
+   *
+   * `merges` names the columns of `values` an entity merges with max/min
+   * (the entity option `merge`): such a column's pending value is replaced
+   * only by one that ranks greater (`'max'`) or less (`'min'`), and `NULL`
+   * never replaces a value, atomically with respect to other writers of
+   * the row. A storage that ignores `merges` stays correct in the database
+   * (the flush merges with the table's value) but may keep a lesser value
+   * pending when two writes race, so the database ends below the maximum.
    */
-  update(target: BufferTarget, key: RowKey, values: StoredRow): Promise<void>;
+  update(
+    target: BufferTarget,
+    key: RowKey,
+    values: StoredRow,
+    merges?: ColumnMerges,
+  ): Promise<void>;
   /**
    * Appends rows to the table's pending inserts, in order. `keys[i]` is the
    * row key of `rows[i]` when it names its whole primary key, so `read`

@@ -18,6 +18,7 @@ import type {
   CellSnapshot,
   CellsSnapshot,
   ClaimedBatch,
+  ColumnMerges,
   FlushLease,
   RowKey,
   StorageStats,
@@ -166,10 +167,15 @@ export class LmdbStorage implements BufferStorage {
     }, this.durable);
   }
 
-  update(target: BufferTarget, key: RowKey, values: StoredRow): Promise<void> {
+  update(
+    target: BufferTarget,
+    key: RowKey,
+    values: StoredRow,
+    merges?: ColumnMerges,
+  ): Promise<void> {
     return this.write(() => {
       this.changeRow(target, key, (row, meta) => {
-        const change = setColumns(row, values);
+        const change = setColumns(row, values, false, merges);
         meta.updates += change.updates;
         meta.counters += change.counters;
       });
@@ -358,7 +364,7 @@ export class LmdbStorage implements BufferStorage {
           (row) => {
             if (letter.kind === 'update') {
               // Deltas pending now all arrived after the letter's update: they stay.
-              meta.updates += setColumns(row, letter.payload, true).updates;
+              meta.updates += setColumns(row, letter.payload, true, letter.merges).updates;
             } else {
               for (const [column, delta] of Object.entries(letter.payload)) {
                 meta.counters += addDelta(row, column, Number(delta));

@@ -16,6 +16,7 @@ import type {
   CellSnapshot,
   CellsSnapshot,
   ClaimedBatch,
+  ColumnMerges,
   FlushLease,
   RowKey,
   StorageStats,
@@ -90,8 +91,8 @@ export class MemoryStorage implements BufferStorage {
     if (this.journal) await this.journalRow(target, key, row);
   }
 
-  async update(target: BufferTarget, key: RowKey, values: StoredRow) {
-    const row = this.setColumns(target, key, values);
+  async update(target: BufferTarget, key: RowKey, values: StoredRow, merges?: ColumnMerges) {
+    const row = this.setColumns(target, key, values, false, merges);
     if (this.journal) await this.journalRow(target, key, row);
   }
 
@@ -107,9 +108,10 @@ export class MemoryStorage implements BufferStorage {
     key: RowKey,
     values: StoredRow,
     keepDeltas = false,
+    merges?: ColumnMerges,
   ): RowState {
     const row = this.row(target, key);
-    const change = setColumns(row, values, keepDeltas);
+    const change = setColumns(row, values, keepDeltas, merges);
     this.counts.updates += change.updates;
     this.counts.counters += change.counters;
     return row;
@@ -375,8 +377,9 @@ export class MemoryStorage implements BufferStorage {
         continue;
       }
       const key = letter.rowKey!;
-      if (letter.kind === 'update') this.setColumns(target, key, letter.payload, true);
-      else {
+      if (letter.kind === 'update') {
+        this.setColumns(target, key, letter.payload, true, letter.merges);
+      } else {
         for (const [column, delta] of Object.entries(letter.payload)) {
           this.addDelta(target, key, column, Number(delta));
         }
@@ -553,6 +556,7 @@ export class MemoryStorage implements BufferStorage {
       const row = this.row({ dataSource, table }, key);
       row.set = state.set;
       row.deltas = state.deltas;
+      if (state.ranks) row.ranks = state.ranks;
       if (state.set) this.counts.updates++;
       this.counts.counters += Object.keys(state.deltas ?? {}).length;
     }

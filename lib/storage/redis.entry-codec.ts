@@ -2,6 +2,7 @@ import type { DeadLetter } from '../flush/dead-letter.interface.js';
 import type {
   BatchTable,
   ClaimedBatch,
+  ColumnMerge,
   RowKey,
   StoredRow,
   StoredValue,
@@ -111,16 +112,27 @@ export function encodeBatch(batch: ClaimedBatch) {
   };
 }
 
+/** A merged cell as the write and requeue scripts take it: field, value, rank ('' for NULL), rule. */
+export function mergedCell(field: string, value: string, merge: ColumnMerge): string[] {
+  return [field, value, merge.rank === null ? '' : String(merge.rank), merge.rule];
+}
+
 /** What re-buffering a dead letter writes, ready for the requeue script. */
 export function requeueOps(letter: DeadLetter): string {
-  const cells = (encode: (value: StoredRow[string]) => string) =>
-    Object.entries(letter.payload).flatMap(([column, value]) => [
-      cellField(letter.rowKey!, column),
-      encode(value),
-    ]);
+  const cells = (encode: (value: StoredRow[string]) => string, only = (_: string) => true) =>
+    Object.entries(letter.payload).flatMap(([column, value]) =>
+      only(column) ? [cellField(letter.rowKey!, column), encode(value)] : [],
+    );
+  const merges = letter.merges ?? {};
+  // Merged columns are compared as a write of them is (see WRITE_SCRIPT's mergeCells).
+  const merged = Object.entries(letter.payload).flatMap(([column, value]) => {
+    const merge = merges[column];
+    return merge ? mergedCell(cellField(letter.rowKey!, column), encodeJson(value), merge) : [];
+  });
   return JSON.stringify({
     table: tableName(letter.table),
-    sets: letter.kind === 'update' ? cells(encodeJson) : [],
+    sets: letter.kind === 'update' ? cells(encodeJson, (column) => !merges[column]) : [],
+    merged: letter.kind === 'update' ? merged : [],
     deltas: letter.kind === 'counter' ? cells(String) : [],
     inserts: letter.kind === 'insert' ? [insertItem(letter.payload, letter.rowKey)] : [],
   });

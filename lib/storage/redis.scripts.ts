@@ -109,6 +109,26 @@ local function setCells(cnt, upd, pairs)
     redis.call('HDEL', cnt, pairs[i])
   end
 end
+-- Merged (max/min) cells: field, value, rank ('' for NULL), rule. A pending
+-- value is replaced only by one ranking past it; NULL replaces nothing; a
+-- pending value without a rank (a dead letter buffered again) by anything.
+local function mergeCells(upd, rnk, items)
+  for i = 1, #items, 4 do
+    local field, rank = items[i], tonumber(items[i + 2])
+    local wins = true
+    if redis.call('HEXISTS', upd, field) == 1 then
+      local held = tonumber(redis.call('HGET', rnk, field))
+      if rank == nil then wins = false
+      elseif held ~= nil then
+        if items[i + 3] == 'max' then wins = rank > held else wins = rank < held end
+      end
+    end
+    if wins then
+      redis.call('HSET', upd, field, items[i + 1])
+      if rank == nil then redis.call('HDEL', rnk, field) else redis.call('HSET', rnk, field, items[i + 2]) end
+    end
+  end
+end
 `;
 
 /** Checks the layout version. KEYS: format, tables. ARGV: version. Returns the version found. */
@@ -123,15 +143,17 @@ return ARGV[1]
 
 /**
  * Applies one group of coalesced writes to one table. KEYS: cnt, upd, ins,
- * tables, ink. ARGV: table, sets, integer deltas, other deltas (each a JSON
- * array of alternating fields and values), then insert items.
+ * tables, ink (the ranks of merged cells sit beside upd, in its slot). ARGV: table, sets, integer deltas, other deltas (each a
+ * JSON array of alternating fields and values), merged sets (a JSON array
+ * of field, value, rank, rule), then insert items.
  */
 export const WRITE_SCRIPT = `${COMMON}${ADD_DELTAS}
 setCells(KEYS[1], KEYS[2], cjson.decode(ARGV[2]))
 addIntegers(KEYS[1], cjson.decode(ARGV[3]))
 addOthers(KEYS[1], cjson.decode(ARGV[4]))
-rpushAll(KEYS[3], ARGV, 5)
-indexInserts(KEYS[5], ARGV, 5)
+mergeCells(KEYS[2], string.sub(KEYS[2], 1, -4) .. 'rnk', cjson.decode(ARGV[5]))
+rpushAll(KEYS[3], ARGV, 6)
+indexInserts(KEYS[5], ARGV, 6)
 redis.call('SADD', KEYS[4], ARGV[1])
 -- P is the tables key without ':tables'.
 redis.call('HSETNX', sinceKey(string.sub(KEYS[4], 1, -8)), ARGV[1], nowMs())
@@ -203,6 +225,7 @@ for _, t in ipairs(names) do
       if redis.call('EXISTS', upd) == 1 then
         updates = redis.call('HGETALL', upd)
         redis.call('RENAME', upd, partKey(P, id, t, 'upd'))
+        redis.call('DEL', tableKey(P, t, 'rnk'))
       end
       redis.call('SREM', KEYS[2], t)
       redis.call('HDEL', sinceKey(P), t)
@@ -330,6 +353,9 @@ for i = 2, #ARGV do
     local t = op.table
     -- Deltas pending now all arrived after the letter's update: they stay.
     if #op.sets > 0 then hsetAll(tableKey(P, t, 'upd'), op.sets) end
+    -- Their values are unranked now: a merged write replaces them.
+    for j = 1, #op.sets, 2 do redis.call('HDEL', tableKey(P, t, 'rnk'), op.sets[j]) end
+    if op.merged then mergeCells(tableKey(P, t, 'upd'), tableKey(P, t, 'rnk'), op.merged) end
     addOthers(tableKey(P, t, 'cnt'), op.deltas)
     if #op.inserts > 0 then
       rpushAll(tableKey(P, t, 'ins'), op.inserts, 1)

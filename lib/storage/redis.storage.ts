@@ -15,6 +15,7 @@ import type {
   CellSnapshot,
   CellsSnapshot,
   ClaimedBatch,
+  ColumnMerges,
   FlushLease,
   RowKey,
   StorageStats,
@@ -131,9 +132,14 @@ export class RedisStorage implements BufferStorage {
     return this.joined(group);
   }
 
-  update(target: BufferTarget, key: RowKey, values: StoredRow): Promise<void> {
+  update(
+    target: BufferTarget,
+    key: RowKey,
+    values: StoredRow,
+    merges?: ColumnMerges,
+  ): Promise<void> {
     const group = this.group(target);
-    group.update(key, values);
+    group.update(key, values, merges);
     return this.joined(group);
   }
 

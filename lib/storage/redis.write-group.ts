@@ -1,6 +1,7 @@
-import type { RowKey, StoredRow } from './buffer-batch.interface.js';
-import { cellField, insertItem } from './redis.entry-codec.js';
+import type { ColumnMerge, ColumnMerges, RowKey, StoredRow } from './buffer-batch.interface.js';
+import { cellField, insertItem, mergedCell } from './redis.entry-codec.js';
 import type { TableKeys } from './redis.key-layout.js';
+import { mergeWins } from './row-state.js';
 import { encodeJson } from './stored-value.codec.js';
 
 /**
@@ -12,6 +13,8 @@ import { encodeJson } from './stored-value.codec.js';
 export class RedisWriteGroup {
   /** Coalesced cells by hash field: the value set (encoded), then the deltas after it. */
   private readonly cells = new Map<string, { set?: string; delta: number }>();
+  /** Merged (max/min) cells by hash field: the winning value (encoded) and its merge. */
+  private readonly merged = new Map<string, { set: string; merge: ColumnMerge }>();
   /** Insert items, in order. */
   private readonly rows: string[] = [];
   /** Cells plus rows held. */
@@ -36,9 +39,14 @@ export class RedisWriteGroup {
   }
 
   /** Sets the row's columns, dropping the deltas of this group counted before. */
-  update(key: RowKey, values: StoredRow): void {
+  update(key: RowKey, values: StoredRow, merges?: ColumnMerges): void {
     for (const column of Object.keys(values)) {
       const field = cellField(key, column);
+      const merge = merges?.[column];
+      if (merge) {
+        this.mergeCell(field, values[column], merge);
+        continue;
+      }
       const cell = this.cells.get(field);
       // The set overrides the deltas counted before it in this group.
       if (cell) Object.assign(cell, { set: encodeJson(values[column]), delta: 0 });
@@ -46,6 +54,17 @@ export class RedisWriteGroup {
         this.cells.set(field, { set: encodeJson(values[column]), delta: 0 });
         this.size++;
       }
+    }
+  }
+
+  /** Keeps the value of a merged cell that wins over the one of this group (see `mergeWins`). */
+  private mergeCell(field: string, value: StoredRow[string], merge: ColumnMerge): void {
+    const held = this.merged.get(field);
+    if (!held) {
+      this.merged.set(field, { set: encodeJson(value), merge });
+      this.size++;
+    } else if (mergeWins(merge, held.merge.rank)) {
+      Object.assign(held, { set: encodeJson(value), merge });
     }
   }
 
@@ -57,8 +76,8 @@ export class RedisWriteGroup {
 
   /**
    * Keys and arguments of the write script (see WRITE_SCRIPT): sets,
-   * integer deltas (HINCRBY) and other deltas (HINCRBYFLOAT), then the
-   * insert items.
+   * integer deltas (HINCRBY), other deltas (HINCRBYFLOAT) and merged sets,
+   * then the insert items.
    */
   scriptArguments(): string[] {
     const sets: string[] = [];
@@ -69,6 +88,10 @@ export class RedisWriteGroup {
       if (cell.delta !== 0) {
         (Number.isInteger(cell.delta) ? integers : others).push(field, String(cell.delta));
       }
+    }
+    const merged: string[] = [];
+    for (const [field, { set, merge }] of this.merged) {
+      merged.push(...mergedCell(field, set, merge));
     }
     const k = this.keys;
     return [
@@ -81,6 +104,7 @@ export class RedisWriteGroup {
       JSON.stringify(sets),
       JSON.stringify(integers),
       JSON.stringify(others),
+      JSON.stringify(merged),
       ...this.rows,
     ];
   }

@@ -1,10 +1,12 @@
-import type { StoredRow } from './buffer-batch.interface.js';
+import type { ColumnMerge, ColumnMerges, StoredRow } from './buffer-batch.interface.js';
 import { countColumns } from './count-columns.js';
 
 /** Pending or claimed state of one row: columns set, then deltas on top. */
 export interface RowState {
   set?: StoredRow;
   deltas?: Record<string, number>;
+  /** Ranks of the merged columns' values in `set` (see `ColumnMerge`). */
+  ranks?: Record<string, number | null>;
 }
 
 /** Adds `delta` to the row's counter of `column`; resolves 1 when that opened a new counter. */
@@ -31,13 +33,27 @@ export interface SetChange {
  * a dead letter buffered again (`keepDeltas`) does not, since every delta
  * pending now arrived after it.
  */
-export function setColumns(row: RowState, values: StoredRow, keepDeltas = false): SetChange {
+export function setColumns(
+  row: RowState,
+  values: StoredRow,
+  keepDeltas = false,
+  merges?: ColumnMerges,
+): SetChange {
   const change = { updates: 0, counters: 0 };
   if (!row.set) {
     row.set = {};
     change.updates = 1;
   }
   for (const column of Object.keys(values)) {
+    const merge = merges?.[column];
+    if (merge) {
+      const held = column in row.set ? row.ranks?.[column] : undefined;
+      if (column in row.set && !mergeWins(merge, held)) continue;
+      (row.ranks ??= {})[column] = merge.rank;
+    } else if (row.ranks) {
+      // A value set without a rank (a dead letter buffered again) is unranked.
+      delete row.ranks[column];
+    }
     row.set[column] = values[column];
     if (!keepDeltas && row.deltas && row.deltas[column] !== undefined) {
       // The set overrides what was counted before it.
@@ -51,4 +67,15 @@ export function setColumns(row: RowState, values: StoredRow, keepDeltas = false)
 /** Counters a row holds. */
 export function countersOf(row: RowState): number {
   return row.deltas ? countColumns(row.deltas) : 0;
+}
+
+/**
+ * Whether a merged value replaces the pending one, whose rank is `held`
+ * (`undefined`: unknown, as for a dead letter buffered again). `NULL`
+ * never replaces a value.
+ */
+export function mergeWins(merge: ColumnMerge, held: number | null | undefined): boolean {
+  if (merge.rank === null) return false;
+  if (held === null || held === undefined) return true;
+  return merge.rule === 'max' ? merge.rank > held : merge.rank < held;
 }

@@ -1,4 +1,4 @@
-import { Controller, HttpCode, Param, ParseIntPipe, Post } from '@nestjs/common';
+import { Controller, Get, HttpCode, Param, ParseIntPipe, Post } from '@nestjs/common';
 import { BufferService } from '../../lib/index.js';
 import { User } from '../entities/user.entity.js';
 
@@ -11,5 +11,11 @@ export class UsersController {
   @HttpCode(204)
   async touch(@Param('id', ParseIntPipe) id: number) {
     await this.buffer.update(User, id, { lastSeenAt: new Date() });
+  }
+
+  /** When the user was last seen: the latest of the database's and every buffered touch. */
+  @Get(':id/last-seen')
+  async lastSeen(@Param('id', ParseIntPipe) id: number) {
+    return { id, lastSeenAt: await this.buffer.get(User, id, 'lastSeenAt') };
   }
 }

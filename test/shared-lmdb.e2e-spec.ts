@@ -194,6 +194,27 @@ describe('shared LMDB storage: a write it refuses', () => {
     ]);
     await storage.close();
   });
+
+  it('fails alone among the writes of its event-loop turn', async () => {
+    const storage = await createStorage({ type: 'lmdb', path: join(dir, 'turn.mdb') });
+    const target = { dataSource: 'default', table: 'item' };
+    const tooLong = JSON.stringify(['x'.repeat(3000)]);
+    // Issued in one turn: one transaction, the refused write between two others.
+    const before = storage.increment(target, '["a"]', 'n', 2);
+    const refused = storage.increment(target, tooLong, 'n', 5);
+    const after = storage.update(target, '["b"]', { n: 7 });
+    await expect(refused).rejects.toThrow(/maximum key size/);
+    await expect(Promise.all([before, after])).resolves.toEqual([undefined, undefined]);
+
+    expect((await storage.read(target, '["a"]', 'n')).layers).toEqual([
+      { batchId: undefined, isSet: false, value: undefined, delta: 2 },
+    ]);
+    expect((await storage.read(target, '["b"]', 'n')).layers).toEqual([
+      { batchId: undefined, isSet: true, value: 7, delta: 0 },
+    ]);
+    expect((await storage.stats()).pending).toEqual({ counters: 1, updates: 1, inserts: 0 });
+    await storage.close();
+  });
 });
 
 describe('shared LMDB storage: dead letters named twice', () => {

@@ -96,9 +96,19 @@ class Fenced {
   constructor(readonly reason: string) {}
 }
 
+/** One write of a group: what it runs, and what that returned or threw. */
+interface WriteOp {
+  run: () => unknown;
+  result: unknown;
+  error: unknown;
+}
+
+/** A write of a group threw: the group's child transaction is aborted and the group runs again, each write isolated. */
+class OpFailed {}
+
 /** The writes of one event-loop turn, run in one transaction callback. */
 interface WriteGroup {
-  ops: Array<{ run: () => unknown; result: unknown; error: unknown }>;
+  ops: WriteOp[];
   committed: Promise<void>;
   /** Committed and on disk. */
   flushed: Promise<void>;
@@ -509,7 +519,7 @@ export class LmdbStorage implements BufferStorage {
         return Promise.reject(error as Error);
       }
     }
-    const op = { run, result: undefined as unknown, error: undefined as unknown };
+    const op: WriteOp = { run, result: undefined, error: undefined };
     group.ops.push(op);
     const done = (durable ? group.flushed : group.committed).then(() => {
       if (op.error !== undefined) throw op.error;
@@ -523,29 +533,11 @@ export class LmdbStorage implements BufferStorage {
 
   /** Queues the transaction of a new write group; writes join it until it runs. */
   private openGroup(): WriteGroup {
-    const ops: WriteGroup['ops'] = [];
+    const ops: WriteOp[] = [];
     const committed = this.db.transaction(() => {
       // From here on, new writes go to the next group.
       if (this.group === group) this.group = undefined;
-      let metas = new Map<string, SourceMeta>();
-      this.metas = metas;
-      try {
-        for (const op of ops) {
-          // A write that throws half-way (a key past LMDB's largest) leaves
-          // nothing behind: its puts roll back with its child transaction,
-          // its meta changes with the copy taken before it.
-          const before = new Map([...metas].map(([ds, meta]) => [ds, structuredClone(meta)]));
-          try {
-            op.result = this.db.childTransaction(op.run);
-          } catch (error) {
-            op.error = error ?? new Error('write failed');
-            this.metas = metas = before;
-          }
-        }
-        for (const [ds, meta] of metas) void this.db.put(['m', ds], JSON.stringify(meta));
-      } finally {
-        this.metas = undefined;
-      }
+      this.runGroup(ops);
     }) as Promise<void>;
     // `flushed` is taken now, with the transaction just queued: taken once
     // it commits, it would also wait for the sync of writes begun since.
@@ -561,6 +553,53 @@ export class LmdbStorage implements BufferStorage {
     group.flushed.catch(() => undefined);
     this.group = group;
     return group;
+  }
+
+  /**
+   * Runs a group's writes (inside its transaction) in one child
+   * transaction. If one of them throws half-way (a key past LMDB's
+   * largest), that child is aborted and the group runs again with each
+   * write in a child transaction of its own, so that the failed write
+   * alone leaves nothing behind. Writes do not fail otherwise: their input
+   * was checked before they were issued.
+   */
+  private runGroup(ops: WriteOp[]) {
+    try {
+      this.db.childTransaction(() => this.runOps(ops, false));
+    } catch (error) {
+      if (!(error instanceof OpFailed)) throw error;
+      for (const op of ops) op.result = op.error = undefined;
+      this.runOps(ops, true);
+    }
+  }
+
+  /** Runs writes inside the group's transaction, then writes the metas they changed. */
+  private runOps(ops: WriteOp[], isolated: boolean) {
+    let metas = new Map<string, SourceMeta>();
+    this.metas = metas;
+    try {
+      for (const op of ops) {
+        if (!isolated) {
+          try {
+            op.result = op.run();
+          } catch {
+            throw new OpFailed();
+          }
+          continue;
+        }
+        // Its meta changes roll back with the copy taken before it.
+        const before = new Map([...metas].map(([ds, meta]) => [ds, structuredClone(meta)]));
+        try {
+          op.result = this.db.childTransaction(op.run);
+        } catch (error) {
+          op.error = error ?? new Error('write failed');
+          this.metas = metas = before;
+        }
+      }
+      for (const [ds, meta] of metas) void this.db.put(['m', ds], JSON.stringify(meta));
+    } finally {
+      this.metas = undefined;
+    }
   }
 
   /** Changes a pending row (inside a write transaction) and counts it in the meta. */

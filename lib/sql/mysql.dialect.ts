@@ -78,6 +78,7 @@ export class MysqlDialect extends SqlDialect {
     values: unknown[][],
     params: unknown[],
     numbered: boolean,
+    offset = 0,
   ): RowSource {
     const names = columns.map((_, i) => this.escape(`wb_c${i}`));
     const ordinal = numbered ? this.escape('wb_n') : undefined;
@@ -94,7 +95,7 @@ export class MysqlDialect extends SqlDialect {
         const cell = casts[c] && typeof value === 'string' ? `CAST(? AS ${casts[c]})` : '?';
         cells.push(r === 0 ? `${cell} AS ${names[c]}` : cell);
       }
-      if (ordinal) cells.push(r === 0 ? `${r + 1} AS ${ordinal}` : String(r + 1));
+      if (ordinal) cells.push(r === 0 ? `${offset + 1} AS ${ordinal}` : String(offset + r + 1));
       selects.push(`SELECT ${cells.join(', ')}`);
     }
     return { sql: `(${selects.join(' UNION ALL ')}) AS ${this.escape('v')}`, names, ordinal };
@@ -165,19 +166,49 @@ export class MysqlDialect extends SqlDialect {
 
   /** Positions (1-based) of the keys no row has. */
   private missingRows(entity: BufferedEntity, keys: RowKey[]): Statement {
-    const columns = entity.primary.map((c) => c.metadata);
-    const params: unknown[] = [];
-    const source = this.derivedTable(columns, entity.keyColumns(keys), params, true);
+    const { source, on, params } = this.numberedKeys(entity, keys);
     const [t, v] = [this.escape('t'), this.escape('v')];
-    const where = columns
-      .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)
-      .join(' AND ');
     return {
       sql:
         `SELECT ${v}.${source.ordinal} AS ${this.escape('n')} FROM ${source.sql} ` +
-        `WHERE NOT EXISTS (SELECT 1 FROM ${this.table(entity)} AS ${t} WHERE ${where})`,
+        `WHERE NOT EXISTS (SELECT 1 FROM ${this.table(entity)} AS ${t} WHERE ${on})`,
       params,
     };
+  }
+
+  override rowsNamed(entity: BufferedEntity, keys: RowKey[]): Statement[] {
+    const size = this.maxRows(entity.primary.length + 1);
+    const statements: Statement[] = [];
+    for (let offset = 0; offset < keys.length; offset += size) {
+      const { source, on, params } = this.numberedKeys(
+        entity,
+        keys.slice(offset, offset + size),
+        offset,
+      );
+      const [t, v] = [this.escape('t'), this.escape('v')];
+      const stored = entity.primary
+        .map((c, i) => `${t}.${this.escape(c.metadata.databaseName)} AS ${this.escape(`k${i}`)}`)
+        .join(', ');
+      statements.push({
+        sql:
+          `SELECT ${v}.${source.ordinal} AS ${this.escape('n')}, ${stored} FROM ${source.sql} ` +
+          `STRAIGHT_JOIN ${this.table(entity)} AS ${t} ON ${on}`,
+        params,
+      });
+    }
+    return statements;
+  }
+
+  /** `keys` as a numbered derived table `v`, and the condition matching a row `t` of the entity to one. */
+  private numberedKeys(entity: BufferedEntity, keys: RowKey[], offset = 0) {
+    const columns = entity.primary.map((c) => c.metadata);
+    const params: unknown[] = [];
+    const source = this.derivedTable(columns, entity.keyColumns(keys), params, true, offset);
+    const [t, v] = [this.escape('t'), this.escape('v')];
+    const on = columns
+      .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)
+      .join(' AND ');
+    return { source, on, params };
   }
 
   private readonly casts = new WeakMap<ColumnMetadata, string | null>();

@@ -18,6 +18,7 @@ import { flushPostgres10k } from './cases/flush-postgres-10k.case.js';
 import { flushSqlite100k } from './cases/flush-sqlite-100k.case.js';
 import { flushSqlite10k } from './cases/flush-sqlite-10k.case.js';
 import { heapPerCounter } from './cases/heap-per-counter.case.js';
+import { httpMariadb } from './cases/http-mariadb.case.js';
 import { httpPostgres } from './cases/http-postgres.case.js';
 import { httpSqlite } from './cases/http-sqlite.case.js';
 import { httpWorkers } from './cases/http-workers.case.js';
@@ -31,6 +32,7 @@ import { redisIncrement } from './cases/redis-increment.case.js';
 const CASES: BenchCase[] = [
   httpSqlite,
   httpPostgres,
+  httpMariadb,
   memoryIncrement,
   metricsOverhead,
   journalIncrement,

@@ -200,7 +200,7 @@ export class MysqlDialect extends SqlDialect {
 
   /** Positions (1-based) of the keys no row has. */
   private missingRows(entity: BufferedEntity, keys: RowKey[]): Statement {
-    const { source, on, params } = this.numberedKeys(entity, keys);
+    const { source, on, params } = this.keysToMatch(entity, keys);
     const [t, v] = [this.escape('t'), this.escape('v')];
     return {
       sql:
@@ -214,7 +214,7 @@ export class MysqlDialect extends SqlDialect {
     const size = this.maxRows(entity.primary.length + 1);
     const statements: Statement[] = [];
     for (let offset = 0; offset < keys.length; offset += size) {
-      const { source, on, params } = this.numberedKeys(
+      const { source, on, params } = this.keysToMatch(
         entity,
         keys.slice(offset, offset + size),
         offset,
@@ -234,7 +234,7 @@ export class MysqlDialect extends SqlDialect {
   }
 
   /** `keys` as a numbered derived table `v`, and the condition matching a row `t` of the entity to one. */
-  private numberedKeys(entity: BufferedEntity, keys: RowKey[], offset = 0) {
+  private keysToMatch(entity: BufferedEntity, keys: RowKey[], offset = 0) {
     const columns = entity.primary.map((c) => c.metadata);
     const params: unknown[] = [];
     const source = this.derivedTable(columns, entity.keyColumns(keys), params, true, offset);

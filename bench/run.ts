@@ -26,6 +26,7 @@ import {
 } from './cases/flush-upsert-10k.case.js';
 import { getManyPostgres, getManyRedis, getManySqlite } from './cases/get-many.case.js';
 import { heapPerCounter } from './cases/heap-per-counter.case.js';
+import { httpMariadb } from './cases/http-mariadb.case.js';
 import { httpPostgres } from './cases/http-postgres.case.js';
 import { httpSqlite } from './cases/http-sqlite.case.js';
 import { httpWorkers } from './cases/http-workers.case.js';
@@ -39,6 +40,7 @@ import { redisIncrement } from './cases/redis-increment.case.js';
 const CASES: BenchCase[] = [
   httpSqlite,
   httpPostgres,
+  httpMariadb,
   memoryIncrement,
   metricsOverhead,
   journalIncrement,

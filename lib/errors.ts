@@ -380,7 +380,7 @@ export class FlushError extends WriteBufferError {
   }
   /** MySQL/MariaDB: a row the flush updates was created or deleted by another transaction meanwhile. */
   static rowsChangedDuringFlush(entity: string) {
-    return new FlushError(
+    return new RowMatchMismatchError(
       `Rows of ${entity} were created or deleted by another transaction while the flush updated them; ` +
         `the batch stays buffered and the next flush applies it.`,
       undefined,
@@ -394,6 +394,14 @@ export class FlushError extends WriteBufferError {
     );
   }
 }
+
+/**
+ * A keyed UPDATE matched fewer rows than its keys less those found
+ * missing: another transaction created or deleted one of the rows, or two
+ * keys the buffer tells apart name one row under the column's collation.
+ * The flush retries the batch once with such keys merged.
+ */
+export class RowMatchMismatchError extends FlushError {}
 
 /**
  * Redis could not be reached (or did not answer in time); nothing was

@@ -35,9 +35,19 @@ function dataDir(config: ConfigService): string {
   return dir;
 }
 
-/** SQLite under `DATA_DIR` by default; PostgreSQL when `DATABASE_URL` is set. */
+/**
+ * SQLite under `DATA_DIR` by default; with `DATABASE_URL`, PostgreSQL
+ * (`postgres://…`) or MySQL/MariaDB (`mysql://…` as TypeORM type `mysql`,
+ * `mariadb://…` as type `mariadb`, both through `mysql2`).
+ */
 export function databaseOptions(config: ConfigService): TypeOrmModuleOptions {
   const url = config.get<string>('DATABASE_URL');
+  const scheme = url && new URL(url).protocol;
+  if (scheme === 'mysql:' || scheme === 'mariadb:') {
+    const type = scheme === 'mysql:' ? 'mysql' : 'mariadb';
+    // mysql2 reads `mysql://` URLs only.
+    return { type, url: url!.replace(/^mariadb:/, 'mysql:'), entities, synchronize: true };
+  }
   if (url) return { type: 'postgres', url, entities, synchronize: true };
   const database = join(dataDir(config), 'sample.sqlite');
   return { type: 'better-sqlite3', database, entities, synchronize: true };

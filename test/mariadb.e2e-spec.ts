@@ -1,7 +1,14 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import type { DataSourceOptions } from 'typeorm';
-import { createTestDatabase, mariadbAvailable, type TestDatabase } from './support/databases.js';
+import mysql from 'mysql2/promise';
+import { foldAccents, foldsAccents } from '../lib/metadata/key-form.js';
+import {
+  createTestDatabase,
+  MARIADB_URL,
+  mariadbAvailable,
+  type TestDatabase,
+} from './support/databases.js';
 import { Membership, Post } from './support/entities.js';
 import { holdAt } from './support/query-gate.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
@@ -11,6 +18,21 @@ import { createTestApp, type TestApp } from './support/test-app.js';
  * changed rows unless the connection asks for found rows, and InnoDB's
  * default isolation takes gap locks. The shared suites run on MariaDB too.
  */
+/** Every precomposed letter of the Latin blocks `foldAccents` changes, with what it becomes. */
+function foldedLetters(): Array<[string, string]> {
+  const letters: Array<[string, string]> = [];
+  for (const [from, to] of [
+    [0xc0, 0x24f],
+    [0x1e00, 0x1eff],
+  ]) {
+    for (let code = from; code <= to; code++) {
+      const letter = String.fromCodePoint(code);
+      if (foldAccents(letter) !== letter) letters.push([letter, foldAccents(letter)]);
+    }
+  }
+  return letters;
+}
+
 const describeMariadb = (await mariadbAvailable()) ? describe : describe.skip;
 
 describeMariadb('MariaDB', () => {
@@ -168,4 +190,91 @@ describeMariadb('MariaDB', () => {
     expect(rows.map((row) => row.views)).toEqual(ids.map(() => appAdded + 2 * buffered));
     expect(await t.buffer.deadLetters()).toEqual([]);
   });
+
+  it('folds only what the server compares equal: every accented letter, under every collation that folds accents', async () => {
+    const letters = foldedLetters();
+    expect(letters.length).toBeGreaterThan(400);
+    const connection = await mysql.createConnection({ uri: MARIADB_URL });
+    try {
+      const [rows] = await connection.query(
+        'SELECT COLLATION_NAME AS name FROM information_schema.COLLATIONS',
+      );
+      const collations = (rows as Array<{ name: string }>).map((r) => r.name).filter(foldsAccents);
+      expect(collations).toEqual(
+        expect.arrayContaining(['utf8mb4_general_ci', 'utf8mb4_unicode_ci', 'utf8mb3_general_ci']),
+      );
+      for (const collation of collations) {
+        const charset = collation.split('_')[0];
+        const cell = (i: number) =>
+          `CONVERT(? USING ${charset}) COLLATE ${collation} = CONVERT(? USING ${charset}) COLLATE ${collation} AS c${i}`;
+        // Upper- and lower-case letters alike (`'É'` → `'e'`).
+        const pairs = letters;
+        const [[answer]] = (await connection.query(
+          `SELECT ${pairs.map((_, i) => cell(i)).join(', ')}`,
+          pairs.flat(),
+        )) as unknown as [[Record<string, number>]];
+        const apart = pairs.filter((_, i) => answer[`c${i}`] !== 1).map(([a, b]) => `${a}≠${b}`);
+        expect({ collation, apart }).toEqual({ collation, apart: [] });
+      }
+      // Why language collations are left out: Swedish keeps 'ö' apart from 'o'.
+      const [[swedish]] = (await connection.query(
+        "SELECT 'ö' = 'o' COLLATE utf8mb4_swedish_ci AS same",
+      )) as unknown as [[{ same: number }]];
+      expect(swedish.same).toBe(0);
+      expect(foldsAccents('utf8mb4_swedish_ci')).toBe(false);
+    } finally {
+      await connection.end();
+    }
+  });
+
+  it('keys spellings that differ in accents, case and trailing spaces as one row under utf8mb4_general_ci', async () => {
+    const t = await app();
+    await t.dataSource.getRepository(Membership).insert({ orgId: 'elan', userId: 1, points: 10 });
+    const spellings = ['elan', 'Élan', 'ÉLAN', 'élan  ', 'ëlån'];
+    for (const orgId of spellings) {
+      await t.buffer.increment(Membership, { orgId, userId: 1 }, 'points');
+    }
+    expect((await t.buffer.stats()).pending.counters).toBe(1);
+    expect(await t.buffer.get(Membership, { orgId: 'Élan', userId: 1 }, 'points')).toBe(15);
+    const report = await t.buffer.flush();
+    expect(report.missing).toEqual([]);
+    expect(await t.dataSource.getRepository(Membership).find()).toMatchObject([
+      { orgId: 'elan', userId: 1, points: 15 },
+    ]);
+  });
+
+  it.each([
+    ['ß', 's'],
+    ['😀', '😁'],
+  ])(
+    "applies every write once when two keys it does not fold name one row ('%s' and '%s' under utf8mb4_general_ci)",
+    async (one, other) => {
+      const t = await app();
+      const members = t.dataSource.getRepository(Membership);
+      await members.insert([
+        { orgId: 'elan', userId: 1, points: 10 },
+        { orgId: one, userId: 1, points: 100 },
+      ]);
+      await t.buffer.increment(Membership, { orgId: one, userId: 1 }, 'points', 2);
+      await t.buffer.increment(Membership, { orgId: other, userId: 1 }, 'points', 3);
+      await t.buffer.update(Membership, { orgId: other, userId: 1 }, { role: 'admin' });
+      await t.buffer.increment(Membership, { orgId: 'elan', userId: 1 }, 'points');
+      await t.buffer.increment(Membership, { orgId: 'nobody', userId: 1 }, 'points');
+      expect((await t.buffer.stats()).pending.counters).toBe(4);
+
+      const report = await t.buffer.flush();
+      expect(report.missing.map((m) => m.id)).toEqual([{ orgId: 'nobody', userId: 1 }]);
+      expect(await members.find({ order: { points: 'ASC' } })).toMatchObject([
+        { orgId: 'elan', points: 11 },
+        { orgId: one, points: 105, role: 'admin' },
+      ]);
+      const stats = await t.buffer.stats();
+      expect(stats.pending).toMatchObject({ counters: 0, updates: 0 });
+      expect(stats.inFlightBatches).toBe(0);
+      expect(stats.deadLetters).toBe(1);
+      // Flushed again, nothing is added a second time.
+      await t.buffer.flush();
+      expect(await members.findOneBy({ orgId: one, userId: 1 })).toMatchObject({ points: 105 });
+    },
+  );
 });

@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import Database from 'better-sqlite3';
 import request from 'supertest';
+import mysql from 'mysql2/promise';
 import { buildCrashApp } from './crash/crash-harness.js';
+import { MARIADB_URL, mariadbAdmin, mariadbAvailable } from './support/databases.js';
 
 /** Prometheus text → value per `name{labels}` (labels as exposed, in order). */
 function parseMetrics(text: string): Map<string, number> {
@@ -227,6 +229,48 @@ describe('sample app (SQLite, memory storage)', () => {
       consecutiveFailures: 0,
       deadLetters: 0,
     });
+  });
+});
+
+const describeMariadb = (await mariadbAvailable()) ? describe : describe.skip;
+
+describeMariadb('sample app on MariaDB (DATABASE_URL=mariadb://…)', () => {
+  let app: INestApplication;
+  const dataDir = mkdtempSync(join(tmpdir(), 'wb-sample-mariadb-'));
+  const name = `wb_sample_${process.pid}`;
+
+  beforeAll(async () => {
+    await mariadbAdmin(`CREATE DATABASE ${name} CHARACTER SET utf8mb4`);
+    const url = new URL(MARIADB_URL);
+    url.pathname = `/${name}`;
+    process.env.DATA_DIR = dataDir;
+    process.env.FLUSH_CRON = '0 0 1 1 *';
+    process.env.DATABASE_URL = url.toString().replace(/^mysql:/, 'mariadb:');
+    const { AppModule } = await import('../sample-app/app.module.js');
+    const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).compile();
+    app = await moduleRef.createNestApplication({ logger: ['error'] }).init();
+  });
+  afterAll(async () => {
+    await app?.close();
+    delete process.env.DATABASE_URL;
+    await mariadbAdmin(`DROP DATABASE IF EXISTS ${name}`);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('seeds, counts and flushes into MariaDB', async () => {
+    const server = app.getHttpServer();
+    await request(server).get('/posts/7').expect(200);
+    await request(server).get('/posts/7').expect(200);
+    await request(server).get('/posts/7/direct').expect(200);
+    expect((await request(server).get('/posts/7/views').expect(200)).body.views).toBe(3);
+    await request(server).post('/buffer/flush').expect(200);
+    const connection = await mysql.createConnection({ uri: MARIADB_URL });
+    try {
+      const [rows] = await connection.query(`SELECT views FROM ${name}.post WHERE id = 7`);
+      expect(rows).toEqual([{ views: 3 }]);
+    } finally {
+      await connection.end();
+    }
   });
 });
 

@@ -1,12 +1,14 @@
 import type { DataSource } from 'typeorm';
 import type { EntityCatalog } from '../metadata/entity-catalog.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
-import type { SqlDialect, Statement } from '../sql/sql-dialect.js';
+import { RowMatchMismatchError } from '../errors.js';
+import type { KeyedStatement, SqlDialect, Statement } from '../sql/sql-dialect.js';
 import type { ClaimedBatch, RowKey } from '../storage/buffer-batch.interface.js';
 import type { BatchEntry, KeyedEntry } from './batch-entries.js';
 import type { WriteBufferTelemetry } from '../telemetry/write-buffer.telemetry.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { Ledger } from './ledger.js';
+import { mergeKeysNamingOneRow } from './key-collisions.js';
 import { runStatement } from './run-statement.js';
 
 /** What applying a batch did. */
@@ -53,12 +55,17 @@ export class BatchApplier {
       'write_buffer.tables': batch.tables.map((part) => part.table),
     };
     return this.telemetry.tracer.inSpan('write-buffer.batch', attributes, async (span) => {
-      const result = await this.applyInTransaction(batch, entries, keeper).catch(
-        (error: unknown) => {
+      const result = await this.applyInTransaction(batch, entries, keeper, false)
+        .catch((error: unknown) => {
+          // Two keys may name one row (a collation folds what the keys keep
+          // apart): once more, with the rows of such keys merged.
+          if (!(error instanceof RowMatchMismatchError) || !this.dialect.rowsNamed) throw error;
+          return this.applyInTransaction(batch, entries, keeper, true);
+        })
+        .catch((error: unknown) => {
           span.setAttributes({ 'write_buffer.outcome': 'failed' });
           throw error;
-        },
-      );
+        });
       span.setAttributes({
         'write_buffer.outcome': result.skipped ? 'skipped' : 'applied',
         'write_buffer.rows.inserted': result.inserted,
@@ -75,6 +82,7 @@ export class BatchApplier {
     batch: ClaimedBatch,
     entries: BatchEntry[],
     keeper: LeaseKeeper,
+    mergeKeys: boolean,
   ): Promise<ApplyResult> {
     const appliedRows: Array<[table: string, kind: string, rows: number]> = [];
     const runner = this.dataSource.createQueryRunner();
@@ -108,6 +116,7 @@ export class BatchApplier {
       for (const kind of ['update', 'counter'] as const) {
         for (const { part, entity } of parts) {
           const unmatched = new Set<RowKey>();
+          let mergedInto = new Map<RowKey, RowKey>();
           if (entity.settings.onMissingRow === 'insert') {
             // Upserts create the rows that are missing: nothing is unmatched.
             const statements =
@@ -119,16 +128,29 @@ export class BatchApplier {
               result.statements++;
             }
           } else {
-            const statements =
-              kind === 'update'
-                ? this.dialect.updates(entity, part.updates)
-                : this.dialect.counters(entity, part.counters);
+            const merge = <T>(rows: Array<[RowKey, T]>, combine: (into: T, from: T) => T) =>
+              mergeKeys
+                ? mergeKeysNamingOneRow(this.dialect, entity, rows, combine, run)
+                : { rows, mergedInto };
+            let statements: KeyedStatement[];
+            if (kind === 'update') {
+              const merged = await merge(part.updates, (into, from) => ({ ...into, ...from }));
+              statements = this.dialect.updates(entity, merged.rows);
+              mergedInto = merged.mergedInto;
+            } else {
+              const merged = await merge(part.counters, addDeltas);
+              statements = this.dialect.counters(entity, merged.rows);
+              mergedInto = merged.mergedInto;
+            }
             for (const statement of statements) {
-              for (const key of await this.dialect.unmatchedKeys(statement, run))
+              for (const key of await this.dialect.unmatchedKeys(statement, run)) {
                 unmatched.add(key);
+              }
               result.statements++;
             }
           }
+          // A key merged into another missed its row if that one did.
+          for (const [key, into] of mergedInto) if (unmatched.has(into)) unmatched.add(key);
           const applied =
             (kind === 'update' ? part.updates : part.counters).length - unmatched.size;
           if (kind === 'update') result.updated += applied;
@@ -166,4 +188,14 @@ export class BatchApplier {
   private entity(batch: ClaimedBatch, table: string): BufferedEntity {
     return this.catalog.table(batch.dataSource, table)!;
   }
+}
+
+/** The deltas of two counter rows of one row, added per column. */
+function addDeltas(
+  into: Record<string, number>,
+  from: Record<string, number>,
+): Record<string, number> {
+  const sum = { ...into };
+  for (const column in from) sum[column] = (sum[column] ?? 0) + from[column];
+  return sum;
 }

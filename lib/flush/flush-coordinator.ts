@@ -26,6 +26,7 @@ import {
   type FlushReport,
   type LastFlush,
 } from './flush-report.interface.js';
+import { learnKeyCollations } from '../metadata/key-collations.js';
 
 /**
  * Owns one {@link Flusher} per data source: prepares them at start (the
@@ -72,6 +73,8 @@ export class FlushCoordinator
     await this.storage.open?.([...dataSources.keys()]);
     const { flush, limits, ledger } = this.options;
     for (const [name, dataSource] of dataSources) {
+      // Before any key is made: string keys fold as the server's collations compare.
+      await learnKeyCollations(dataSource);
       const connection = await openFlushConnection(name, dataSource);
       this.connections.push(connection);
       const flusher = new Flusher(

@@ -7,6 +7,8 @@ import {
   canonicalDecimal,
   canonicalInteger,
   canonicalUuid,
+  foldAccents,
+  foldsAccents,
   keyForm,
   parseInstant,
 } from './key-form.js';
@@ -274,5 +276,29 @@ describe('keyForm', () => {
     expect(form('email').expected).toContain('for citext, letters with case must be ASCII');
     expect(form('mood').expected).toBe('one of "happy", "sad"');
     expect(form('place')).toMatchObject({ type: 'a point' });
+  });
+});
+
+describe('foldAccents', () => {
+  it('folds precomposed Latin letters with accents to their ASCII letter, in lower case', () => {
+    expect(foldAccents('ÉLAN ëlån Ǘ ṩ')).toBe('eLAN elan u s');
+  });
+
+  it('keeps letters that are no accented ASCII letter, and marks typed separately', () => {
+    expect(foldAccents('ø æ ß ı й 😀 e\u0301')).toBe('ø æ ß ı й 😀 e\u0301');
+  });
+
+  it.each([
+    ['utf8mb4_general_ci', true],
+    ['UTF8MB4_UNICODE_520_NOPAD_CI', true],
+    ['utf8mb3_unicode_ci', true],
+    ['utf8mb4_uca1400_nopad_ai_ci', true],
+    ['utf8mb4_swedish_ci', false],
+    ['latin1_swedish_ci', false],
+    ['utf8mb4_bin', false],
+    ['utf8mb4_0900_ai_ci', false],
+    ['utf8mb4_uca1400_ai_cs', false],
+  ])('%s folds accents: %s', (collation, folds) => {
+    expect(foldsAccents(collation)).toBe(folds);
   });
 });

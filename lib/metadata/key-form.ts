@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { ColumnKind } from './column-kind.js';
+import { keyCollation } from './key-collations.js';
 
 /** Returned by a canonicaliser for a spelling the column cannot hold. */
 export const INVALID: unique symbol = Symbol('invalid');
@@ -365,7 +366,7 @@ export function keyForm(dataSource: DataSource, column: ColumnMetadata, kind: Co
     case 'date':
       return dateKeyForm(dataSource, column, type, dialect);
     case 'string':
-      return stringKeyForm(column, type, dialect);
+      return stringKeyForm(column, type, dialect, keyCollation(dataSource, column));
     default:
       return {
         type: `a ${type || 'value'}`,
@@ -489,6 +490,7 @@ function stringKeyForm(
   column: ColumnMetadata,
   type: string,
   dialect: 'postgres' | 'sqlite' | 'mysql' | 'other',
+  declared: string | undefined,
 ): KeyForm {
   const values = column.enum?.map(String);
   if (values && (column.type === 'enum' || column.type === 'simple-enum')) {
@@ -501,7 +503,7 @@ function stringKeyForm(
           : INVALID,
     };
   }
-  const collation = column.collation?.toUpperCase();
+  const collation = declared?.toUpperCase();
   // PostgreSQL's character(n) ignores trailing spaces in comparisons; so do
   // SQLite's RTRIM collation and, for ASCII letter case, its NOCASE; citext
   // ignores letter case.
@@ -510,6 +512,8 @@ function stringKeyForm(
   const mysql = dialect === 'mysql';
   const mysqlCaseless = mysql && !/(_BIN|_CS)$/.test(collation ?? '') && !/binary|blob/.test(type);
   const mysqlPadded = mysql && !/0900|NOPAD/.test(collation ?? '') && !/binary|blob/.test(type);
+  // Accents too, under the collations checked on MariaDB to fold them as `foldAccents` does.
+  const mysqlAccentless = mysql && foldsAccents(collation ?? '') && !/binary|blob/.test(type);
   const trimEnd =
     (dialect === 'postgres' && type === 'character') ||
     (dialect === 'sqlite' && collation === 'RTRIM') ||
@@ -535,6 +539,7 @@ function stringKeyForm(
       if (noNul && text.includes('\u0000')) return INVALID;
       if (trimEnd) text = text.replace(/ +$/, '');
       if (foldCase) text = text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+      if (mysqlAccentless) text = foldAccents(text);
       if (lowerCase) {
         // Only ASCII letters fold the same way in JavaScript and PostgreSQL.
         const other = text.replace(/[^\u0080-\uffff]+/g, '');
@@ -544,4 +549,38 @@ function stringKeyForm(
       return text;
     },
   };
+}
+
+/**
+ * Whether a MySQL/MariaDB collation compares a Latin letter with accents
+ * (`'É'`, `'ë'`, `'ǘ'`) equal to its base letter in either case: the
+ * `general`, `unicode`, `unicode_520` and `uca1400_ai` ones of utf8mb4 and
+ * utf8mb3, with and without `nopad` (checked on MariaDB 10.11 by
+ * `test/mariadb.e2e-spec.ts`). Language collations (`swedish`,
+ * `german2`, `danish`, …) and latin1's keep some accented letters apart,
+ * and MySQL 8's `0900_ai` is not checked here: keys under them are not
+ * accent-folded (two spellings they make equal are merged by the flush).
+ */
+export function foldsAccents(collation: string): boolean {
+  return /^UTF8(MB[34])?_(GENERAL(_NOPAD)?_CI|UNICODE(_520)?(_NOPAD)?_CI|UCA1400(_NOPAD)?_AI_CI)$/i.test(
+    collation,
+  );
+}
+
+/** Latin letters that may carry accents: Latin-1 Supplement, Extended-A and -B, Extended Additional. */
+const LATIN_ACCENTED = /[\u00c0-\u024f\u1e00-\u1eff]/g;
+/** An ASCII letter followed by combining diacritical marks only. */
+const LETTER_WITH_MARKS = /^([A-Za-z])[\u0300-\u036f]+$/;
+
+/**
+ * Replaces each precomposed Latin letter that is an ASCII letter with
+ * combining marks (its canonical decomposition) by that letter in lower
+ * case. Letters that are not (`'ø'`, `'æ'`, `'ß'`) and combining marks
+ * typed separately are kept.
+ */
+export function foldAccents(text: string): string {
+  return text.replace(LATIN_ACCENTED, (letter) => {
+    const match = LETTER_WITH_MARKS.exec(letter.normalize('NFD'));
+    return match ? match[1].toLowerCase() : letter;
+  });
 }

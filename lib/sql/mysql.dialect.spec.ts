@@ -40,6 +40,26 @@ describe('MysqlDialect', () => {
     expect(statements[0].keys).toEqual([post.key(1), post.key(2)]);
   });
 
+  it('binds the rows as a VALUES list on MariaDB 10.3 and later, a row of NULLs naming the columns', () => {
+    const mariadb = new MysqlDialect({
+      ...dataSource,
+      driver: Object.assign(Object.create(dataSource.driver), { version: '10.11.6' }),
+    } as DataSource);
+    const statements = mariadb.counters(post, [
+      [post.key(1), { views: 2 }],
+      [post.key(2), { views: '9007199254740993' as never }],
+    ]);
+    expect(text(statements)).toEqual([
+      {
+        sql:
+          'UPDATE (SELECT NULL AS `wb_c0`, NULL AS `wb_c1` FROM DUAL WHERE FALSE ' +
+          'UNION ALL VALUES (?, ?), (?, CAST(? AS DECIMAL(65, 0)))) AS `v` STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` ' +
+          'SET `views` = COALESCE(`t`.`views`, 0) + `v`.`wb_c1`',
+        params: [1, 2, 2, '9007199254740993'],
+      },
+    ]);
+  });
+
   it('casts integers given as strings, so sums beyond 2^53 stay exact', () => {
     expect(
       text(dialect.counters(post, [[post.key(3), { views: '9007199254740993' as never }]])),

@@ -78,26 +78,61 @@ export class MysqlDialect extends SqlDialect {
     values: unknown[][],
     params: unknown[],
     numbered: boolean,
+    offset = 0,
   ): RowSource {
     const names = columns.map((_, i) => this.escape(`wb_c${i}`));
     const ordinal = numbered ? this.escape('wb_n') : undefined;
     const casts = columns.map((column) => this.castOf(column));
     const rows = values[0].length;
-    const selects: string[] = [];
+    const tuples: string[][] = [];
     for (let r = 0; r < rows; r++) {
       const cells: string[] = [];
       for (let c = 0; c < columns.length; c++) {
         const value = values[c][r];
         params.push(value);
-        // Only the first row names the columns; a string for an integer or
-        // decimal column is cast, so the derived column stays numeric and exact.
-        const cell = casts[c] && typeof value === 'string' ? `CAST(? AS ${casts[c]})` : '?';
-        cells.push(r === 0 ? `${cell} AS ${names[c]}` : cell);
+        // A string for an integer or decimal column is cast, so the derived
+        // column stays numeric and exact.
+        cells.push(casts[c] && typeof value === 'string' ? `CAST(? AS ${casts[c]})` : '?');
       }
-      if (ordinal) cells.push(r === 0 ? `${r + 1} AS ${ordinal}` : String(r + 1));
-      selects.push(`SELECT ${cells.join(', ')}`);
+      if (ordinal) cells.push(String(offset + r + 1));
+      tuples.push(cells);
     }
-    return { sql: `(${selects.join(' UNION ALL ')}) AS ${this.escape('v')}`, names, ordinal };
+    const named = ordinal ? [...names, ordinal] : names;
+    let sql: string;
+    if (this.valuesRows()) {
+      // A row of NULLs that is never returned names the columns; MariaDB
+      // types each column from every row, and parses a VALUES list about
+      // twice as fast as as many SELECTs.
+      const header = named.map((name) => `NULL AS ${name}`).join(', ');
+      sql = `SELECT ${header} FROM DUAL WHERE FALSE UNION ALL VALUES ${tuples.map((cells) => `(${cells.join(', ')})`).join(', ')}`;
+    } else {
+      // Only the first row names the columns.
+      const first = tuples[0].map((cell, c) => `${cell} AS ${named[c]}`);
+      sql = [first, ...tuples.slice(1)]
+        .map((cells) => `SELECT ${cells.join(', ')}`)
+        .join(' UNION ALL ');
+    }
+    return { sql: `(${sql}) AS ${this.escape('v')}`, names, ordinal };
+  }
+
+  private valuesRowsCache?: boolean;
+
+  /**
+   * Whether the server takes a table value constructor (`VALUES (…), (…)`)
+   * as a UNION's part: TypeORM type `mariadb` on MariaDB 10.3 or later
+   * (MySQL 8 spells it `VALUES ROW(…)`; type `mysql` keeps the
+   * `SELECT … UNION ALL SELECT …` form every version takes).
+   */
+  private valuesRows(): boolean {
+    if (this.valuesRowsCache === undefined) {
+      // TypeORM reads the server's version (digits only) when it connects.
+      const version = (this.dataSource.driver as { version?: string }).version;
+      if (!version) return false;
+      const [major, minor] = version.split('.').map(Number);
+      this.valuesRowsCache =
+        this.dataSource.options.type === 'mariadb' && (major > 10 || (major === 10 && minor >= 3));
+    }
+    return this.valuesRowsCache;
   }
 
   protected override insertSql(
@@ -182,17 +217,12 @@ export class MysqlDialect extends SqlDialect {
 
   /** Positions (1-based) of the keys no row has. */
   private missingRows(entity: BufferedEntity, keys: RowKey[]): Statement {
-    const columns = entity.primary.map((c) => c.metadata);
-    const params: unknown[] = [];
-    const source = this.numberedKeys(entity, keys, params);
+    const { source, on, params } = this.keysToMatch(entity, keys);
     const [t, v] = [this.escape('t'), this.escape('v')];
-    const where = columns
-      .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)
-      .join(' AND ');
     return {
       sql:
         `SELECT ${v}.${source.ordinal} AS ${this.escape('n')} FROM ${source.sql} ` +
-        `WHERE NOT EXISTS (SELECT 1 FROM ${this.table(entity)} AS ${t} WHERE ${where})`,
+        `WHERE NOT EXISTS (SELECT 1 FROM ${this.table(entity)} AS ${t} WHERE ${on})`,
       params,
     };
   }
@@ -205,6 +235,41 @@ export class MysqlDialect extends SqlDialect {
   ): RowSource {
     const columns = entity.primary.map((c) => c.metadata);
     return this.derivedTable(columns, entity.keyColumns(keys), params, true);
+  }
+
+  override rowsNamed(entity: BufferedEntity, keys: RowKey[]): Statement[] {
+    const size = this.maxRows(entity.primary.length + 1);
+    const statements: Statement[] = [];
+    for (let offset = 0; offset < keys.length; offset += size) {
+      const { source, on, params } = this.keysToMatch(
+        entity,
+        keys.slice(offset, offset + size),
+        offset,
+      );
+      const [t, v] = [this.escape('t'), this.escape('v')];
+      const stored = entity.primary
+        .map((c, i) => `${t}.${this.escape(c.metadata.databaseName)} AS ${this.escape(`k${i}`)}`)
+        .join(', ');
+      statements.push({
+        sql:
+          `SELECT ${v}.${source.ordinal} AS ${this.escape('n')}, ${stored} FROM ${source.sql} ` +
+          `STRAIGHT_JOIN ${this.table(entity)} AS ${t} ON ${on}`,
+        params,
+      });
+    }
+    return statements;
+  }
+
+  /** `keys` as a numbered derived table `v`, and the condition matching a row `t` of the entity to one. */
+  private keysToMatch(entity: BufferedEntity, keys: RowKey[], offset = 0) {
+    const columns = entity.primary.map((c) => c.metadata);
+    const params: unknown[] = [];
+    const source = this.derivedTable(columns, entity.keyColumns(keys), params, true, offset);
+    const [t, v] = [this.escape('t'), this.escape('v')];
+    const on = columns
+      .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)
+      .join(' AND ');
+    return { source, on, params };
   }
 
   private readonly casts = new WeakMap<ColumnMetadata, string | null>();

@@ -88,6 +88,14 @@ export abstract class SqlDialect {
     }
     return records.map((record) => statement.keys[Number(record.n) - 1]);
   }
+  /**
+   * Statements answering, for each of `keys` that names a row, its 1-based
+   * position `n` in `keys` and that row's primary key as stored (`k0`,
+   * `k1`, …): where a collation makes two spellings one row, their keys
+   * answer the same stored key. Only on databases whose keyed UPDATE can
+   * match one row for two keys (MySQL/MariaDB).
+   */
+  rowsNamed?(entity: BufferedEntity, keys: RowKey[]): Statement[];
   /** SQL type of the ledger's `applied_at` (milliseconds since the epoch). */
   protected abstract readonly epochType: string;
   /** Isolation level of the flush's transaction; the database's default when unset. */

@@ -119,6 +119,33 @@ class Identity {
   hits!: number;
 }
 
+/** A counter whose default is an SQL expression. */
+@Entity('rv_expr')
+class ExprDefault {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: () => '(1 + 1)' })
+  score!: number;
+
+  @Column('varchar', { length: 10, nullable: true })
+  note!: string | null;
+}
+
+/** A stock that never goes below zero, and an unsigned counter. */
+@Entity('rv_stock')
+@Check('rv_stock_floor', '"stock" >= 0')
+class Stock {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: 0 })
+  stock!: number;
+
+  @Column('int', { default: 0, unsigned: true })
+  likes!: number;
+}
+
 function featureModule(entities: WriteBufferEntityOptions[]): DynamicModule {
   @Module({ imports: [WriteBufferModule.forFeature(entities)] })
   class ReviewModule {}
@@ -345,5 +372,45 @@ describe.each(kinds)("review of onMissingRow 'insert' on %s", (kind) => {
     await expect(app([Identity])).rejects.toThrow(
       "cannot create rows of entity Identity: its key 'id' is GENERATED ALWAYS AS IDENTITY, so the database refuses the key an upsert inserts. Give it generatedIdentity 'BY DEFAULT', or use 'dead-letter' or 'drop'.",
     );
+  });
+
+  // get() takes a non-numeric default as 0; a row an update creates gets the database's 2.
+  bug(all)(
+    'get() of a row an update creates matches the database when the default is an expression',
+    async () => {
+      const t = await app([ExprDefault]);
+      await t.buffer.update(ExprDefault, 1, { note: 'a' });
+      const before = await t.buffer.get(ExprDefault, 1, 'score');
+      await t.buffer.flush();
+      const row = await t.dataSource.getRepository(ExprDefault).findOneByOrFail({ id: 1 });
+      expect(await t.buffer.get(ExprDefault, 1, 'score')).toBe(row.score);
+      expect(before).toBe(row.score);
+    },
+  );
+
+  // The database checks the row the upsert proposes (default + delta = -3) before it sees the
+  // conflict: the write to an existing row is dead-lettered; the plain UPDATE path applies it.
+  bug(all)('decrements an existing row of a CHECK (stock >= 0) column', async () => {
+    const t = await app([Stock]);
+    await t.dataSource.getRepository(Stock).insert({ id: 1, stock: 10, likes: 0 });
+    await t.buffer.increment(Stock, 1, 'stock', -3);
+    expect(await t.buffer.get(Stock, 1, 'stock')).toBe(7);
+    const report = await t.buffer.flush();
+    expect(report.deadLettered).toBe(0);
+    expect(await t.dataSource.getRepository(Stock).findOneByOrFail({ id: 1 })).toMatchObject({
+      stock: 7,
+    });
+  });
+
+  // MariaDB refuses the proposed -1 of an UNSIGNED column (out of range) before the duplicate key.
+  bug(['mariadb'])('decrements an existing row of an unsigned column (unlike)', async () => {
+    const t = await app([Stock]);
+    await t.dataSource.getRepository(Stock).insert({ id: 1, stock: 0, likes: 5 });
+    await t.buffer.increment(Stock, 1, 'likes', -1);
+    const report = await t.buffer.flush();
+    expect(report.deadLettered).toBe(0);
+    expect(await t.dataSource.getRepository(Stock).findOneByOrFail({ id: 1 })).toMatchObject({
+      likes: 4,
+    });
   });
 });

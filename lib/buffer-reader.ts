@@ -63,6 +63,8 @@ export class BufferReader {
         }
         if (layer.isSet) value = layer.value == null ? 0 : Number(layer.value);
         value += layer.delta;
+        // The upsert of an upserted entity creates the row: a later insert finds it there.
+        if (buffered.settings.onMissingRow === 'insert') exists = true;
       }
       return value;
     }

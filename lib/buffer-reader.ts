@@ -71,8 +71,7 @@ export class BufferReader {
         cell !== undefined,
         before.layers,
         applied,
-        () => buffered.defaultNumber(column),
-        buffered.absentNumber(column),
+        buffered.cellDefaults(column),
       );
     }
     throw InconsistentReadError.of(buffered.name, column, MAX_READ_ATTEMPTS);
@@ -151,8 +150,7 @@ export class BufferReader {
                 record !== undefined,
                 layers[c],
                 applied,
-                () => buffered.defaultNumber(column),
-                buffered.absentNumber(column),
+                buffered.cellDefaults(column),
               ),
             ),
           );

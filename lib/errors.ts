@@ -238,6 +238,14 @@ export class WriteBufferConfigError extends WriteBufferError {
     );
   }
 
+  /** `onMissingRow: 'insert'` for an entity whose rows an upsert cannot create safely. */
+  static upsertRefused(entity: string, reason: string, fix: string) {
+    return new WriteBufferConfigError(
+      `forFeature(${entity}).onMissingRow 'insert' cannot create rows of entity ${entity}: ${reason}. ` +
+        `Give it ${fix}, or use 'dead-letter' or 'drop'.`,
+    );
+  }
+
   /** The TypeORM data source named in the `dataSource` option is not in the app. */
   static dataSourceNotFound(name: string, cause: unknown) {
     return new WriteBufferConfigError(

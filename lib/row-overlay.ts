@@ -53,8 +53,12 @@ export class RowOverlay {
         if (target[name] === undefined) return;
         target[name] =
           read?.[c] ??
-          foldCell(target[name] as number | string | null, true, cells[c], NOTHING_APPLIED, () =>
-            buffered.defaultNumber(name),
+          foldCell(
+            target[name] as number | string | null,
+            true,
+            cells[c],
+            NOTHING_APPLIED,
+            buffered.cellDefaults(name),
           );
       });
     });

@@ -19,6 +19,7 @@ import {
   encodeIntegerRowKey,
   encodeRowKey,
 } from '../storage/row-key.codec.js';
+import type { CellDefaults } from '../storage/cell-layers.js';
 import { columnKind, type ColumnKind } from './column-kind.js';
 import { mergeRank } from './column-merge.js';
 import { DEFAULT_ENTITY_SETTINGS, type EntitySettings } from './entity-settings.js';
@@ -196,13 +197,14 @@ export class BufferedEntity {
     return text !== '' && Number.isFinite(Number(text)) ? Number(text) : 0;
   }
 
-  /**
-   * The value `get()` starts from for a row the database does not have:
-   * the column's default when a flush creates missing rows
-   * (`onMissingRow: 'insert'`), else 0.
-   */
-  absentNumber(name: string): number {
-    return this.settings.onMissingRow === 'insert' ? this.defaultNumber(name) : 0;
+  /** What a numeric cell of `name` holds where nothing was written to it, for `foldCell`. */
+  cellDefaults(name: string): CellDefaults {
+    const upserts = this.settings.onMissingRow === 'insert';
+    return {
+      absent: upserts ? this.defaultNumber(name) : 0,
+      inserted: () => this.defaultNumber(name),
+      upserts,
+    };
   }
 
   /** The primary column values a key was encoded from, in key order. */

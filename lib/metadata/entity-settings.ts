@@ -107,9 +107,12 @@ export function resolveEntitySettings(
 
 /**
  * Refuses `onMissingRow: 'insert'` for an entity a flush could not create a
- * row of: one with a non-key column that is NOT NULL without a default.
+ * row of: one with a non-key column that is NOT NULL without a database
+ * default (a version column, and on SQLite and MySQL/MariaDB a generated
+ * uuid, are set by TypeORM, not by the database).
  */
 function assertInsertable(metadata: EntityMetadata): void {
+  const driver = metadata.connection.options.type;
   const required = metadata.columns
     .filter(
       (c) =>
@@ -117,14 +120,38 @@ function assertInsertable(metadata: EntityMetadata): void {
         !c.isVirtual &&
         !c.isNullable &&
         c.default === undefined &&
-        !c.isGenerated &&
+        c.asExpression === undefined &&
+        !(c.isGenerated && (c.generationStrategy !== 'uuid' || driver === 'postgres')) &&
         !c.isCreateDate &&
         !c.isUpdateDate &&
-        !c.isDeleteDate &&
-        !c.isVersion,
+        !c.isDeleteDate,
     )
     .map((c) => c.propertyPath);
   if (required.length) throw WriteBufferConfigError.notUpsertable(metadata.name, required);
+  const always = metadata.primaryColumns.filter((c) => c.generatedIdentity === 'ALWAYS');
+  if (always.length) {
+    throw WriteBufferConfigError.upsertRefused(
+      metadata.name,
+      `its key ${always.map((c) => `'${c.propertyPath}'`).join(', ')} is GENERATED ALWAYS AS IDENTITY, so the database refuses the key an upsert inserts`,
+      "generatedIdentity 'BY DEFAULT'",
+    );
+  }
+  if (driver === 'mysql' || driver === 'mariadb') {
+    const keys = metadata.primaryColumns
+      .map((c) => c.propertyPath)
+      .sort()
+      .join();
+    const unique = [...metadata.indices.filter((i) => i.isUnique), ...metadata.uniques]
+      .map((i) => i.columns.map((c) => c.propertyPath))
+      .find((columns) => [...columns].sort().join() !== keys);
+    if (unique) {
+      throw WriteBufferConfigError.upsertRefused(
+        metadata.name,
+        `ON DUPLICATE KEY UPDATE would add to (or overwrite) the row its unique index on ${unique.map((c) => `'${c}'`).join(', ')} matches instead of creating the row`,
+        'no unique index but the primary key',
+      );
+    }
+  }
 }
 
 /** The data source (first in the module's order) and metadata of an entity. */

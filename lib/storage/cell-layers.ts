@@ -69,29 +69,39 @@ export function pushLayer(layers: CellLayer[], row: RowState, column: string, ba
  * with the layers not applied yet on top. Layers of batches in `applied`
  * (recorded in the ledger) are in `stored` already and are skipped; only
  * the first insert of a row that does not exist takes effect, as in the
- * database, where `insertDefault` gives the value of a column it leaves out.
- * A row that does not exist starts from `absent` (the column default of a
- * row a flush creates, `onMissingRow: 'insert'`).
+ * database; `defaults` say what a missing row or an insert leaving the
+ * column out holds, and whether counters and updates create the row.
  */
 export function foldCell(
   stored: string | number | null,
   exists: boolean,
   layers: readonly CellLayer[],
   applied: ReadonlySet<unknown>,
-  insertDefault: () => number,
-  absent = 0,
+  defaults: CellDefaults,
 ): number {
-  let value = !exists ? absent : stored == null ? 0 : Number(stored);
+  let value = !exists ? defaults.absent : stored == null ? 0 : Number(stored);
   for (const layer of layers) {
     if (layer.batchId && applied.has(layer.batchId)) continue;
     if (layer.inserted) {
       if (exists) continue;
       exists = true;
-      value = layer.value === undefined ? insertDefault() : Number(layer.value);
+      value = layer.value === undefined ? defaults.inserted() : Number(layer.value);
       continue;
     }
     if (layer.isSet) value = layer.value == null ? 0 : Number(layer.value);
     value += layer.delta;
+    // An upsert creates the row: a later insert finds it there.
+    if (defaults.upserts) exists = true;
   }
   return value;
+}
+
+/** What a numeric cell holds where nothing was written to it (see {@link foldCell}). */
+export interface CellDefaults {
+  /** Value of a row the database does not have (the default of a row an upsert creates, else 0). */
+  absent: number;
+  /** Value of the column in a buffered insert that leaves it out. */
+  inserted: () => number;
+  /** Whether flushing a counter or update creates a missing row (`onMissingRow: 'insert'`). */
+  upserts: boolean;
 }

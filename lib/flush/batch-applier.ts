@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { EntityCatalog } from '../metadata/entity-catalog.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import { RowMatchMismatchError } from '../errors.js';
-import type { KeyedStatement, SqlDialect, Statement } from '../sql/sql-dialect.js';
+import type { KeyedStatement, RunStatement, SqlDialect, Statement } from '../sql/sql-dialect.js';
 import type { ClaimedBatch, RowKey } from '../storage/buffer-batch.interface.js';
 import type { BatchEntry, KeyedEntry } from './batch-entries.js';
 import type { WriteBufferTelemetry } from '../telemetry/write-buffer.telemetry.js';
@@ -115,40 +115,18 @@ export class BatchApplier {
       const run = (statement: Statement) => runStatement(runner, statement);
       for (const kind of ['update', 'counter'] as const) {
         for (const { part, entity } of parts) {
-          const unmatched = new Set<RowKey>();
-          let mergedInto = new Map<RowKey, RowKey>();
-          if (entity.settings.onMissingRow === 'insert') {
-            // Upserts create the rows that are missing: nothing is unmatched.
-            const statements =
-              kind === 'update'
-                ? this.dialect.upsertUpdates(entity, part.updates)
-                : this.dialect.upsertCounters(entity, part.counters);
-            for (const statement of statements) {
-              await run(statement);
-              result.statements++;
-            }
-          } else {
-            const merge = <T>(rows: Array<[RowKey, T]>, combine: (into: T, from: T) => T) =>
-              mergeKeys
-                ? mergeKeysNamingOneRow(this.dialect, entity, rows, combine, run)
-                : { rows, mergedInto };
-            let statements: KeyedStatement[];
-            if (kind === 'update') {
-              const merged = await merge(part.updates, (into, from) => ({ ...into, ...from }));
-              statements = this.dialect.updates(entity, merged.rows);
-              mergedInto = merged.mergedInto;
-            } else {
-              const merged = await merge(part.counters, addDeltas);
-              statements = this.dialect.counters(entity, merged.rows);
-              mergedInto = merged.mergedInto;
-            }
-            for (const statement of statements) {
-              for (const key of await this.dialect.unmatchedKeys(statement, run)) {
-                unmatched.add(key);
-              }
-              result.statements++;
-            }
-          }
+          const { unmatched, mergedInto } =
+            kind === 'update'
+              ? await this.applyKeyed(entity, part.updates, mergeKeys, run, result, {
+                  combine: (into, from) => ({ ...into, ...from }),
+                  write: (rows) => this.dialect.updates(entity, rows),
+                  upsert: (rows) => this.dialect.upsertUpdates(entity, rows),
+                })
+              : await this.applyKeyed(entity, part.counters, mergeKeys, run, result, {
+                  combine: addDeltas,
+                  write: (rows) => this.dialect.counters(entity, rows),
+                  upsert: (rows) => this.dialect.upsertCounters(entity, rows),
+                });
           // A key merged into another missed its row if that one did.
           for (const [key, into] of mergedInto) if (unmatched.has(into)) unmatched.add(key);
           const applied =
@@ -185,6 +163,44 @@ export class BatchApplier {
   }
 
   /** The entity of a table of the batch (the settler set aside the writes of tables that are gone). */
+  /**
+   * Runs the UPDATEs of one table's updates or counters (rows a collation
+   * makes one merged first, when `mergeKeys`), and resolves the keys that
+   * found no row. For an entity whose flush creates missing rows, those are
+   * then created by an upsert (in case one was created since), so the rows
+   * that existed took the plain UPDATE: a CHECK or an unsigned column sees
+   * their own value, not a created row's.
+   */
+  private async applyKeyed<T>(
+    entity: BufferedEntity,
+    given: Array<[RowKey, T]>,
+    mergeKeys: boolean,
+    run: RunStatement,
+    result: { statements: number },
+    sql: {
+      combine: (into: T, from: T) => T;
+      write: (rows: Array<[RowKey, T]>) => KeyedStatement[];
+      upsert: (rows: Array<[RowKey, T]>) => Statement[];
+    },
+  ): Promise<{ unmatched: Set<RowKey>; mergedInto: Map<RowKey, RowKey> }> {
+    const { rows, mergedInto } = mergeKeys
+      ? await mergeKeysNamingOneRow(this.dialect, entity, given, sql.combine, run)
+      : { rows: given, mergedInto: new Map<RowKey, RowKey>() };
+    const unmatched = new Set<RowKey>();
+    for (const statement of sql.write(rows)) {
+      for (const key of await this.dialect.unmatchedKeys(statement, run)) unmatched.add(key);
+      result.statements++;
+    }
+    if (unmatched.size === 0 || entity.settings.onMissingRow !== 'insert') {
+      return { unmatched, mergedInto };
+    }
+    for (const statement of sql.upsert(rows.filter(([key]) => unmatched.has(key)))) {
+      await run(statement);
+      result.statements++;
+    }
+    return { unmatched: new Set(), mergedInto };
+  }
+
   private entity(batch: ClaimedBatch, table: string): BufferedEntity {
     return this.catalog.table(batch.dataSource, table)!;
   }

@@ -230,6 +230,22 @@ describe.each(combos)('review of discard() on %s with %s storage', (kind, storag
     },
   );
 
+  it("a write it dropped resolved before it, when the write's commit was already on its way", async () => {
+    for (let turns = 0; turns < 6; turns++) {
+      let clock = 0;
+      let written = -1;
+      let discarded = -1;
+      const writing = t.buffer.increment(Post, 1, 'views', 1).then(() => (written = clock++));
+      for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
+      const result = await t.buffer.discard(Post, 1).then((r) => ((discarded = clock++), r));
+      await writing;
+      // Called before the discard and pending: dropped, and acknowledged first.
+      expect([turns, result.discarded, written < discarded]).toEqual([turns, 1, true]);
+    }
+    await t.buffer.flush();
+    expect((await post(1))!.views).toBe(0);
+  });
+
   // limits.maxPendingEntries counts this process's writes on lmdb and Redis: discard gives back
   // the entries it dropped, not the writes that made them.
   const tallied = SHARED.includes(storageKind);

@@ -16,6 +16,8 @@ import {
   storageOptions,
   type StorageKind,
 } from './support/storages.js';
+import { holdAt } from './support/query-gate.js';
+import { UPDATE_STATEMENT } from './support/query-counter.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
 const combos = await databaseStorageMatrix();
@@ -244,6 +246,30 @@ describe.each(combos)('review of discard() on %s with %s storage', (kind, storag
     }
     await t.buffer.flush();
     expect((await post(1))!.views).toBe(0);
+  });
+
+  it('counts the part of a split batch that holds the row, reads it in flight, applies it once', async () => {
+    await t.buffer.increment(Post, 1, 'views', 2);
+    await t.buffer.increment(Post, 3, 'views', 4);
+    // Post 2 exists: the batch fails on this insert and is split.
+    await t.buffer.insert(Post, { id: 2, title: 'dup' });
+    const gate = holdAt('query', UPDATE_STATEMENT);
+    const flushing = t.buffer.flush();
+    await gate.reached;
+    await t.buffer.increment(Post, 1, 'views', 100);
+    const result = await t.buffer.discard(Post, 1);
+    expect(result.discarded).toBe(1);
+    expect(result.inFlight).toBe(1);
+    expect(await t.buffer.getMany(Post, [1, 3], ['views'])).toEqual([{ views: 2 }, { views: 4 }]);
+    expect(await t.buffer.get(Post, 1, 'views')).toBe(2);
+    gate.release();
+    await flushing;
+    await t.buffer.flush();
+    expect(await post(1)).toMatchObject({ views: 2 });
+    expect(await post(3)).toMatchObject({ views: 4 });
+    expect(await post(2)).toMatchObject({ title: 'p2' });
+    expect((await t.buffer.deadLetters()).map((l) => l.kind)).toEqual(['insert']);
+    expect(await t.buffer.discard(Post, 1)).toEqual({ discarded: 0, inFlight: 0 });
   });
 
   // limits.maxPendingEntries counts this process's writes on lmdb and Redis: discard gives back

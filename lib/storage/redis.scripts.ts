@@ -460,6 +460,8 @@ local function dropFields(hash)
   return #fields
 end
 local counters, cells = dropFields(KEYS[1]), dropFields(KEYS[2])
+-- The ranks of its merged cells sit beside upd (see mergeCells).
+dropFields(string.sub(KEYS[2], 1, -4) .. 'rnk')
 local item = key .. '\\n'
 local inserts, items = 0, {}
 for _, value in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do

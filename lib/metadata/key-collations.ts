@@ -34,15 +34,16 @@ export async function learnKeyCollations(dataSource: DataSource): Promise<void> 
 }
 
 /**
- * The collation `column` compares with: the one its metadata declares,
- * else the one the server reported (see {@link learnKeyCollations}), else
- * undefined (unknown).
+ * The collation `column` compares with: the one the server reported (see
+ * {@link learnKeyCollations}; the table as it is wins over an entity a
+ * migration has since left behind), else the one its metadata declares,
+ * else undefined (unknown).
  */
 export function keyCollation(dataSource: DataSource, column: ColumnMetadata): string | undefined {
-  if (column.collation) return column.collation;
   const { database, tableName } = column.entityMetadata;
   const server = learnt.get(dataSource);
-  return server?.collations.get(
+  const reported = server?.collations.get(
     `${database ?? server.current}.${tableName}.${column.databaseName}`,
   );
+  return reported ?? column.collation;
 }

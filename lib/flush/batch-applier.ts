@@ -8,7 +8,7 @@ import type { BatchEntry, KeyedEntry } from './batch-entries.js';
 import type { WriteBufferTelemetry } from '../telemetry/write-buffer.telemetry.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { Ledger } from './ledger.js';
-import { mergeKeysNamingOneRow } from './key-collisions.js';
+import { combineUpdates, mergeKeysNamingOneRow } from './key-collisions.js';
 import { runStatement } from './run-statement.js';
 
 /** What applying a batch did. */
@@ -134,7 +134,7 @@ export class BatchApplier {
                 : { rows, mergedInto };
             let statements: KeyedStatement[];
             if (kind === 'update') {
-              const merged = await merge(part.updates, (into, from) => ({ ...into, ...from }));
+              const merged = await merge(part.updates, combineUpdates(entity));
               statements = this.dialect.updates(entity, merged.rows);
               mergedInto = merged.mergedInto;
             } else {

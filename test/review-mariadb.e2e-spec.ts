@@ -1,8 +1,8 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Injectable, Module, type DynamicModule, type OnModuleInit } from '@nestjs/common';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { WriteBufferModule, type WriteBufferEntityOptions } from '../lib/index.js';
+import { BufferService, WriteBufferModule, type WriteBufferEntityOptions } from '../lib/index.js';
 import { createTestDatabase, mariadbAvailable, type TestDatabase } from './support/databases.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
@@ -39,6 +39,33 @@ class Tag {
   uses!: number;
 }
 
+/** A binary key column the entity does not declare a collation for (the server says). */
+@Entity('wb_review_label')
+class Label {
+  @PrimaryColumn('varchar', { length: 20 })
+  name!: string;
+
+  @Column('int', { default: 0 })
+  uses!: number;
+}
+
+/** Counts uses of 'Nest' and 'nest' while the app starts (in its module's `onModuleInit`). */
+@Injectable()
+class Seeder implements OnModuleInit {
+  constructor(private readonly buffer: BufferService) {}
+  async onModuleInit() {
+    await this.buffer.increment(Label, 'Nest', 'uses', 1);
+    await this.buffer.increment(Label, 'nest', 'uses', 10);
+  }
+}
+
+@Module({ providers: [Seeder] })
+class SeedModule {}
+
+/** The app's module importing the seeder's (which Nest therefore starts first). */
+@Module({ imports: [SeedModule] })
+class OuterModule {}
+
 function featureModule(entities: WriteBufferEntityOptions[]): DynamicModule {
   @Module({ imports: [WriteBufferModule.forFeature(entities)] })
   class PlayersModule {}
@@ -57,17 +84,21 @@ describeMariadb('review: MariaDB key collations', () => {
   });
 
   /** An app on a new database, or (`synchronize: false`) on the tables it has. */
-  async function app(feature: WriteBufferEntityOptions = { entity: Player }, synchronize = true) {
+  async function app(
+    feature: WriteBufferEntityOptions = { entity: Player },
+    synchronize = true,
+    imports: DynamicModule[] = [],
+  ) {
     database ??= await createTestDatabase('mariadb');
     const created = database;
     const options: TestDatabase = synchronize
       ? created
       : { ...created, options: (o) => ({ ...created.options(o), synchronize: false }) };
-    t = await createTestApp(
-      'mariadb',
-      {},
-      { database: options, entities: [Player, Tag], imports: [featureModule([feature])] },
-    );
+    t = await createTestApp('mariadb', imports.length ? ({ isGlobal: true } as never) : {}, {
+      database: options,
+      entities: [Player, Tag, Label],
+      imports: [featureModule([feature]), ...imports],
+    });
     return t;
   }
 
@@ -128,5 +159,51 @@ describeMariadb('review: MariaDB key collations', () => {
       { name: 'Nest', uses: 1 },
       { name: 'nest', uses: 10 },
     ]);
+  });
+
+  it('keys a write made while the app starts as the server compares them (a utf8mb4_bin column)', async () => {
+    const first = await app();
+    await first.dataSource.query(
+      'ALTER TABLE wb_review_label MODIFY name varchar(20) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL',
+    );
+    await first.dataSource.getRepository(Label).insert([{ name: 'Nest' }, { name: 'nest' }]);
+    await first.close();
+    const t = await app({ entity: Player }, false, [{ module: OuterModule }]);
+    await t.buffer.flush();
+    const rows = await t.dataSource.query('SELECT name, uses FROM wb_review_label ORDER BY uses');
+    expect(rows).toEqual([
+      { name: 'Nest', uses: 1 },
+      { name: 'nest', uses: 10 },
+    ]);
+  });
+
+  it("upserts once for two spellings of a row that does not exist yet ('ß' and 's'), keeping the max", async () => {
+    const t = await app({ entity: Player, onMissingRow: 'insert', merge: { bestScore: 'max' } });
+    await t.buffer.increment(Player, 'ß', 'points', 2);
+    await t.buffer.increment(Player, 's', 'points', 3);
+    await t.buffer.update(Player, 's', { bestScore: 10 });
+    await t.buffer.update(Player, 'ß', { bestScore: 4 });
+    const report = await t.buffer.flush();
+    expect(report.missing).toEqual([]);
+    expect(await t.dataSource.getRepository(Player).find()).toMatchObject([
+      { points: 5, bestScore: 10 },
+    ]);
+    await t.buffer.flush();
+    expect(await t.dataSource.getRepository(Player).find()).toMatchObject([
+      { points: 5, bestScore: 10 },
+    ]);
+  });
+
+  it("adds a counter under one spelling to a row inserted under the other in the same batch ('s' then 'ß')", async () => {
+    const t = await app();
+    await t.buffer.insert(Player, { handle: 's', points: 1 });
+    await t.buffer.increment(Player, 'ß', 'points', 2);
+    await t.buffer.increment(Player, 's', 'points', 4);
+    const report = await t.buffer.flush();
+    expect(report.missing).toEqual([]);
+    expect(await t.dataSource.getRepository(Player).find()).toMatchObject([
+      { handle: 's', points: 7 },
+    ]);
+    expect(await t.buffer.get(Player, 'ß', 'points')).toBe(7);
   });
 });

@@ -2,7 +2,15 @@ import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { Injectable, Module, type DynamicModule, type OnModuleInit } from '@nestjs/common';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { BufferService, WriteBufferModule, type WriteBufferEntityOptions } from '../lib/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  BufferService,
+  WriteBufferModule,
+  type WriteBufferEntityOptions,
+  type WriteBufferModuleOptions,
+} from '../lib/index.js';
 import { createTestDatabase, mariadbAvailable, type TestDatabase } from './support/databases.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 
@@ -98,17 +106,22 @@ describeMariadb('review: MariaDB key collations', () => {
     feature: WriteBufferEntityOptions = { entity: Player },
     synchronize = true,
     imports: DynamicModule[] = [],
+    moduleOptions: WriteBufferModuleOptions = {},
   ) {
     database ??= await createTestDatabase('mariadb');
     const created = database;
     const options: TestDatabase = synchronize
       ? created
       : { ...created, options: (o) => ({ ...created.options(o), synchronize: false }) };
-    t = await createTestApp('mariadb', imports.length ? ({ isGlobal: true } as never) : {}, {
-      database: options,
-      entities: [Player, Tag, Label, Code],
-      imports: [featureModule([feature]), ...imports],
-    });
+    t = await createTestApp(
+      'mariadb',
+      imports.length ? ({ isGlobal: true, ...moduleOptions } as never) : moduleOptions,
+      {
+        database: options,
+        entities: [Player, Tag, Label, Code],
+        imports: [featureModule([feature]), ...imports],
+      },
+    );
     return t;
   }
 
@@ -235,5 +248,40 @@ describeMariadb('review: MariaDB key collations', () => {
       { code: 'Abc', uses: 1 },
       { code: 'abc', uses: 10 },
     ]);
+  });
+
+  it('applies keys a journal kept across a restart once, folded and merged as before', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'wb-review-mariadb-'));
+    try {
+      const options: WriteBufferModuleOptions = {
+        storage: { type: 'memory', journal: { path: join(dir, 'journal.mdb') } },
+        flush: { onShutdown: false },
+      };
+      const first = await app({ entity: Player }, true, [], options);
+      await first.dataSource.getRepository(Player).insert([{ handle: 'elan' }, { handle: 'ß' }]);
+      for (const [handle, points] of [
+        ['Élan', 1],
+        ['elan', 2],
+        ['ß', 4],
+        ['s', 8],
+      ] as const) {
+        await first.buffer.increment(Player, handle, 'points', points);
+      }
+      await first.close(); // no flush: the journal keeps them
+      const t = await app({ entity: Player }, false, [], options);
+      expect(await t.buffer.get(Player, 'ëlan', 'points')).toBe(3);
+      await t.buffer.flush();
+      await t.buffer.flush();
+      expect(
+        await t.dataSource.getRepository(Player).find({ order: { points: 'ASC' } }),
+      ).toMatchObject([
+        { handle: 'elan', points: 3 },
+        { handle: 'ß', points: 12 },
+      ]);
+      expect(await t.buffer.deadLetters()).toEqual([]);
+      await t.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

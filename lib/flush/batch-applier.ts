@@ -8,7 +8,7 @@ import type { BatchEntry, KeyedEntry } from './batch-entries.js';
 import type { WriteBufferTelemetry } from '../telemetry/write-buffer.telemetry.js';
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { Ledger } from './ledger.js';
-import { mergeKeysNamingOneRow } from './key-collisions.js';
+import { combineUpdates, mergeKeysNamingOneRow } from './key-collisions.js';
 import { runStatement } from './run-statement.js';
 
 /** What applying a batch did. */
@@ -118,7 +118,7 @@ export class BatchApplier {
           const { unmatched, mergedInto } =
             kind === 'update'
               ? await this.applyKeyed(entity, part.updates, mergeKeys, run, result, {
-                  combine: (into, from) => ({ ...into, ...from }),
+                  combine: combineUpdates(entity),
                   write: (rows) => this.dialect.updates(entity, rows),
                   upsert: (rows) => this.dialect.upsertUpdates(entity, rows),
                 })

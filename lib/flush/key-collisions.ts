@@ -1,6 +1,6 @@
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import type { RunStatement, SqlDialect } from '../sql/sql-dialect.js';
-import type { RowKey } from '../storage/buffer-batch.interface.js';
+import type { RowKey, StoredRow } from '../storage/buffer-batch.interface.js';
 
 /** Rows of one kind of a table after merging, and which merged key stands for each key merged away. */
 export interface MergedRows<T> {
@@ -48,4 +48,25 @@ export async function mergeKeysNamingOneRow<T>(
     mergedInto.set(keys[position], keys[at]);
   }
   return { rows: merged.filter(([key]) => !mergedInto.has(key)), mergedInto };
+}
+
+/**
+ * How the updates of two keys naming one row combine: the later one's
+ * values over the earlier one's, but a column the entity merges with
+ * max/min keeps the greater (lesser) of the two, as applying both would.
+ */
+export function combineUpdates(entity: BufferedEntity) {
+  const rules = Object.entries(entity.settings.merge);
+  return (into: StoredRow, from: StoredRow): StoredRow => {
+    const combined = { ...into, ...from };
+    for (const [name, rule] of rules) {
+      if (!(name in into) || !(name in from)) continue;
+      const [held, incoming] = [entity.rank(name, into[name]), entity.rank(name, from[name])];
+      const wins =
+        incoming !== null &&
+        (held === null || (rule === 'max' ? incoming > held : incoming < held));
+      if (!wins) combined[name] = into[name];
+    }
+    return combined;
+  };
 }

@@ -10,6 +10,8 @@ import type { LeaseKeeper } from './lease-keeper.js';
 import type { Ledger } from './ledger.js';
 import { mergeKeysNamingOneRow } from './key-collisions.js';
 import { runStatement } from './run-statement.js';
+import { mergeWins } from '../storage/row-state.js';
+import type { StoredRow } from '../storage/buffer-batch.interface.js';
 
 /** What applying a batch did. */
 export interface ApplyResult {
@@ -134,7 +136,9 @@ export class BatchApplier {
                 : { rows, mergedInto };
             let statements: KeyedStatement[];
             if (kind === 'update') {
-              const merged = await merge(part.updates, (into, from) => ({ ...into, ...from }));
+              const merged = await merge(part.updates, (into, from) =>
+                combineSets(entity, into, from),
+              );
               statements = this.dialect.updates(entity, merged.rows);
               mergedInto = merged.mergedInto;
             } else {
@@ -198,4 +202,20 @@ function addDeltas(
   const sum = { ...into };
   for (const column in from) sum[column] = (sum[column] ?? 0) + from[column];
   return sum;
+}
+
+/**
+ * The sets of two update rows of one row, the later (`from`) winning per
+ * column, except that a column the entity merges with max/min keeps the
+ * greater (lesser) value, `NULL` counting as absent.
+ */
+function combineSets(entity: BufferedEntity, into: StoredRow, from: StoredRow): StoredRow {
+  const combined = { ...into, ...from };
+  for (const column in from) {
+    const rule = entity.settings.merge[column];
+    if (!rule || !(column in into)) continue;
+    const merge = { rule, rank: entity.rank(column, from[column]) };
+    if (!mergeWins(merge, entity.rank(column, into[column]))) combined[column] = into[column];
+  }
+  return combined;
 }

@@ -30,9 +30,19 @@ export function mergeRefusal(dataSource: DataSource, column: ColumnMetadata): st
       : undefined;
   }
   if (kind === 'date') {
-    return /timestamp|datetime/.test(type)
-      ? undefined
-      : `its type '${type}' is not an instant (timestamp or datetime)`;
+    if (!/timestamp|datetime/.test(type)) {
+      return `its type '${type}' is not an instant (timestamp or datetime)`;
+    }
+    // MySQL and MariaDB keep whole seconds unless told otherwise; SQLite keeps milliseconds as text.
+    const engine = dataSource.options.type;
+    const precision = ['mysql', 'mariadb', 'aurora-mysql'].includes(engine)
+      ? (column.precision ?? 0)
+      : ['postgres', 'aurora-postgres', 'cockroachdb'].includes(engine)
+        ? (column.precision ?? 6)
+        : 3;
+    return precision < 3
+      ? `it keeps ${precision} fractional digits of a second, so the database would round the milliseconds get() reads: give it { precision: 3 }`
+      : undefined;
   }
   return `its type '${type}' is not an integer, floating-point or timestamp type`;
 }

@@ -237,6 +237,8 @@ export class BufferReader {
         number | Date;
       offer(value, buffered.rank(column, layer.value));
     }
-    return best?.value ?? null;
+    if (!best) return null;
+    // A number as its rank: a bigint column's value is hydrated as text on PostgreSQL and MariaDB.
+    return best.value instanceof Date ? best.value : best.rank;
   }
 }

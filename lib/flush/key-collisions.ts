@@ -1,6 +1,7 @@
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import type { RunStatement, SqlDialect } from '../sql/sql-dialect.js';
 import type { RowKey, StoredRow } from '../storage/buffer-batch.interface.js';
+import { mergeWins } from '../storage/row-state.js';
 
 /** Rows of one kind of a table after merging, and which merged key stands for each key merged away. */
 export interface MergedRows<T> {
@@ -56,16 +57,13 @@ export async function mergeKeysNamingOneRow<T>(
  * max/min keeps the greater (lesser) of the two, as applying both would.
  */
 export function combineUpdates(entity: BufferedEntity) {
-  const rules = Object.entries(entity.settings.merge);
   return (into: StoredRow, from: StoredRow): StoredRow => {
     const combined = { ...into, ...from };
-    for (const [name, rule] of rules) {
-      if (!(name in into) || !(name in from)) continue;
-      const [held, incoming] = [entity.rank(name, into[name]), entity.rank(name, from[name])];
-      const wins =
-        incoming !== null &&
-        (held === null || (rule === 'max' ? incoming > held : incoming < held));
-      if (!wins) combined[name] = into[name];
+    for (const column in from) {
+      const rule = entity.settings.merge[column];
+      if (!rule || !(column in into)) continue;
+      const merge = { rule, rank: entity.rank(column, from[column]) };
+      if (!mergeWins(merge, entity.rank(column, into[column]))) combined[column] = into[column];
     }
     return combined;
   };

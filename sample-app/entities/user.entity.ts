@@ -5,6 +5,7 @@ export class User {
   @PrimaryColumn('int')
   id!: number;
 
-  @Column({ type: Date, nullable: true })
+  // Milliseconds on MySQL/MariaDB too: a max-merged timestamp must keep what get() reads.
+  @Column({ type: Date, nullable: true, precision: 3 })
   lastSeenAt!: Date | null;
 }

@@ -123,3 +123,55 @@ describe.each(shared)(
     });
   },
 );
+
+const bisected = kinds.flatMap((kind) =>
+  (['memory', 'redis'] as const)
+    .filter((s) => s === 'memory' || storages.includes(s))
+    .map((storage) => [kind, storage] as const),
+);
+
+describe.each(bisected)(
+  'getMany() while a bisection is in progress (%s, %s)',
+  (kind, storageKind) => {
+    it('equals get() and the database after the flush, with the first half committed', async () => {
+      const t = await createTestApp(kind, { storage: storageOptions(storageKind) });
+      apps.push(t);
+      const repo = t.dataSource.getRepository(Post);
+      await repo.insert([
+        { id: 1, views: 10 },
+        { id: 2, views: 20 },
+      ]);
+      await t.buffer.increment(Post, 1, 'views', 5);
+      await t.buffer.increment(Post, 2, 'likes', 2);
+      // A duplicate key: the batch is refused for a data error and bisected.
+      await t.buffer.insert(Post, { id: 2, title: 'dup' });
+      const gate = holdAt('commit');
+      const flushing = t.buffer.flush();
+      await gate.reached;
+      await t.buffer.increment(Post, 1, 'views', 1);
+      const ids = [1, 2];
+      const expected = [];
+      for (const id of ids) {
+        expected.push({
+          views: await t.buffer.get(Post, id, 'views'),
+          likes: await t.buffer.get(Post, id, 'likes'),
+        });
+      }
+      expect(await t.buffer.getMany(Post, ids, ['views', 'likes'])).toEqual(expected);
+      const rows = await repo.find({ where: { id: In([1, 2]) }, order: { id: 'ASC' } });
+      await t.buffer.overlay(Post, rows, ['views', 'likes']);
+      expect(rows.map(({ views, likes }) => ({ views, likes }))).toEqual(expected);
+      gate.release();
+      await flushing;
+      await t.buffer.flush();
+      expect(await t.buffer.getMany(Post, ids, ['views', 'likes'])).toEqual(expected);
+      const stored = await repo.find({ where: { id: In([1, 2]) }, order: { id: 'ASC' } });
+      expect(stored.map(({ views, likes }) => ({ views, likes }))).toEqual(expected);
+      expect(expected).toEqual([
+        { views: 16, likes: 0 },
+        { views: 20, likes: 2 },
+      ]);
+      expect((await t.buffer.deadLetters()).length).toBe(1);
+    });
+  },
+);

@@ -175,3 +175,24 @@ describe.each(bisected)(
     });
   },
 );
+
+const clustered = (await storageKinds()).filter((s) => s === 'redis' || s === 'redis-cluster');
+
+describe.each(clustered)('getMany() of many ids in one storage read (%s)', (storageKind) => {
+  it('reads 30,000 ids of three columns exactly', async () => {
+    const t = await createTestApp('sqlite', { storage: storageOptions(storageKind) });
+    apps.push(t);
+    await t.dataSource.getRepository(Post).insert([{ id: 1, views: 4 }, { id: 30_000 }]);
+    await t.buffer.increment(Post, 30_000, 'likes', 2);
+    await t.buffer.increment(Post, 1, 'views', 1);
+    await t.buffer.increment(Post, 29_999, 'score', 0.5);
+    const ids = Array.from({ length: 30_000 }, (_, i) => i + 1);
+    const many = await t.buffer.getMany(Post, ids);
+    expect([many[0], many[1], many[29_998], many[29_999]]).toEqual([
+      { views: 5, likes: 0, score: 0 },
+      { views: 0, likes: 0, score: 0 },
+      { views: 0, likes: 0, score: 0.5 },
+      { views: 0, likes: 2, score: 0 },
+    ]);
+  });
+});

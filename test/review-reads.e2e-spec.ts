@@ -1,8 +1,16 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { Module, type DynamicModule } from '@nestjs/common';
 import { Column, Entity, In, PrimaryColumn } from 'typeorm';
+import { WriteBufferModule } from '../lib/index.js';
 import { databaseKinds, createTestDatabase, type TestDatabase } from './support/databases.js';
-import { ENTITIES, Post, typedRowSchema, type TypedRow } from './support/entities.js';
+import {
+  ENTITIES,
+  PageDailyViews,
+  Post,
+  typedRowSchema,
+  type TypedRow,
+} from './support/entities.js';
 import { UPDATE_STATEMENT } from './support/query-counter.js';
 import { holdAt } from './support/query-gate.js';
 import { closeTestClients, storageKinds, storageOptions } from './support/storages.js';
@@ -194,5 +202,50 @@ describe.each(clustered)('getMany() of many ids in one storage read (%s)', (stor
       { views: 0, likes: 0, score: 0.5 },
       { views: 0, likes: 2, score: 0 },
     ]);
+  });
+});
+
+/** `PageDailyViews` upserted: a flush creates its missing rows. */
+function upserting(): DynamicModule {
+  @Module({
+    imports: [WriteBufferModule.forFeature([{ entity: PageDailyViews, onMissingRow: 'insert' }])],
+  })
+  class StatsModule {}
+  return { module: StatsModule };
+}
+
+describe.each(kinds)('getMany() of upserted rows (%s)', (kind) => {
+  it('reads a missing row from its column defaults, before, during and after the flush creating it', async () => {
+    const t = await createTestApp(
+      kind,
+      {},
+      { entities: [...ENTITIES, PageDailyViews], imports: [upserting()] },
+    );
+    apps.push(t);
+    const repo = t.dataSource.getRepository(PageDailyViews);
+    await repo.insert({ day: '2026-01-01', pageId: 1, views: 3, credits: 7 });
+    const ids = [
+      { day: '2026-01-01', pageId: 1 },
+      { day: '2026-01-02', pageId: 1 },
+      { day: '2026-01-02', pageId: '1' },
+    ];
+    await t.buffer.increment(PageDailyViews, ids[0], 'views', 2);
+    await t.buffer.increment(PageDailyViews, ids[1], 'views', 5);
+    await t.buffer.increment(PageDailyViews, ids[2], 'credits', -1);
+    const expected = [
+      { views: 5, credits: 7 },
+      { views: 5, credits: 99 },
+      { views: 5, credits: 99 },
+    ];
+    expect(await t.buffer.getMany(PageDailyViews, ids)).toEqual(expected);
+    const gate = holdAt('commit');
+    const flushing = t.buffer.flush();
+    await gate.reached;
+    expect(await t.buffer.getMany(PageDailyViews, ids)).toEqual(expected);
+    gate.release();
+    await flushing;
+    expect(await t.buffer.getMany(PageDailyViews, ids)).toEqual(expected);
+    const rows = await repo.find({ order: { day: 'ASC' } });
+    expect(rows.map(({ views, credits }) => ({ views, credits }))).toEqual(expected.slice(0, 2));
   });
 });

@@ -47,19 +47,18 @@ export class RowOverlay {
     rows.forEach((row, i) => {
       const read = exact.get(keys[i]);
       const cells = layersOf.get(keys[i])!;
-      const target = row as Record<string, unknown>;
       names.forEach((name, c) => {
-        // A column the row was loaded without stays out of it.
-        if (target[name] === undefined) return;
-        target[name] =
+        // Property paths name embedded columns (`counts.views`): TypeORM resolves them.
+        const { metadata } = buffered.column(name);
+        const loaded = metadata.getEntityValue(row) as number | string | null | undefined;
+        // A column the row was loaded without stays out of it; one with
+        // nothing buffered keeps the value (and type) the database gave.
+        if (loaded === undefined || cells[c].length === 0) return;
+        metadata.setEntityValue(
+          row,
           read?.[c] ??
-          foldCell(
-            target[name] as number | string | null,
-            true,
-            cells[c],
-            NOTHING_APPLIED,
-            buffered.cellDefaults(name),
-          );
+            foldCell(loaded, true, cells[c], NOTHING_APPLIED, buffered.cellDefaults(name)),
+        );
       });
     });
     return rows;
@@ -85,7 +84,7 @@ export class RowOverlay {
       throw InvalidValueError.otherEntity(buffered.name, index, type.name);
     }
     const names = buffered.primary.map((c) => c.metadata.propertyPath);
-    const values = names.map((name) => (row as Record<string, unknown>)[name]);
+    const values = buffered.primary.map((c) => c.metadata.getEntityValue(row as ObjectLiteral));
     if (values.some((value) => value === undefined || value === null)) {
       throw InvalidIdError.rowWithoutKey(buffered.name, index, names);
     }

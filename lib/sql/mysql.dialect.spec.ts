@@ -23,7 +23,7 @@ describe('MysqlDialect', () => {
   });
   afterAll(() => close());
 
-  it('adds deltas with one UPDATE (SELECT … UNION ALL SELECT …) STRAIGHT_JOIN t, absent deltas as 0', () => {
+  it('adds deltas with one UPDATE (SELECT … UNION ALL SELECT …) STRAIGHT_JOIN t, absent deltas as NULL (the column stays as it is)', () => {
     const statements = dialect.counters(post, [
       [post.key(1), { views: 2 }],
       [post.key(2), { likes: 1, views: 3 }],
@@ -33,8 +33,8 @@ describe('MysqlDialect', () => {
         sql:
           'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2` ' +
           'UNION ALL SELECT ?, ?, ?) AS `v` STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` ' +
-          'SET `likes` = COALESCE(`t`.`likes`, 0) + `v`.`wb_c1`, `views` = COALESCE(`t`.`views`, 0) + `v`.`wb_c2`',
-        params: [1, 0, 2, 2, 1, 3],
+          'SET `likes` = COALESCE(COALESCE(`t`.`likes`, 0) + `v`.`wb_c1`, `t`.`likes`), `views` = COALESCE(COALESCE(`t`.`views`, 0) + `v`.`wb_c2`, `t`.`views`)',
+        params: [1, null, 2, 2, 1, 3],
       },
     ]);
     expect(statements[0].keys).toEqual([post.key(1), post.key(2)]);
@@ -54,7 +54,7 @@ describe('MysqlDialect', () => {
         sql:
           'UPDATE (SELECT NULL AS `wb_c0`, NULL AS `wb_c1` FROM DUAL WHERE FALSE ' +
           'UNION ALL VALUES (?, ?), (?, CAST(? AS DECIMAL(65, 0)))) AS `v` STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` ' +
-          'SET `views` = COALESCE(`t`.`views`, 0) + `v`.`wb_c1`',
+          'SET `views` = COALESCE(COALESCE(`t`.`views`, 0) + `v`.`wb_c1`, `t`.`views`)',
         params: [1, 2, 2, '9007199254740993'],
       },
     ]);
@@ -67,7 +67,7 @@ describe('MysqlDialect', () => {
       {
         sql:
           'UPDATE (SELECT ? AS `wb_c0`, CAST(? AS DECIMAL(65, 0)) AS `wb_c1`) AS `v` ' +
-          'STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` SET `views` = COALESCE(`t`.`views`, 0) + `v`.`wb_c1`',
+          'STRAIGHT_JOIN `post` AS `t` ON `t`.`id` = `v`.`wb_c0` SET `views` = COALESCE(COALESCE(`t`.`views`, 0) + `v`.`wb_c1`, `t`.`views`)',
         params: [3, '9007199254740993'],
       },
     ]);
@@ -83,7 +83,7 @@ describe('MysqlDialect', () => {
         sql:
           'UPDATE (SELECT ? AS `wb_c0`, ? AS `wb_c1`, ? AS `wb_c2`) AS `v` ' +
           'STRAIGHT_JOIN `membership` AS `t` ON `t`.`orgId` = `v`.`wb_c0` AND `t`.`userId` = `v`.`wb_c1` ' +
-          'SET `points` = COALESCE(`t`.`points`, 0) + `v`.`wb_c2`',
+          'SET `points` = COALESCE(COALESCE(`t`.`points`, 0) + `v`.`wb_c2`, `t`.`points`)',
         params: ['a', 1, 5],
       },
     ]);

@@ -42,7 +42,7 @@ describe('PostgresDialect', () => {
     tagged = new BufferedEntity(dataSource, 'default', dataSource.getMetadata(Tagged));
   });
 
-  it('adds deltas with one UPDATE … FROM unnest(one array per column), absent deltas as 0', () => {
+  it('adds deltas with one UPDATE … FROM unnest(one array per column), absent deltas as NULL (the column stays as it is)', () => {
     const statements = dialect.counters(post, [
       [post.key(1), { views: 2 }],
       [post.key(2), { likes: 1, views: 3 }],
@@ -50,15 +50,15 @@ describe('PostgresDialect', () => {
     expect(text(statements)).toEqual([
       {
         sql: unmatched(
-          'UPDATE "post" AS "t" SET "likes" = COALESCE("t"."likes", 0) + "v"."wb_c1", ' +
-            '"views" = COALESCE("t"."views", 0) + "v"."wb_c2" ' +
+          'UPDATE "post" AS "t" SET "likes" = COALESCE(COALESCE("t"."likes", 0) + "v"."wb_c1", "t"."likes"), ' +
+            '"views" = COALESCE(COALESCE("t"."views", 0) + "v"."wb_c2", "t"."views") ' +
             'FROM unnest($1::integer[], $2::integer[], $3::integer[]) WITH ORDINALITY AS "v"("wb_c0", "wb_c1", "wb_c2", "wb_n") ' +
             'WHERE "t"."id" = "v"."wb_c0"',
           2,
         ),
         params: [
           [1, 2],
-          [0, 1],
+          [null, 1],
           [2, 3],
         ],
       },
@@ -74,7 +74,7 @@ describe('PostgresDialect', () => {
     ).toEqual([
       {
         sql: unmatched(
-          'UPDATE "membership" AS "t" SET "points" = COALESCE("t"."points", 0) + "v"."wb_c2" ' +
+          'UPDATE "membership" AS "t" SET "points" = COALESCE(COALESCE("t"."points", 0) + "v"."wb_c2", "t"."points") ' +
             'FROM unnest($1::character varying[], $2::integer[], $3::integer[]) WITH ORDINALITY AS "v"("wb_c0", "wb_c1", "wb_c2", "wb_n") ' +
             'WHERE "t"."orgId" = "v"."wb_c0" AND "t"."userId" = "v"."wb_c1"',
           1,

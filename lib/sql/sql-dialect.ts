@@ -204,7 +204,7 @@ export abstract class SqlDialect {
     return statements;
   }
 
-  /** UPDATEs adding deltas (`NULL` counts as 0), one per table and chunk. */
+  /** UPDATEs adding deltas (a `NULL` cell counts as 0), one per table and chunk. */
   counters(
     entity: BufferedEntity,
     rows: Array<[RowKey, Record<string, number>]>,
@@ -212,13 +212,17 @@ export abstract class SqlDialect {
     const columns = new Set<string>();
     for (let i = 0; i < rows.length; i++) for (const name in rows[i][1]) columns.add(name);
     const names = [...columns].sort();
-    // A row without a delta for one of the columns adds 0 to it.
+    // A row without a delta for one of the columns binds NULL there, which
+    // leaves the column as it is (a NULL stays NULL).
     return this.keyedUpdates(
       entity,
       names,
       rows,
-      (column, value) => `COALESCE(${this.escape('t')}.${column}, 0) + ${value}`,
-      0,
+      (column, value) => {
+        const held = `${this.escape('t')}.${column}`;
+        return `COALESCE(COALESCE(${held}, 0) + ${value}, ${held})`;
+      },
+      null,
     );
   }
 

@@ -23,7 +23,7 @@ describe('SqliteDialect', () => {
   });
   afterAll(() => close());
 
-  it('adds deltas with one UPDATE … FROM (VALUES …), integers bound as BigInt, absent deltas as 0', () => {
+  it('adds deltas with one UPDATE … FROM (VALUES …), integers bound as BigInt, absent deltas as NULL (the column stays as it is)', () => {
     const statements = dialect.counters(post, [
       [post.key(1), { views: 2 }],
       [post.key(2), { likes: 1, views: 3 }],
@@ -31,10 +31,10 @@ describe('SqliteDialect', () => {
     expect(text(statements)).toEqual([
       {
         sql:
-          'UPDATE "post" AS "t" SET "likes" = COALESCE("t"."likes", 0) + "v".column2, ' +
-          '"views" = COALESCE("t"."views", 0) + "v".column3 ' +
+          'UPDATE "post" AS "t" SET "likes" = COALESCE(COALESCE("t"."likes", 0) + "v".column2, "t"."likes"), ' +
+          '"views" = COALESCE(COALESCE("t"."views", 0) + "v".column3, "t"."views") ' +
           'FROM (VALUES (?, ?, ?), (?, ?, ?)) AS "v" WHERE "t"."id" = "v".column1',
-        params: [1n, 0n, 2n, 2n, 1n, 3n],
+        params: [1n, null, 2n, 2n, 1n, 3n],
       },
     ]);
     expect(statements[0].keys).toEqual([post.key(1), post.key(2)]);
@@ -48,7 +48,7 @@ describe('SqliteDialect', () => {
     ).toEqual([
       {
         sql:
-          'UPDATE "membership" AS "t" SET "points" = COALESCE("t"."points", 0) + "v".column3 ' +
+          'UPDATE "membership" AS "t" SET "points" = COALESCE(COALESCE("t"."points", 0) + "v".column3, "t"."points") ' +
           'FROM (VALUES (?, ?, ?)) AS "v" WHERE "t"."orgId" = "v".column1 AND "t"."userId" = "v".column2',
         params: ['a', 1n, 5n],
       },

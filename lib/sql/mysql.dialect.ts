@@ -215,18 +215,6 @@ export class MysqlDialect extends SqlDialect {
     );
   }
 
-  /** Positions (1-based) of the keys no row has. */
-  private missingRows(entity: BufferedEntity, keys: RowKey[]): Statement {
-    const { source, on, params } = this.keysToMatch(entity, keys);
-    const [t, v] = [this.escape('t'), this.escape('v')];
-    return {
-      sql:
-        `SELECT ${v}.${source.ordinal} AS ${this.escape('n')} FROM ${source.sql} ` +
-        `WHERE NOT EXISTS (SELECT 1 FROM ${this.table(entity)} AS ${t} WHERE ${on})`,
-      params,
-    };
-  }
-
   /** The keys as a derived table with their positions (the base's `rowSource` numbers no rows here). */
   protected override numberedKeys(
     entity: BufferedEntity,

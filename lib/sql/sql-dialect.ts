@@ -343,6 +343,25 @@ export abstract class SqlDialect {
   }
 
   /**
+   * The 1-based positions `n` of the `keys` no row has (for databases whose
+   * UPDATE does not name the rows it matched; see `unmatchedByCount`).
+   */
+  protected missingRows(entity: BufferedEntity, keys: RowKey[]): Statement {
+    const params: unknown[] = [];
+    const source = this.numberedKeys(entity, keys, params);
+    const [t, v] = [this.escape('t'), this.escape('v')];
+    const where = entity.primary
+      .map((c, i) => `${t}.${this.escape(c.metadata.databaseName)} = ${v}.${source.names[i]}`)
+      .join(' AND ');
+    return {
+      sql:
+        `SELECT ${v}.${source.ordinal} AS ${this.escape('n')} FROM ${source.sql} ` +
+        `WHERE NOT EXISTS (SELECT 1 FROM ${this.table(entity)} AS ${t} WHERE ${where})`,
+      params,
+    };
+  }
+
+  /**
    * A derived table `v` of the primary values of `keys`, with a column
    * (`ordinal`) of each key's 1-based position; appends to `params`.
    */

@@ -7,7 +7,6 @@ import {
   type KeyedStatement,
   type RowSource,
   type RunStatement,
-  type Statement,
 } from './sql-dialect.js';
 
 /** SQLite's default (and better-sqlite3's) limit on bound parameters. */
@@ -68,23 +67,6 @@ export class SqliteDialect extends SqlDialect {
     return this.unmatchedByCount(statement, run, () =>
       this.missingRows(statement.entity, statement.keys),
     );
-  }
-
-  /** Positions (1-based) of the keys no row has. */
-  private missingRows(entity: BufferedEntity, keys: RowKey[]): Statement {
-    const columns = entity.primary.map((c) => c.metadata);
-    const params: unknown[] = [];
-    const source = this.numberedKeys(entity, keys, params);
-    const [t, v] = [this.escape('t'), this.escape('v')];
-    const where = columns
-      .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)
-      .join(' AND ');
-    return {
-      sql:
-        `SELECT ${v}.${source.ordinal} AS ${this.escape('n')} FROM ${source.sql} ` +
-        `WHERE NOT EXISTS (SELECT 1 FROM ${this.table(entity)} AS ${t} WHERE ${where})`,
-      params,
-    };
   }
 
   /** The keys as `VALUES (position, key…), …`: the position first, as `column1`. */

@@ -86,14 +86,21 @@ export class BufferReader {
     const buffered = this.sources.catalog.get(entity);
     if (!Array.isArray(ids)) throw InvalidIdError.notAList(buffered.name, ids);
     const names = this.columnsOf(buffered, columns);
-    const keys = ids.map((id) => buffered.key(id));
-    const distinct = [...new Set(keys)];
-    if (distinct.length === 0) return [];
-    const values = await this.readRows(buffered, distinct, names);
-    const byKey = new Map(distinct.map((key, i) => [key, values[i]]));
-    return keys.map((key) => {
-      const row = byKey.get(key)!;
-      return Object.fromEntries(names.map((name, c) => [name, row[c]]));
+    // Each id's position among the distinct keys.
+    const positions = new Map<RowKey, number>();
+    const at = ids.map((id) => {
+      const key = buffered.key(id);
+      let position = positions.get(key);
+      if (position === undefined) positions.set(key, (position = positions.size));
+      return position;
+    });
+    if (positions.size === 0) return [];
+    const values = await this.readRows(buffered, [...positions.keys()], names);
+    return at.map((position) => {
+      const row = values[position];
+      const result: Record<string, number> = {};
+      for (let c = 0; c < names.length; c++) result[names[c]] = row[c];
+      return result;
     });
   }
 
@@ -131,30 +138,32 @@ export class BufferReader {
       const statements = dialect.readCells(buffered, keys, columns, this.ledgerTable, [
         ...batchIds,
       ]);
+      const defaults = columns.map((column) => buffered.cellDefaults(column));
       const values: number[][] = [];
       for (const statement of statements) {
-        const records: Array<Record<string, string | number | null>> =
-          await buffered.dataSource.query(statement.sql, statement.params);
+        const { rows, applied } = dialect.cellsRead(
+          await buffered.dataSource.query(statement.sql, statement.params),
+          columns.length,
+        );
         // Each statement answers the ledger in the snapshot its rows come from.
-        const applied = new Set(records.filter((r) => Number(r.kind) === 1).map((r) => r.c0));
-        const found = new Map<number, Record<string, string | number | null>>();
-        for (const record of records)
-          if (Number(record.kind) === 0) found.set(Number(record.n), record);
-        statement.keys.forEach((_, i) => {
-          const record = found.get(i + 1);
+        const found = new Map<number, unknown[]>();
+        for (const row of rows) found.set(row[0] as number, row);
+        const batches = new Set(applied);
+        for (let i = 0; i < statement.keys.length; i++) {
+          const row = found.get(i + 1);
           const layers = before.layers[values.length];
           values.push(
-            columns.map((column, c) =>
+            defaults.map((cellDefaults, c) =>
               foldCell(
-                record?.[`c${c}`] ?? null,
-                record !== undefined,
+                (row?.[c + 1] ?? null) as string | number | null,
+                row !== undefined,
                 layers[c],
-                applied,
-                buffered.cellDefaults(column),
+                batches,
+                cellDefaults,
               ),
             ),
           );
-        });
+        }
       }
       // A claim after the storage read may have moved pending entries into
       // a batch that committed before the database read: read again.

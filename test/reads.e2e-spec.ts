@@ -165,7 +165,7 @@ describe.each(combos)('getMany() and overlay() on %s with %s storage', (kind, st
 
   it('getMany() re-reads when a whole flush happens between its storage read and its database read', async () => {
     await t.buffer.increment(Post, 1, 'views', 5);
-    const gate = holdAt('query', /^SELECT 0 AS/);
+    const gate = holdAt('query', /^SELECT (0 AS|json_group_array|"r"\."rows")/);
     const reading = t.buffer.getMany(Post, [1, 2], ['views']);
     await gate.reached;
     await t.buffer.flush();

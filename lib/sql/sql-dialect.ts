@@ -41,6 +41,9 @@ export interface RowSource {
  * O(tables + rows / chunk) statements. Identifiers come from TypeORM
  * metadata and are escaped by the driver; values are always bound.
  */
+/** `readCells` statements kept at most per entity. */
+const MAX_KEPT_READ_STATEMENTS = 256;
+
 export abstract class SqlDialect {
   constructor(protected readonly dataSource: DataSource) {}
 
@@ -310,36 +313,99 @@ export abstract class SqlDialect {
     ledger: string,
     batchIds: string[],
   ): KeyedStatement[] {
-    const t = this.escape('t');
-    const primary = entity.primary.map((c) => c.metadata);
-    const names = columns.map((_, i) => this.escape(`c${i}`));
-    const cells = columns.map(
-      (column, i) =>
-        `${this.asText(`${t}.${this.escape(entity.column(column).metadata.databaseName)}`)} AS ${names[i]}`,
-    );
     // Room for the batch ids: they are bound in every chunk.
-    const size = Math.max(1, this.maxRows(primary.length + 1) - batchIds.length);
+    const size = Math.max(1, this.maxRows(entity.primary.length + 1) - batchIds.length);
     const statements: KeyedStatement[] = [];
     for (const chunk of chunks(keys, size)) {
       const params: unknown[] = [];
-      const source = this.numberedKeys(entity, chunk, params);
-      const v = this.escape('v');
-      const on = primary
-        .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)
-        .join(' AND ');
-      let sql =
-        `SELECT 0 AS ${this.escape('kind')}, ${v}.${source.ordinal} AS ${this.escape('n')}, ${cells.join(', ')} ` +
-        `FROM ${source.sql} JOIN ${this.table(entity)} ${t} ON ${on}`;
-      if (batchIds.length) {
-        const bind = (value: unknown) => this.placeholder(params.push(value) - 1);
-        const nulls = names.slice(1).map(() => ', NULL');
-        sql +=
-          ` UNION ALL SELECT 1, 0, ${this.ledgerIdText(this.escape('batch_id'))}${nulls.join('')} FROM ${this.escape(ledger)} ` +
-          `WHERE ${this.escape('batch_id')} IN (${batchIds.map(bind).join(', ')})`;
+      const source = this.keysToRead(entity, chunk, params);
+      // A list read builds the same statement again and again: kept, by
+      // what its text depends on.
+      let kept = this.readStatements.get(entity);
+      if (!kept) this.readStatements.set(entity, (kept = new Map()));
+      const id = `${columns.join('\u0000')}\u0001${batchIds.length}\u0001${source.sql}`;
+      let sql = kept.get(id);
+      if (sql === undefined) {
+        sql = this.readCellsSql(entity, columns, source, params.length, ledger, batchIds.length);
+        if (kept.size >= MAX_KEPT_READ_STATEMENTS) kept.clear();
+        kept.set(id, sql);
       }
+      params.push(...batchIds);
       statements.push({ sql, params, entity, keys: chunk });
     }
     return statements;
+  }
+
+  private readonly readStatements = new WeakMap<BufferedEntity, Map<string, string>>();
+
+  /** `readCells`' statement of keys bound as `source` (`bound` parameters), then `batches` batch ids. */
+  private readCellsSql(
+    entity: BufferedEntity,
+    columns: string[],
+    source: RowSource,
+    bound: number,
+    ledger: string,
+    batches: number,
+  ): string {
+    const [t, v] = [this.escape('t'), this.escape('v')];
+    const cells = columns.map(
+      (column) => `${t}.${this.escape(entity.column(column).metadata.databaseName)}`,
+    );
+    const on = entity.primary
+      .map((c, i) => `${t}.${this.escape(c.metadata.databaseName)} = ${v}.${source.names[i]}`)
+      .join(' AND ');
+    const ids = Array.from({ length: batches }, (_, i) => this.placeholder(bound + i));
+    return this.cellsSql(
+      `${v}.${source.ordinal}`,
+      cells,
+      `${source.sql} JOIN ${this.table(entity)} ${t} ON ${on}`,
+      batches
+        ? `${this.escape(ledger)} WHERE ${this.escape('batch_id')} IN (${ids.join(', ')})`
+        : undefined,
+    );
+  }
+
+  /**
+   * `readCells`' statement: the cells (`cells`, expressions) of the rows of
+   * `from`, each with its key's position (`ordinal`), and, when `ledger`
+   * (a FROM … WHERE of the ledger), the ids of the applied batches. Rows:
+   * `{ kind: 0, n, c0, c1, … }` per row found (`c<i>` the text of
+   * `cells[i]`), `{ kind: 1, n: 0, c0: batchId }` per applied batch.
+   */
+  protected cellsSql(ordinal: string, cells: string[], from: string, ledger?: string): string {
+    const names = cells.map((_, i) => this.escape(`c${i}`));
+    const select = cells.map((cell, i) => `${this.asText(cell)} AS ${names[i]}`);
+    let sql =
+      `SELECT 0 AS ${this.escape('kind')}, ${ordinal} AS ${this.escape('n')}, ${select.join(', ')} ` +
+      `FROM ${from}`;
+    if (ledger) {
+      const nulls = names.slice(1).map(() => ', NULL');
+      sql += ` UNION ALL SELECT 1, 0, ${this.ledgerIdText(this.escape('batch_id'))}${nulls.join('')} FROM ${ledger}`;
+    }
+    return sql;
+  }
+
+  /**
+   * The result of a `readCells` statement: per row found, `[n, c0, c1, …]`
+   * (`n` the 1-based position of its key in the statement's `keys`), and
+   * the ids of the applied batches.
+   */
+  cellsRead(
+    records: Array<Record<string, unknown>>,
+    columns: number,
+  ): { rows: unknown[][]; applied: unknown[] } {
+    const rows: unknown[][] = [];
+    const applied: unknown[] = [];
+    for (const record of records) {
+      if (Number(record.kind) === 1) {
+        applied.push(record.c0);
+        continue;
+      }
+      const row: unknown[] = [Number(record.n)];
+      for (let c = 0; c < columns; c++) row.push(record[`c${c}`]);
+      rows.push(row);
+    }
+    return { rows, applied };
   }
 
   /**
@@ -368,6 +434,11 @@ export abstract class SqlDialect {
   protected numberedKeys(entity: BufferedEntity, keys: RowKey[], params: unknown[]): RowSource {
     const primary = entity.primary.map((c) => c.metadata);
     return this.rowSource(primary, entity.keyColumns(keys), params, true);
+  }
+
+  /** The keys `readCells` looks up, as `numberedKeys`. */
+  protected keysToRead(entity: BufferedEntity, keys: RowKey[], params: unknown[]): RowSource {
+    return this.numberedKeys(entity, keys, params);
   }
 
   /** A multi-row INSERT of rows given column by column (`values[c][r]`); appends to `params`. */
@@ -415,7 +486,7 @@ export abstract class SqlDialect {
     return `excluded.${column}`;
   }
 
-  /** `expression` as text. */ /** `expression` as text. */
+  /** `expression` as text. */
   protected asText(expression: string): string {
     return `CAST(${expression} AS TEXT)`;
   }

@@ -185,15 +185,15 @@ describe('SqliteDialect', () => {
       ]);
       expect(more).toEqual([]);
       expect(statement.keys).toEqual(keys);
-      const rows = await dataSource.query(statement.sql, statement.params);
-      expect(rows).toEqual(
+      const read = dialect.cellsRead(await dataSource.query(statement.sql, statement.params));
+      expect(read.rows).toEqual(
         expect.arrayContaining([
-          { kind: 0, n: 1, c0: '0', c1: '2' },
-          { kind: 0, n: 3, c0: '50', c1: '1' },
-          { kind: 1, n: 0, c0: 'b1', c1: null },
+          [1, 0, 2],
+          [3, 50, 1],
         ]),
       );
-      expect(rows).toHaveLength(3);
+      expect(read.rows).toHaveLength(2);
+      expect(read.applied).toEqual(['b1']);
     } finally {
       await dataSource.query(`DROP TABLE "wb_ledger"`);
     }

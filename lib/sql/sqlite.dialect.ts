@@ -53,6 +53,37 @@ export class SqliteDialect extends SqlDialect {
     return integer;
   }
 
+  /**
+   * One row: the cells as one JSON array (better-sqlite3 builds an object
+   * per row returned, which costs more than SQLite's lookups), and the
+   * applied batch ids as another. A number is read as JSON gives it; a
+   * cell of text (SQLite lets any column hold text) as its text.
+   */
+  protected override cellsSql(
+    ordinal: string,
+    cells: string[],
+    from: string,
+    ledger?: string,
+  ): string {
+    const [rows, applied] = [this.escape('rows'), this.escape('applied')];
+    const sql = `SELECT json_group_array(json_array(${ordinal}, ${cells.join(', ')})) AS ${rows}, '[]' AS ${applied} FROM ${from}`;
+    if (!ledger) return sql;
+    // The keys' parameter comes first in the text, as it is bound.
+    const [r, a] = [this.escape('r'), this.escape('a')];
+    return (
+      `SELECT ${r}.${rows}, ${a}.${applied} FROM (${sql}) ${r}, ` +
+      `(SELECT json_group_array(${this.escape('batch_id')}) AS ${applied} FROM ${ledger}) ${a}`
+    );
+  }
+
+  override cellsRead(records: Array<Record<string, unknown>>): {
+    rows: unknown[][];
+    applied: unknown[];
+  } {
+    const [{ rows, applied }] = records as Array<{ rows: string; applied: string }>;
+    return { rows: JSON.parse(rows) as unknown[][], applied: JSON.parse(applied) as unknown[] };
+  }
+
   protected keyedUpdateSql(update: string): string {
     return update;
   }
@@ -67,6 +98,36 @@ export class SqliteDialect extends SqlDialect {
     return this.unmatchedByCount(statement, run, () =>
       this.missingRows(statement.entity, statement.keys),
     );
+  }
+
+  /**
+   * A single-column key of integers or text bound as one JSON array,
+   * `[null, key1, key2, …]`, read by `json_each`: one parameter instead of
+   * two per key, and a statement whose text does not depend on the number
+   * of keys. Each key's `key` (its index) is its 1-based position, and the
+   * `null` in front matches no row.
+   */
+  protected override keysToRead(
+    entity: BufferedEntity,
+    keys: RowKey[],
+    params: unknown[],
+  ): RowSource {
+    if (entity.primary.length !== 1) return this.numberedKeys(entity, keys, params);
+    const integer = this.isInteger(entity.primary[0].metadata);
+    let list = '[null';
+    for (const value of entity.keyColumns(keys)[0]) {
+      const bound = integer && !Number.isSafeInteger(value) ? toInteger(value) : value;
+      if (typeof bound === 'bigint') list += `,${bound}`;
+      else if (typeof bound === 'string') list += `,${JSON.stringify(bound)}`;
+      else if (typeof bound === 'number' && Number.isFinite(bound)) list += `,${bound}`;
+      else return this.numberedKeys(entity, keys, params);
+    }
+    params.push(`${list}]`);
+    return {
+      sql: `json_each(?) AS ${this.escape('v')}`,
+      names: [this.escape('value')],
+      ordinal: this.escape('key'),
+    };
   }
 
   /** The keys as `VALUES (position, key…), …`: the position first, as `column1`. */

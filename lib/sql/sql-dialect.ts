@@ -323,7 +323,7 @@ export abstract class SqlDialect {
       // what its text depends on.
       let kept = this.readStatements.get(entity);
       if (!kept) this.readStatements.set(entity, (kept = new Map()));
-      const id = `${columns.join('\u0000')}\u0001${batchIds.length}\u0001${source.sql}`;
+      const id = `${ledger}\u0001${columns.join('\u0000')}\u0001${batchIds.length}\u0001${source.sql}`;
       let sql = kept.get(id);
       if (sql === undefined) {
         sql = this.readCellsSql(entity, columns, source, params.length, ledger, batchIds.length);

@@ -31,6 +31,7 @@ export const lmdbIncrement: BenchCase = {
       url: REDIS_URL,
       keyPrefix: prefix,
     });
+    const admin = new Redis(REDIS_URL);
     try {
       const ops = bench.quick ? 20_000 : 50_000;
       const s = await alternate(
@@ -38,6 +39,8 @@ export const lmdbIncrement: BenchCase = {
           baseline: () => redis.run(ops),
           value: () => lmdb.run(ops),
           relaxed: () => relaxed.run(ops),
+          // The same Redis, each write on disk before its reply, as `sync` is.
+          durableRedis: () => withFsyncedRedis(admin, () => redis.run(ops)),
         },
         { samples: bench.samples, warmup: 1 },
       );
@@ -56,7 +59,15 @@ export const lmdbIncrement: BenchCase = {
         value: s.relaxed,
         baseline: s.baseline,
       });
+      bench.record({
+        id: 'lmdb-increment-fsynced-redis',
+        title: `BufferService.increment, ${PROCESSES} processes × 64 awaiting callers over 1,000 rows, lmdb (sync) vs Redis with appendfsync always`,
+        unit: 'ops/s',
+        value: s.value,
+        baseline: s.durableRedis,
+      });
     } finally {
+      await admin.quit();
       await Promise.all([lmdb.stop(), relaxed.stop(), redis.stop()]);
       rmSync(dir, { recursive: true, force: true });
       const raw = new Redis(REDIS_URL);
@@ -66,3 +77,24 @@ export const lmdbIncrement: BenchCase = {
     }
   },
 };
+
+/**
+ * Runs `run` with the Redis server writing its append-only file and
+ * syncing it before each reply (`appendfsync always`), then turns it off
+ * again (the test server runs without persistence).
+ */
+async function withFsyncedRedis<T>(admin: Redis, run: () => Promise<T>): Promise<T> {
+  await admin.config('SET', 'appendfsync', 'always');
+  await admin.config('SET', 'appendonly', 'yes');
+  try {
+    // Turning it on rewrites the file in the background first.
+    while (
+      /aof_rewrite_in_progress:1|aof_rewrite_scheduled:1/.test(await admin.info('persistence'))
+    ) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    return await run();
+  } finally {
+    await admin.config('SET', 'appendonly', 'no');
+  }
+}

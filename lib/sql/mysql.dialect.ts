@@ -215,6 +215,18 @@ export class MysqlDialect extends SqlDialect {
     );
   }
 
+  /**
+   * Only in strict mode (`STRICT_TRANS_TABLES` or `STRICT_ALL_TABLES` in the
+   * session's `sql_mode`): otherwise the server stores an out-of-range value
+   * clamped, with a warning (a negative delta proposed for an `UNSIGNED`
+   * column becomes 0), and the upsert would add that to an existing row.
+   */
+  override async upsertsRefuseBadRows(run: RunStatement): Promise<boolean> {
+    const mode = this.escape('wb_mode');
+    const { records } = await run({ sql: `SELECT @@SESSION.sql_mode AS ${mode}`, params: [] });
+    return /STRICT_(TRANS|ALL)_TABLES/.test(String(records[0]?.wb_mode));
+  }
+
   /** The keys as a derived table with their positions (the base's `rowSource` numbers no rows here). */
   protected override numberedKeys(
     entity: BufferedEntity,

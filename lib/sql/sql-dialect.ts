@@ -96,6 +96,15 @@ export abstract class SqlDialect {
    * match one row for two keys (MySQL/MariaDB).
    */
   rowsNamed?(entity: BufferedEntity, keys: RowKey[]): Statement[];
+  /**
+   * Whether the database refuses an upsert whose proposed row breaks a
+   * column's type or a constraint, rather than storing an adjusted value,
+   * in the flush's session: only then may a flush try the single upsert
+   * first and fall back to the plain UPDATE when it is refused.
+   */
+  upsertsRefuseBadRows(_run: RunStatement): Promise<boolean> {
+    return Promise.resolve(true);
+  }
   /** SQL type of the ledger's `applied_at` (milliseconds since the epoch). */
   protected abstract readonly epochType: string;
   /** Isolation level of the flush's transaction; the database's default when unset. */
@@ -230,15 +239,32 @@ export abstract class SqlDialect {
    * Upserts adding deltas, one per table and chunk, for an entity with
    * `onMissingRow: 'insert'`: a row that does not exist is created with its
    * column defaults, each counter at its default plus the delta; an existing
-   * row adds the delta (`NULL` counts as 0).
+   * row adds the delta (`NULL` counts as 0), as `counters` would. A nullable
+   * column a row has no delta in must stay as it is (a `NULL` stays `NULL`),
+   * so rows share a statement when they count the same nullable columns.
    */
   upsertCounters(
     entity: BufferedEntity,
     rows: Array<[RowKey, Record<string, number>]>,
-  ): Statement[] {
+  ): KeyedStatement[] {
     const columns = new Set<string>();
     for (let i = 0; i < rows.length; i++) for (const name in rows[i][1]) columns.add(name);
-    return this.upserts(entity, [...columns].sort(), rows, true);
+    const names = [...columns].sort();
+    const nullable = names.filter((name) => entity.column(name).metadata.isNullable);
+    if (nullable.length === 0) return this.upserts(entity, names, rows, true, names);
+    const groups = new Map<string, Array<[RowKey, StoredRow]>>();
+    for (const row of rows) {
+      const id = nullable.map((name) => (name in row[1] ? 1 : 0)).join('');
+      let group = groups.get(id);
+      if (!group) groups.set(id, (group = []));
+      group.push(row);
+    }
+    return [...groups].flatMap(([id, group]) => {
+      const set = names.filter(
+        (name) => !nullable.includes(name) || id[nullable.indexOf(name)] === '1',
+      );
+      return this.upserts(entity, names, group, true, set);
+    });
   }
 
   /**
@@ -247,7 +273,7 @@ export abstract class SqlDialect {
    * defaults of its other columns. Rows setting the same columns share a
    * statement.
    */
-  upsertUpdates(entity: BufferedEntity, rows: Array<[RowKey, StoredRow]>): Statement[] {
+  upsertUpdates(entity: BufferedEntity, rows: Array<[RowKey, StoredRow]>): KeyedStatement[] {
     const groups = new Map<string, { names: string[]; rows: Array<[RowKey, StoredRow]> }>();
     for (const row of rows) {
       const names = Object.keys(row[1]).sort();
@@ -257,7 +283,7 @@ export abstract class SqlDialect {
       group.rows.push(row);
     }
     return [...groups.values()].flatMap((group) =>
-      this.upserts(entity, group.names, group.rows, false),
+      this.upserts(entity, group.names, group.rows, false, group.names),
     );
   }
 
@@ -441,15 +467,17 @@ export abstract class SqlDialect {
 
   /**
    * Upserts of `names` for `rows`, one per chunk. Counters insert their
-   * column's default plus the delta and add, on a conflict, what the
-   * insert would have added to the default; updates set the value.
+   * column's default plus the delta (0 where a row has none) and add, on a
+   * conflict, what the insert would have added to the default; updates set
+   * the value. On a conflict, only the columns `set` change.
    */
   private upserts(
     entity: BufferedEntity,
     names: string[],
     rows: Array<[RowKey, StoredRow]>,
     counters: boolean,
-  ): Statement[] {
+    set: string[],
+  ): KeyedStatement[] {
     const keys = entity.primary.map((c) => c.metadata);
     const columns = names.map((name) => entity.column(name).metadata);
     // Finite numbers from the entity's metadata: safe to write as literals.
@@ -457,13 +485,14 @@ export abstract class SqlDialect {
     const escaped = [...keys, ...columns].map((c) => this.escape(c.databaseName));
     // A max/min column keeps the greater (lesser) of the row's value and the buffered one.
     const merged = this.mergedAssign(entity, (column) => this.upsertCurrent(column));
-    const statements: Statement[] = [];
+    const statements: KeyedStatement[] = [];
     for (const chunk of chunks(rows, this.maxRows(escaped.length))) {
       const params: unknown[] = [];
+      const rowKeys = chunk.map((row) => row[0]);
       const source = this.rowSource(
         [...keys, ...columns],
         [
-          ...entity.keyColumns(chunk.map((row) => row[0])),
+          ...entity.keyColumns(rowKeys),
           ...names.map((name) =>
             chunk.map((row): StoredValue => (name in row[1] ? row[1][name] : 0)),
           ),
@@ -475,7 +504,8 @@ export abstract class SqlDialect {
         const d = defaults[i - keys.length];
         return d ? `${v(i)} + (${d})` : v(i);
       });
-      const set = columns.map((_, i) => {
+      const assignments = names.flatMap((name, i) => {
+        if (!set.includes(name)) return [];
         const column = escaped[keys.length + i];
         const incoming = this.upsertIncoming(column);
         if (!counters) return `${column} = ${merged(column, incoming)}`;
@@ -484,13 +514,15 @@ export abstract class SqlDialect {
       });
       const conflict = this.upsertConflict(
         escaped.slice(0, keys.length).join(', '),
-        set.join(', '),
+        assignments.join(', '),
       );
       statements.push({
         sql:
           `INSERT INTO ${this.upsertInto(this.table(entity))} (${escaped.join(', ')}) ` +
           `SELECT ${select.join(', ')} FROM ${source.sql} ${conflict}`,
         params,
+        entity,
+        keys: rowKeys,
       });
     }
     return statements;

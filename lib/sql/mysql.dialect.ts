@@ -148,6 +148,31 @@ export class MysqlDialect extends SqlDialect {
     return `INSERT INTO ${table} (${list}) VALUES ${tuple}${`, ${tuple}`.repeat(rows - 1)}`;
   }
 
+  /**
+   * A `VALUES (…), (…)` list, as the multi-row INSERT binds it: the
+   * server inserts it without building a derived table first.
+   */
+  protected override upsertRows(
+    columns: ColumnMetadata[],
+    values: unknown[][],
+    params: unknown[],
+    addends: number[],
+  ): string {
+    const casts = columns.map((column) => this.castOf(column));
+    const tuples: string[] = [];
+    for (let r = 0; r < values[0].length; r++) {
+      const cells: string[] = [];
+      for (let c = 0; c < columns.length; c++) {
+        const value = values[c][r];
+        params.push(value);
+        const cell = casts[c] && typeof value === 'string' ? `CAST(? AS ${casts[c]})` : '?';
+        cells.push(addends[c] ? `${cell} + (${addends[c]})` : cell);
+      }
+      tuples.push(`(${cells.join(', ')})`);
+    }
+    return `VALUES ${tuples.join(', ')}`;
+  }
+
   protected override upsertInto(table: string): string {
     return table;
   }

@@ -425,6 +425,25 @@ export abstract class SqlDialect {
     return `${table} AS ${this.escape('t')}`;
   }
 
+  /**
+   * The rows an upsert inserts, given column by column (`values[c][r]`),
+   * each cell plus the literal `addends[c]` unless that is 0; appends to
+   * `params`.
+   */
+  protected upsertRows(
+    columns: ColumnMetadata[],
+    values: unknown[][],
+    params: unknown[],
+    addends: number[],
+  ): string {
+    const source = this.rowSource(columns, values, params);
+    const select = source.names.map((name, i) => {
+      const cell = `${this.escape('v')}.${name}`;
+      return addends[i] ? `${cell} + (${addends[i]})` : cell;
+    });
+    return `SELECT ${select.join(', ')} FROM ${source.sql}`;
+  }
+
   /** What follows an upsert's `INSERT … SELECT … FROM <rows>`: on a conflict of `keys`, `set`. */
   protected upsertConflict(keys: string, set: string): string {
     // SQLite parses `ON CONFLICT` after a bare `FROM …` as a join constraint: `WHERE true` ends the SELECT.
@@ -489,7 +508,7 @@ export abstract class SqlDialect {
     for (const chunk of chunks(rows, this.maxRows(escaped.length))) {
       const params: unknown[] = [];
       const rowKeys = chunk.map((row) => row[0]);
-      const source = this.rowSource(
+      const values = this.upsertRows(
         [...keys, ...columns],
         [
           ...entity.keyColumns(rowKeys),
@@ -498,12 +517,8 @@ export abstract class SqlDialect {
           ),
         ],
         params,
+        [...keys.map(() => 0), ...defaults],
       );
-      const v = (i: number) => `${this.escape('v')}.${source.names[i]}`;
-      const select = escaped.map((_, i) => {
-        const d = defaults[i - keys.length];
-        return d ? `${v(i)} + (${d})` : v(i);
-      });
       const assignments = names.flatMap((name, i) => {
         if (!set.includes(name)) return [];
         const column = escaped[keys.length + i];
@@ -519,7 +534,7 @@ export abstract class SqlDialect {
       statements.push({
         sql:
           `INSERT INTO ${this.upsertInto(this.table(entity))} (${escaped.join(', ')}) ` +
-          `SELECT ${select.join(', ')} FROM ${source.sql} ${conflict}`,
+          `${values} ${conflict}`,
         params,
         entity,
         keys: rowKeys,

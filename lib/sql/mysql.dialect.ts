@@ -82,17 +82,12 @@ export class MysqlDialect extends SqlDialect {
   ): RowSource {
     const names = columns.map((_, i) => this.escape(`wb_c${i}`));
     const ordinal = numbered ? this.escape('wb_n') : undefined;
-    const casts = columns.map((column) => this.castOf(column));
     const rows = values[0].length;
     const tuples: string[][] = [];
     for (let r = 0; r < rows; r++) {
       const cells: string[] = [];
       for (let c = 0; c < columns.length; c++) {
-        const value = values[c][r];
-        params.push(value);
-        // A string for an integer or decimal column is cast, so the derived
-        // column stays numeric and exact.
-        cells.push(casts[c] && typeof value === 'string' ? `CAST(? AS ${casts[c]})` : '?');
+        cells.push(this.boundCell(columns[c], values[c][r], params));
       }
       if (ordinal) cells.push(String(offset + r + 1));
       tuples.push(cells);
@@ -146,31 +141,6 @@ export class MysqlDialect extends SqlDialect {
     for (let r = 0; r < rows; r++) for (const column of values) params.push(column[r]);
     const tuple = `(${'?, '.repeat(columns.length - 1)}?)`;
     return `INSERT INTO ${table} (${list}) VALUES ${tuple}${`, ${tuple}`.repeat(rows - 1)}`;
-  }
-
-  /**
-   * A `VALUES (…), (…)` list, as the multi-row INSERT binds it: the
-   * server inserts it without building a derived table first.
-   */
-  protected override upsertRows(
-    columns: ColumnMetadata[],
-    values: unknown[][],
-    params: unknown[],
-    addends: number[],
-  ): string {
-    const casts = columns.map((column) => this.castOf(column));
-    const tuples: string[] = [];
-    for (let r = 0; r < values[0].length; r++) {
-      const cells: string[] = [];
-      for (let c = 0; c < columns.length; c++) {
-        const value = values[c][r];
-        params.push(value);
-        const cell = casts[c] && typeof value === 'string' ? `CAST(? AS ${casts[c]})` : '?';
-        cells.push(addends[c] ? `${cell} + (${addends[c]})` : cell);
-      }
-      tuples.push(`(${cells.join(', ')})`);
-    }
-    return `VALUES ${tuples.join(', ')}`;
   }
 
   protected override upsertInto(table: string): string {
@@ -295,6 +265,16 @@ export class MysqlDialect extends SqlDialect {
       .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)
       .join(' AND ');
     return { source, on, params };
+  }
+
+  /**
+   * A string for an integer or decimal column is cast, so the derived (or
+   * inserted) column stays numeric and exact.
+   */
+  protected override boundCell(column: ColumnMetadata, value: unknown, params: unknown[]): string {
+    params.push(value);
+    const cast = typeof value === 'string' ? this.castOf(column) : null;
+    return cast ? `CAST(? AS ${cast})` : '?';
   }
 
   private readonly casts = new WeakMap<ColumnMetadata, string | null>();

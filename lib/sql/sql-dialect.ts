@@ -426,28 +426,44 @@ export abstract class SqlDialect {
   }
 
   /**
+   * The placeholder of `value` bound for `column` in a `VALUES` list (a
+   * cast where the driver's binding needs one); appends to `params`. A
+   * dialect that defines it gets its upserts' rows as a `VALUES` list, as
+   * a hand-written upsert binds them; the others select them from
+   * `rowSource`.
+   */
+  protected boundCell?(column: ColumnMetadata, value: unknown, params: unknown[]): string;
+
+  /**
    * The rows an upsert inserts, given column by column (`values[c][r]`),
    * each cell plus the literal `addends[c]` unless that is 0; appends to
    * `params`.
    */
-  protected upsertRows(
+  private upsertRows(
     columns: ColumnMetadata[],
     values: unknown[][],
     params: unknown[],
     addends: number[],
   ): string {
-    const source = this.rowSource(columns, values, params);
-    const select = source.names.map((name, i) => {
-      const cell = `${this.escape('v')}.${name}`;
-      return addends[i] ? `${cell} + (${addends[i]})` : cell;
-    });
-    return `SELECT ${select.join(', ')} FROM ${source.sql}`;
+    const plus = (cell: string, c: number) => (addends[c] ? `${cell} + (${addends[c]})` : cell);
+    if (!this.boundCell) {
+      const source = this.rowSource(columns, values, params);
+      const select = source.names.map((name, c) => plus(`${this.escape('v')}.${name}`, c));
+      return `SELECT ${select.join(', ')} FROM ${source.sql}`;
+    }
+    const tuples: string[] = [];
+    for (let r = 0; r < values[0].length; r++) {
+      const cells = columns.map((column, c) =>
+        plus(this.boundCell!(column, values[c][r], params), c),
+      );
+      tuples.push(`(${cells.join(', ')})`);
+    }
+    return `VALUES ${tuples.join(', ')}`;
   }
 
-  /** What follows an upsert's `INSERT … SELECT … FROM <rows>`: on a conflict of `keys`, `set`. */
+  /** What follows an upsert's rows: on a conflict of `keys`, `set`. */
   protected upsertConflict(keys: string, set: string): string {
-    // SQLite parses `ON CONFLICT` after a bare `FROM …` as a join constraint: `WHERE true` ends the SELECT.
-    return `WHERE true ON CONFLICT (${keys}) DO UPDATE SET ${set}`;
+    return `ON CONFLICT (${keys}) DO UPDATE SET ${set}`;
   }
 
   /** In an upsert's SET, the value a column of the existing row holds. */

@@ -42,22 +42,10 @@ export class SqliteDialect extends SqlDialect {
     };
   }
 
-  /** A `VALUES` list the INSERT takes as it is (no subquery to read it from). */
-  protected override upsertRows(
-    columns: ColumnMetadata[],
-    values: unknown[][],
-    params: unknown[],
-    addends: number[],
-  ): string {
-    this.rowSource(columns, values, params);
-    const cells = columns.map((_, c) => (addends[c] ? `? + (${addends[c]})` : '?'));
-    const tuple = `(${cells.join(', ')})`;
-    return `VALUES ${tuple}${`, ${tuple}`.repeat(values[0].length - 1)}`;
-  }
-
-  /** After a `VALUES` list, `ON CONFLICT` needs no `WHERE true` to be parsed as an upsert. */
-  protected override upsertConflict(keys: string, set: string): string {
-    return `ON CONFLICT (${keys}) DO UPDATE SET ${set}`;
+  /** Integers as BigInts, as `rowSource` binds them. */
+  protected override boundCell(column: ColumnMetadata, value: unknown, params: unknown[]): string {
+    params.push(this.isInteger(column) ? toInteger(value) : value);
+    return '?';
   }
 
   private readonly integers = new WeakMap<ColumnMetadata, boolean>();

@@ -605,6 +605,29 @@ describe.each(kinds)('an upsert flush that the database refuses, on %s', (kind) 
     expect(before).toEqual(expected.map(({ id, hits }) => ({ id, hits })));
   });
 
+  // SQLite's lock wait replayed no transaction holding a savepoint: the flush failed instead of waiting.
+  it('SQLite: a chunk applied after a refused upsert commits once a reader lets go', async () => {
+    if (kind !== 'sqlite') return;
+    const t = await app();
+    await t.dataSource.getRepository(Stock).insert({ id: 1, stock: 10, likes: 5 });
+    await t.buffer.increment(Stock, 1, 'stock', -3);
+    await t.buffer.increment(Stock, 2, 'stock', 4);
+    // The app reads in a transaction: the flush's COMMIT waits (rollback journal), then replays.
+    const reader = t.dataSource.createQueryRunner();
+    await reader.connect();
+    await reader.startTransaction();
+    await reader.query('SELECT stock FROM rv_stock WHERE id = 1');
+    const flushing = t.buffer.flush();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await reader.commitTransaction();
+    await reader.release();
+    expect(await flushing).toMatchObject({ incremented: 2, deadLettered: 0 });
+    expect(await stock(t)).toEqual([
+      { id: 1, stock: 7, likes: 5 },
+      { id: 2, stock: 4, likes: 0 },
+    ]);
+  });
+
   it('never upserts first in a session that clamps instead of refusing (MariaDB without strict mode)', async () => {
     if (kind !== 'mariadb') return;
     const t = await app(true);

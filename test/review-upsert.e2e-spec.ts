@@ -276,6 +276,17 @@ describe.each(kinds)("review of onMissingRow 'insert' on %s", (kind) => {
     expect(db.slice(6)).toEqual([0.1, 5, 1]);
   });
 
+  // An upsert adds (default + delta) - default to an existing row: 0.1 + 1e-17 - 0.1 is not 1e-17.
+  it('adds a tiny delta to an existing float counter with a non-zero default exactly', async () => {
+    const t = await app([Typed]);
+    await t.dataSource.getRepository(Typed).insert({ id: 1, ratio: 0 });
+    await t.buffer.increment(Typed, 1, 'ratio', 1e-17);
+    await t.buffer.increment(Typed, 2, 'neg', 1);
+    expect((await t.buffer.flush()).deadLettered).toBe(0);
+    const row = await t.dataSource.getRepository(Typed).findOneByOrFail({ id: 1 });
+    expect(row.ratio).toBeCloseTo(1e-17, 20);
+  });
+
   it('insert() then increment of the same missing row: one row, get() exact', async () => {
     const t = await app([NullableCounter]);
     await t.buffer.insert(NullableCounter, { id: 5, hits: 10 });

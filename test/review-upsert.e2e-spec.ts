@@ -5,15 +5,18 @@ import {
   Check,
   Column,
   Entity,
+  EventSubscriber,
   Generated,
   PrimaryColumn,
   PrimaryGeneratedColumn,
   VersionColumn,
+  type EntitySubscriberInterface,
+  type TransactionStartEvent,
 } from 'typeorm';
 import { WriteBufferModule, type WriteBufferEntityOptions } from '../lib/index.js';
-import { databaseKinds } from './support/databases.js';
+import { createTestDatabase, databaseKinds } from './support/databases.js';
 import { dayRowSchema, ENTITIES } from './support/entities.js';
-import { holdAt } from './support/query-gate.js';
+import { holdAt, QueryGate } from './support/query-gate.js';
 import {
   closeTestClients,
   storageKinds,
@@ -273,6 +276,17 @@ describe.each(kinds)("review of onMissingRow 'insert' on %s", (kind) => {
     expect(db.slice(6)).toEqual([0.1, 5, 1]);
   });
 
+  // An upsert adds (default + delta) - default to an existing row: 0.1 + 1e-17 - 0.1 is not 1e-17.
+  it('adds a tiny delta to an existing float counter with a non-zero default exactly', async () => {
+    const t = await app([Typed]);
+    await t.dataSource.getRepository(Typed).insert({ id: 1, ratio: 0 });
+    await t.buffer.increment(Typed, 1, 'ratio', 1e-17);
+    await t.buffer.increment(Typed, 2, 'neg', 1);
+    expect((await t.buffer.flush()).deadLettered).toBe(0);
+    const row = await t.dataSource.getRepository(Typed).findOneByOrFail({ id: 1 });
+    expect(row.ratio).toBeCloseTo(1e-17, 20);
+  });
+
   it('insert() then increment of the same missing row: one row, get() exact', async () => {
     const t = await app([NullableCounter]);
     await t.buffer.insert(NullableCounter, { id: 5, hits: 10 });
@@ -483,3 +497,160 @@ describe.each(storages.map((storage) => [kinds.at(-1)!, storage] as const))(
     });
   },
 );
+
+/** Takes every transaction of the data source out of strict mode (MariaDB). */
+@EventSubscriber()
+class NonStrictSession implements EntitySubscriberInterface {
+  async beforeTransactionStart(event: TransactionStartEvent) {
+    await event.queryRunner.query(`SET SESSION sql_mode = ''`);
+  }
+}
+
+describe.each(kinds)('an upsert flush that the database refuses, on %s', (kind) => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  const app = async (nonStrict = false) => {
+    const database = await createTestDatabase(kind);
+    return (t = await createTestApp(
+      kind,
+      {},
+      {
+        entities: [...ENTITIES, Stock, NullableCounter],
+        imports: [
+          featureModule([
+            { entity: Stock, onMissingRow: 'insert' },
+            { entity: NullableCounter, onMissingRow: 'insert' },
+          ]),
+        ],
+        database: nonStrict
+          ? {
+              ...database,
+              options: (extra) =>
+                database.options({ ...extra, subscribers: [QueryGate, NonStrictSession] }),
+            }
+          : database,
+      },
+    ));
+  };
+  const stock = async (t: TestApp) =>
+    (await t.dataSource.getRepository(Stock).find({ order: { id: 'ASC' } })).map((row) => ({
+      ...row,
+    }));
+
+  it('runs one upsert for new and existing rows when nothing is refused', async () => {
+    const t = await app();
+    await t.dataSource.getRepository(Stock).insert({ id: 1, stock: 10, likes: 5 });
+    await t.buffer.increment(Stock, 1, 'stock', 2);
+    await t.buffer.increment(Stock, 2, 'stock', 4);
+    const report = await t.buffer.flush();
+    expect(report).toMatchObject({ incremented: 2, statements: 1, deadLettered: 0 });
+    expect(await stock(t)).toEqual([
+      { id: 1, stock: 12, likes: 5 },
+      { id: 2, stock: 4, likes: 0 },
+    ]);
+  });
+
+  it('applies a chunk whose upsert breaks a CHECK (or an unsigned column) of an existing row through the UPDATE', async () => {
+    const t = await app();
+    await t.dataSource.getRepository(Stock).insert({ id: 1, stock: 10, likes: 5 });
+    await t.buffer.increment(Stock, 1, 'stock', -3);
+    await t.buffer.increment(Stock, 1, 'likes', -1);
+    await t.buffer.increment(Stock, 2, 'stock', 4);
+    await t.buffer.increment(Stock, 3, 'likes', 2);
+    const report = await t.buffer.flush();
+    // The refused upsert, then the UPDATE and the upsert of the rows it missed.
+    expect(report).toMatchObject({ incremented: 3, statements: 3, deadLettered: 0, missing: [] });
+    expect(await stock(t)).toEqual([
+      { id: 1, stock: 7, likes: 4 },
+      { id: 2, stock: 4, likes: 0 },
+      { id: 3, stock: 0, likes: 2 },
+    ]);
+    expect(await t.buffer.get(Stock, 1, 'stock')).toBe(7);
+    expect(await t.buffer.deadLetters()).toEqual([]);
+  });
+
+  it('bisects a chunk the UPDATE and upsert refuse too: only the bad created row is a dead letter', async () => {
+    const t = await app();
+    await t.dataSource.getRepository(Stock).insert({ id: 1, stock: 10, likes: 5 });
+    await t.buffer.increment(Stock, 1, 'stock', -3);
+    await t.buffer.increment(Stock, 2, 'stock', 4);
+    await t.buffer.increment(Stock, 4, 'stock', -1); // a created row at -1 breaks the CHECK
+    const report = await t.buffer.flush();
+    expect(report.deadLettered).toBe(1);
+    expect(await stock(t)).toEqual([
+      { id: 1, stock: 7, likes: 5 },
+      { id: 2, stock: 4, likes: 0 },
+    ]);
+    const letters = await t.buffer.deadLetters();
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ kind: 'counter', key: { id: 4 } });
+  });
+
+  it('leaves a NULL counter alone where a row counts another column, and adds to it where it counts it', async () => {
+    const t = await app();
+    const rows = t.dataSource.getRepository(NullableCounter);
+    await rows.insert([
+      { id: 1, maybe: null, hits: 0 },
+      { id: 2, maybe: null, hits: 0 },
+    ]);
+    await t.buffer.increment(NullableCounter, 1, 'hits', 1);
+    await t.buffer.increment(NullableCounter, 2, 'maybe', 2);
+    await t.buffer.increment(NullableCounter, 3, 'hits', 1);
+    await t.buffer.increment(NullableCounter, 4, 'maybe', 1);
+    const expected = [
+      { id: 1, maybe: null, hits: 1 },
+      { id: 2, maybe: 2, hits: 0 },
+      { id: 3, maybe: 0, hits: 1 },
+      { id: 4, maybe: 1, hits: 0 },
+    ];
+    const before = [];
+    for (const { id } of expected) {
+      before.push({ id, hits: await t.buffer.get(NullableCounter, id, 'hits') });
+    }
+    expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+    expect(await rows.find({ order: { id: 'ASC' } })).toEqual(expected);
+    expect(before).toEqual(expected.map(({ id, hits }) => ({ id, hits })));
+  });
+
+  // SQLite's lock wait replayed no transaction holding a savepoint: the flush failed instead of waiting.
+  it('SQLite: a chunk applied after a refused upsert commits once a reader lets go', async () => {
+    if (kind !== 'sqlite') return;
+    const t = await app();
+    await t.dataSource.getRepository(Stock).insert({ id: 1, stock: 10, likes: 5 });
+    await t.buffer.increment(Stock, 1, 'stock', -3);
+    await t.buffer.increment(Stock, 2, 'stock', 4);
+    // The app reads in a transaction: the flush's COMMIT waits (rollback journal), then replays.
+    const reader = t.dataSource.createQueryRunner();
+    await reader.connect();
+    await reader.startTransaction();
+    await reader.query('SELECT stock FROM rv_stock WHERE id = 1');
+    const flushing = t.buffer.flush();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await reader.commitTransaction();
+    await reader.release();
+    expect(await flushing).toMatchObject({ incremented: 2, deadLettered: 0 });
+    expect(await stock(t)).toEqual([
+      { id: 1, stock: 7, likes: 5 },
+      { id: 2, stock: 4, likes: 0 },
+    ]);
+  });
+
+  it('never upserts first in a session that clamps instead of refusing (MariaDB without strict mode)', async () => {
+    if (kind !== 'mariadb') return;
+    const t = await app(true);
+    await t.dataSource.getRepository(Stock).insert({ id: 1, stock: 0, likes: 5 });
+    await t.buffer.increment(Stock, 1, 'likes', -1);
+    await t.buffer.increment(Stock, 2, 'likes', 1);
+    const report = await t.buffer.flush();
+    expect(report).toMatchObject({ deadLettered: 0, missing: [] });
+    // An upsert would propose likes = -1, clamped to 0, and add that 0 to row 1's 5.
+    expect(await stock(t)).toEqual([
+      { id: 1, stock: 0, likes: 4 },
+      { id: 2, stock: 0, likes: 1 },
+    ]);
+  });
+});

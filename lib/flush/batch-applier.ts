@@ -9,7 +9,7 @@ import type { WriteBufferTelemetry } from '../telemetry/write-buffer.telemetry.j
 import type { LeaseKeeper } from './lease-keeper.js';
 import type { Ledger } from './ledger.js';
 import { combineUpdates, mergeKeysNamingOneRow } from './key-collisions.js';
-import { runStatement } from './run-statement.js';
+import { ranInSavepoint, runStatement } from './run-statement.js';
 
 /** What applying a batch did. */
 export interface ApplyResult {
@@ -113,6 +113,8 @@ export class BatchApplier {
       }
       // Updates before counters, so set-then-increment adds on top of the set.
       const run = (statement: Statement) => runStatement(runner, statement);
+      let refuses: Promise<boolean> | undefined;
+      const upsertsRefuseBadRows = () => (refuses ??= this.dialect.upsertsRefuseBadRows(run));
       for (const kind of ['update', 'counter'] as const) {
         for (const { part, entity } of parts) {
           const { unmatched, mergedInto } =
@@ -121,11 +123,14 @@ export class BatchApplier {
                   combine: combineUpdates(entity),
                   write: (rows) => this.dialect.updates(entity, rows),
                   upsert: (rows) => this.dialect.upsertUpdates(entity, rows),
+                  upsertFirst: upsertsRefuseBadRows,
                 })
               : await this.applyKeyed(entity, part.counters, mergeKeys, run, result, {
                   combine: addDeltas,
                   write: (rows) => this.dialect.counters(entity, rows),
                   upsert: (rows) => this.dialect.upsertCounters(entity, rows),
+                  upsertFirst: async () =>
+                    addsExactly(entity, part.counters) && (await upsertsRefuseBadRows()),
                 });
           // A key merged into another missed its row if that one did.
           for (const [key, into] of mergedInto) if (unmatched.has(into)) unmatched.add(key);
@@ -162,14 +167,14 @@ export class BatchApplier {
     }
   }
 
-  /** The entity of a table of the batch (the settler set aside the writes of tables that are gone). */
   /**
-   * Runs the UPDATEs of one table's updates or counters (rows a collation
-   * makes one merged first, when `mergeKeys`), and resolves the keys that
-   * found no row. For an entity whose flush creates missing rows, those are
-   * then created by an upsert (in case one was created since), so the rows
-   * that existed took the plain UPDATE: a CHECK or an unsigned column sees
-   * their own value, not a created row's.
+   * Applies one table's updates or counters (rows a collation makes one
+   * merged first, when `mergeKeys`) and resolves the keys that found no
+   * row. For an entity whose flush creates missing rows, each chunk is one
+   * upsert, tried in a savepoint; a chunk the database refuses (the row an
+   * upsert proposes for an existing row breaks a CHECK, an unsigned column)
+   * is rolled back to it and applied by `updateThenUpsert`, whose errors go
+   * where every flush error goes (retry, bisection).
    */
   private async applyKeyed<T>(
     entity: BufferedEntity,
@@ -177,33 +182,81 @@ export class BatchApplier {
     mergeKeys: boolean,
     run: RunStatement,
     result: { statements: number },
-    sql: {
-      combine: (into: T, from: T) => T;
-      write: (rows: Array<[RowKey, T]>) => KeyedStatement[];
-      upsert: (rows: Array<[RowKey, T]>) => Statement[];
-    },
+    sql: KeyedSql<T>,
   ): Promise<{ unmatched: Set<RowKey>; mergedInto: Map<RowKey, RowKey> }> {
     const { rows, mergedInto } = mergeKeys
       ? await mergeKeysNamingOneRow(this.dialect, entity, given, sql.combine, run)
       : { rows: given, mergedInto: new Map<RowKey, RowKey>() };
+    if (
+      entity.settings.onMissingRow !== 'insert' ||
+      rows.length === 0 ||
+      !(await sql.upsertFirst())
+    ) {
+      return { unmatched: await this.updateThenUpsert(entity, rows, run, result, sql), mergedInto };
+    }
+    const byKey = new Map(rows);
+    for (const statement of sql.upsert(rows)) {
+      result.statements++;
+      if (await ranInSavepoint(run, statement)) continue;
+      const chunk = statement.keys.map((key): [RowKey, T] => [key, byKey.get(key)!]);
+      await this.updateThenUpsert(entity, chunk, run, result, sql);
+    }
+    return { unmatched: new Set(), mergedInto };
+  }
+
+  /**
+   * Runs the UPDATEs of `rows` and resolves the keys that found no row.
+   * For an entity whose flush creates missing rows, those are then created
+   * by an upsert (in case one was created since), so the rows that existed
+   * took the plain UPDATE: a CHECK or an unsigned column sees their own
+   * value, not a created row's.
+   */
+  private async updateThenUpsert<T>(
+    entity: BufferedEntity,
+    rows: Array<[RowKey, T]>,
+    run: RunStatement,
+    result: { statements: number },
+    sql: KeyedSql<T>,
+  ): Promise<Set<RowKey>> {
     const unmatched = new Set<RowKey>();
     for (const statement of sql.write(rows)) {
       for (const key of await this.dialect.unmatchedKeys(statement, run)) unmatched.add(key);
       result.statements++;
     }
-    if (unmatched.size === 0 || entity.settings.onMissingRow !== 'insert') {
-      return { unmatched, mergedInto };
-    }
+    if (unmatched.size === 0 || entity.settings.onMissingRow !== 'insert') return unmatched;
     for (const statement of sql.upsert(rows.filter(([key]) => unmatched.has(key)))) {
       await run(statement);
       result.statements++;
     }
-    return { unmatched: new Set(), mergedInto };
+    return new Set();
   }
 
+  /** The entity of a table of the batch (the settler set aside the writes of tables that are gone). */
   private entity(batch: ClaimedBatch, table: string): BufferedEntity {
     return this.catalog.table(batch.dataSource, table)!;
   }
+}
+
+/** The statements `applyKeyed` runs for one table's updates or counters. */
+interface KeyedSql<T> {
+  combine: (into: T, from: T) => T;
+  write: (rows: Array<[RowKey, T]>) => KeyedStatement[];
+  upsert: (rows: Array<[RowKey, T]>) => KeyedStatement[];
+  /** Whether the single upsert may go first: it is refused wherever it would differ from the UPDATE. */
+  upsertFirst: () => Promise<boolean>;
+}
+
+/**
+ * Whether an upsert adds the deltas of `rows` to existing rows exactly as
+ * the UPDATE does: it adds `(default + delta) - default`, which floating
+ * point may round unless the default is 0 or the column an integer.
+ */
+function addsExactly(entity: BufferedEntity, rows: Array<[RowKey, Record<string, number>]>) {
+  const columns = new Set<string>();
+  for (const [, deltas] of rows) for (const name in deltas) columns.add(name);
+  return [...columns].every(
+    (name) => entity.defaultNumber(name) === 0 || entity.column(name).kind === 'integer',
+  );
 }
 
 /** The deltas of two counter rows of one row, added per column. */

@@ -161,7 +161,7 @@ function waitForLockAsynchronously(
     params: unknown[] | undefined,
     structured: true,
   ) => Promise<QueryResult>;
-  /** Statements of the open transaction, to run again after waiting; null when not replayable. */
+  /** Statements of the open transaction, to run again after waiting; null outside one. */
   let steps: Step[] | null = null;
   /** Whether this runner began a transaction it has not ended yet. */
   let open = false;
@@ -205,15 +205,14 @@ function waitForLockAsynchronously(
         } else if (/^(COMMIT|END)\b/.test(statement) || /^ROLLBACK(?!\s+TO\b)/.test(statement)) {
           open = false;
           steps = null;
-        } else if (/^(SAVEPOINT|RELEASE|ROLLBACK)\b/.test(statement)) {
-          steps = null; // savepoints are not replayed: a busy lock then fails as SQLite would
         } else if (open) {
+          // Savepoints too: a statement SQLite refused is not a step, so
+          // replaying `SAVEPOINT` and `ROLLBACK TO` around it comes to the same.
           steps?.push({ sql, params, result });
         }
         return structured ? result : result.raw;
       } catch (error) {
         if (!isBusy(error)) throw error;
-        if (open && !steps) throw error;
         if (open) {
           await wait(deadline, error, delay);
         } else {

@@ -23,8 +23,11 @@ export function checkSchema(
 ): { kept: BatchEntry[]; stale: StaleEntry[] } {
   const kept: BatchEntry[] = [];
   const stale: StaleEntry[] = [];
+  // A batch names few tables in many entries: look each up once.
+  const entities = new Map<string, ReturnType<typeof entityOf>>();
   entries.forEach((entry, position) => {
-    const entity = entityOf(entry.table);
+    let entity = entities.get(entry.table);
+    if (!entities.has(entry.table)) entities.set(entry.table, (entity = entityOf(entry.table)));
     if (!entity) {
       const problem = `table '${entry.table}' is not an entity of data source '${dataSource}' any more`;
       stale.push({ entry, position, problem });

@@ -82,17 +82,12 @@ export class MysqlDialect extends SqlDialect {
   ): RowSource {
     const names = columns.map((_, i) => this.escape(`wb_c${i}`));
     const ordinal = numbered ? this.escape('wb_n') : undefined;
-    const casts = columns.map((column) => this.castOf(column));
     const rows = values[0].length;
     const tuples: string[][] = [];
     for (let r = 0; r < rows; r++) {
       const cells: string[] = [];
       for (let c = 0; c < columns.length; c++) {
-        const value = values[c][r];
-        params.push(value);
-        // A string for an integer or decimal column is cast, so the derived
-        // column stays numeric and exact.
-        cells.push(casts[c] && typeof value === 'string' ? `CAST(? AS ${casts[c]})` : '?');
+        cells.push(this.boundCell(columns[c], values[c][r], params));
       }
       if (ordinal) cells.push(String(offset + r + 1));
       tuples.push(cells);
@@ -215,6 +210,18 @@ export class MysqlDialect extends SqlDialect {
     );
   }
 
+  /**
+   * Only in strict mode (`STRICT_TRANS_TABLES` or `STRICT_ALL_TABLES` in the
+   * session's `sql_mode`): otherwise the server stores an out-of-range value
+   * clamped, with a warning (a negative delta proposed for an `UNSIGNED`
+   * column becomes 0), and the upsert would add that to an existing row.
+   */
+  override async upsertsRefuseBadRows(run: RunStatement): Promise<boolean> {
+    const mode = this.escape('wb_mode');
+    const { records } = await run({ sql: `SELECT @@SESSION.sql_mode AS ${mode}`, params: [] });
+    return /STRICT_(TRANS|ALL)_TABLES/.test(String(records[0]?.wb_mode));
+  }
+
   /** The keys as a derived table with their positions (the base's `rowSource` numbers no rows here). */
   protected override numberedKeys(
     entity: BufferedEntity,
@@ -258,6 +265,16 @@ export class MysqlDialect extends SqlDialect {
       .map((c, i) => `${t}.${this.escape(c.databaseName)} = ${v}.${source.names[i]}`)
       .join(' AND ');
     return { source, on, params };
+  }
+
+  /**
+   * A string for an integer or decimal column is cast, so the derived (or
+   * inserted) column stays numeric and exact.
+   */
+  protected override boundCell(column: ColumnMetadata, value: unknown, params: unknown[]): string {
+    params.push(value);
+    const cast = typeof value === 'string' ? this.castOf(column) : null;
+    return cast ? `CAST(? AS ${cast})` : '?';
   }
 
   private readonly casts = new WeakMap<ColumnMetadata, string | null>();

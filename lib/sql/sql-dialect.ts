@@ -99,6 +99,15 @@ export abstract class SqlDialect {
    * match one row for two keys (MySQL/MariaDB).
    */
   rowsNamed?(entity: BufferedEntity, keys: RowKey[]): Statement[];
+  /**
+   * Whether the database refuses an upsert whose proposed row breaks a
+   * column's type or a constraint, rather than storing an adjusted value,
+   * in the flush's session: only then may a flush try the single upsert
+   * first and fall back to the plain UPDATE when it is refused.
+   */
+  upsertsRefuseBadRows(_run: RunStatement): Promise<boolean> {
+    return Promise.resolve(true);
+  }
   /** SQL type of the ledger's `applied_at` (milliseconds since the epoch). */
   protected abstract readonly epochType: string;
   /** Isolation level of the flush's transaction; the database's default when unset. */
@@ -233,15 +242,32 @@ export abstract class SqlDialect {
    * Upserts adding deltas, one per table and chunk, for an entity with
    * `onMissingRow: 'insert'`: a row that does not exist is created with its
    * column defaults, each counter at its default plus the delta; an existing
-   * row adds the delta (`NULL` counts as 0).
+   * row adds the delta (`NULL` counts as 0), as `counters` would. A nullable
+   * column a row has no delta in must stay as it is (a `NULL` stays `NULL`),
+   * so rows share a statement when they count the same nullable columns.
    */
   upsertCounters(
     entity: BufferedEntity,
     rows: Array<[RowKey, Record<string, number>]>,
-  ): Statement[] {
+  ): KeyedStatement[] {
     const columns = new Set<string>();
     for (let i = 0; i < rows.length; i++) for (const name in rows[i][1]) columns.add(name);
-    return this.upserts(entity, [...columns].sort(), rows, true);
+    const names = [...columns].sort();
+    const nullable = names.filter((name) => entity.column(name).metadata.isNullable);
+    if (nullable.length === 0) return this.upserts(entity, names, rows, true, names);
+    const groups = new Map<string, Array<[RowKey, StoredRow]>>();
+    for (const row of rows) {
+      const id = nullable.map((name) => (name in row[1] ? 1 : 0)).join('');
+      let group = groups.get(id);
+      if (!group) groups.set(id, (group = []));
+      group.push(row);
+    }
+    return [...groups].flatMap(([id, group]) => {
+      const set = names.filter(
+        (name) => !nullable.includes(name) || id[nullable.indexOf(name)] === '1',
+      );
+      return this.upserts(entity, names, group, true, set);
+    });
   }
 
   /**
@@ -250,7 +276,7 @@ export abstract class SqlDialect {
    * defaults of its other columns. Rows setting the same columns share a
    * statement.
    */
-  upsertUpdates(entity: BufferedEntity, rows: Array<[RowKey, StoredRow]>): Statement[] {
+  upsertUpdates(entity: BufferedEntity, rows: Array<[RowKey, StoredRow]>): KeyedStatement[] {
     const groups = new Map<string, { names: string[]; rows: Array<[RowKey, StoredRow]> }>();
     for (const row of rows) {
       const names = Object.keys(row[1]).sort();
@@ -260,7 +286,7 @@ export abstract class SqlDialect {
       group.rows.push(row);
     }
     return [...groups.values()].flatMap((group) =>
-      this.upserts(entity, group.names, group.rows, false),
+      this.upserts(entity, group.names, group.rows, false, group.names),
     );
   }
 
@@ -470,10 +496,45 @@ export abstract class SqlDialect {
     return `${table} AS ${this.escape('t')}`;
   }
 
-  /** What follows an upsert's `INSERT … SELECT … FROM <rows>`: on a conflict of `keys`, `set`. */
+  /**
+   * The placeholder of `value` bound for `column` in a `VALUES` list (a
+   * cast where the driver's binding needs one); appends to `params`. A
+   * dialect that defines it gets its upserts' rows as a `VALUES` list, as
+   * a hand-written upsert binds them; the others select them from
+   * `rowSource`.
+   */
+  protected boundCell?(column: ColumnMetadata, value: unknown, params: unknown[]): string;
+
+  /**
+   * The rows an upsert inserts, given column by column (`values[c][r]`),
+   * each cell plus the literal `addends[c]` unless that is 0; appends to
+   * `params`.
+   */
+  private upsertRows(
+    columns: ColumnMetadata[],
+    values: unknown[][],
+    params: unknown[],
+    addends: number[],
+  ): string {
+    const plus = (cell: string, c: number) => (addends[c] ? `${cell} + (${addends[c]})` : cell);
+    if (!this.boundCell) {
+      const source = this.rowSource(columns, values, params);
+      const select = source.names.map((name, c) => plus(`${this.escape('v')}.${name}`, c));
+      return `SELECT ${select.join(', ')} FROM ${source.sql}`;
+    }
+    const tuples: string[] = [];
+    for (let r = 0; r < values[0].length; r++) {
+      const cells = columns.map((column, c) =>
+        plus(this.boundCell!(column, values[c][r], params), c),
+      );
+      tuples.push(`(${cells.join(', ')})`);
+    }
+    return `VALUES ${tuples.join(', ')}`;
+  }
+
+  /** What follows an upsert's rows: on a conflict of `keys`, `set`. */
   protected upsertConflict(keys: string, set: string): string {
-    // SQLite parses `ON CONFLICT` after a bare `FROM …` as a join constraint: `WHERE true` ends the SELECT.
-    return `WHERE true ON CONFLICT (${keys}) DO UPDATE SET ${set}`;
+    return `ON CONFLICT (${keys}) DO UPDATE SET ${set}`;
   }
 
   /** In an upsert's SET, the value a column of the existing row holds. */
@@ -512,15 +573,17 @@ export abstract class SqlDialect {
 
   /**
    * Upserts of `names` for `rows`, one per chunk. Counters insert their
-   * column's default plus the delta and add, on a conflict, what the
-   * insert would have added to the default; updates set the value.
+   * column's default plus the delta (0 where a row has none) and add, on a
+   * conflict, what the insert would have added to the default; updates set
+   * the value. On a conflict, only the columns `set` change.
    */
   private upserts(
     entity: BufferedEntity,
     names: string[],
     rows: Array<[RowKey, StoredRow]>,
     counters: boolean,
-  ): Statement[] {
+    set: string[],
+  ): KeyedStatement[] {
     const keys = entity.primary.map((c) => c.metadata);
     const columns = names.map((name) => entity.column(name).metadata);
     // Finite numbers from the entity's metadata: safe to write as literals.
@@ -528,25 +591,23 @@ export abstract class SqlDialect {
     const escaped = [...keys, ...columns].map((c) => this.escape(c.databaseName));
     // A max/min column keeps the greater (lesser) of the row's value and the buffered one.
     const merged = this.mergedAssign(entity, (column) => this.upsertCurrent(column));
-    const statements: Statement[] = [];
+    const statements: KeyedStatement[] = [];
     for (const chunk of chunks(rows, this.maxRows(escaped.length))) {
       const params: unknown[] = [];
-      const source = this.rowSource(
+      const rowKeys = chunk.map((row) => row[0]);
+      const values = this.upsertRows(
         [...keys, ...columns],
         [
-          ...entity.keyColumns(chunk.map((row) => row[0])),
+          ...entity.keyColumns(rowKeys),
           ...names.map((name) =>
             chunk.map((row): StoredValue => (name in row[1] ? row[1][name] : 0)),
           ),
         ],
         params,
+        [...keys.map(() => 0), ...defaults],
       );
-      const v = (i: number) => `${this.escape('v')}.${source.names[i]}`;
-      const select = escaped.map((_, i) => {
-        const d = defaults[i - keys.length];
-        return d ? `${v(i)} + (${d})` : v(i);
-      });
-      const set = columns.map((_, i) => {
+      const assignments = names.flatMap((name, i) => {
+        if (!set.includes(name)) return [];
         const column = escaped[keys.length + i];
         const incoming = this.upsertIncoming(column);
         if (!counters) return `${column} = ${merged(column, incoming)}`;
@@ -555,13 +616,15 @@ export abstract class SqlDialect {
       });
       const conflict = this.upsertConflict(
         escaped.slice(0, keys.length).join(', '),
-        set.join(', '),
+        assignments.join(', '),
       );
       statements.push({
         sql:
           `INSERT INTO ${this.upsertInto(this.table(entity))} (${escaped.join(', ')}) ` +
-          `SELECT ${select.join(', ')} FROM ${source.sql} ${conflict}`,
+          `${values} ${conflict}`,
         params,
+        entity,
+        keys: rowKeys,
       });
     }
     return statements;

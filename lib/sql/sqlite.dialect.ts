@@ -42,6 +42,12 @@ export class SqliteDialect extends SqlDialect {
     };
   }
 
+  /** Integers as BigInts, as `rowSource` binds them. */
+  protected override boundCell(column: ColumnMetadata, value: unknown, params: unknown[]): string {
+    params.push(this.isInteger(column) ? toInteger(value) : value);
+    return '?';
+  }
+
   private readonly integers = new WeakMap<ColumnMetadata, boolean>();
 
   private isInteger(column: ColumnMetadata): boolean {

@@ -169,7 +169,7 @@ describe('getMany() on SQLite reads what get() reads', () => {
     await expectGetManyAsGet(t, RealKeyed, ids, ['views']);
   });
 
-  it.failing('REAL keys holding integers between 2^53 and 2^63', async () => {
+  it('REAL keys holding integers between 2^53 and 2^63', async () => {
     const t = await sqliteApp();
     // JavaScript spells these with trailing zeros ('4611686018427389000'):
     // SQLite reads that text as a different (64-bit integer) value.

@@ -119,7 +119,7 @@ export class SqliteDialect extends SqlDialect {
       const bound = integer && !Number.isSafeInteger(value) ? toInteger(value) : value;
       if (typeof bound === 'bigint') list += `,${bound}`;
       else if (typeof bound === 'string') list += `,${JSON.stringify(bound)}`;
-      else if (typeof bound === 'number' && Number.isFinite(bound)) list += `,${bound}`;
+      else if (typeof bound === 'number' && Number.isFinite(bound)) list += `,${jsonNumber(bound)}`;
       else return this.numberedKeys(entity, keys, params);
     }
     params.push(`${list}]`);
@@ -149,6 +149,16 @@ function toInteger(value: unknown): unknown {
   if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
   if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value);
   return value;
+}
+
+/**
+ * A number as JSON text SQLite reads back as that double. From 2^53 on,
+ * JavaScript spells integers with trailing zeros (`4611686018427389000`
+ * for 2^62 + 1024), which SQLite reads as a different 64-bit integer: an
+ * exponent makes it read a REAL, as better-sqlite3 binds a number.
+ */
+function jsonNumber(value: number): string {
+  return Math.abs(value) < 2 ** 53 ? `${value}` : value.toExponential();
 }
 
 /** `VALUES (?, ?), (?, ?), …` for `rows` rows of `width` placeholders. */

@@ -66,7 +66,11 @@ export class SqliteDialect extends SqlDialect {
     ledger?: string,
   ): string {
     const [rows, applied] = [this.escape('rows'), this.escape('applied')];
-    const sql = `SELECT json_group_array(json_array(${ordinal}, ${cells.join(', ')})) AS ${rows}, '[]' AS ${applied} FROM ${from}`;
+    // JSON cannot hold a BLOB: one is read as its text, as `CAST` reads it.
+    const values = cells.map(
+      (cell) => `iif(typeof(${cell}) = 'blob', CAST(${cell} AS TEXT), ${cell})`,
+    );
+    const sql = `SELECT json_group_array(json_array(${ordinal}, ${values.join(', ')})) AS ${rows}, '[]' AS ${applied} FROM ${from}`;
     if (!ledger) return sql;
     // The keys' parameter comes first in the text, as it is bound.
     const [r, a] = [this.escape('r'), this.escape('a')];

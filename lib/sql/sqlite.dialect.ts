@@ -72,7 +72,11 @@ export class SqliteDialect extends SqlDialect {
     ledger?: string,
   ): string {
     const [rows, applied] = [this.escape('rows'), this.escape('applied')];
-    const sql = `SELECT json_group_array(json_array(${ordinal}, ${cells.join(', ')})) AS ${rows}, '[]' AS ${applied} FROM ${from}`;
+    // JSON cannot hold a BLOB: one is read as its text, as `CAST` reads it.
+    const values = cells.map(
+      (cell) => `iif(typeof(${cell}) = 'blob', CAST(${cell} AS TEXT), ${cell})`,
+    );
+    const sql = `SELECT json_group_array(json_array(${ordinal}, ${values.join(', ')})) AS ${rows}, '[]' AS ${applied} FROM ${from}`;
     if (!ledger) return sql;
     // The keys' parameter comes first in the text, as it is bound.
     const [r, a] = [this.escape('r'), this.escape('a')];
@@ -125,7 +129,7 @@ export class SqliteDialect extends SqlDialect {
       const bound = integer && !Number.isSafeInteger(value) ? toInteger(value) : value;
       if (typeof bound === 'bigint') list += `,${bound}`;
       else if (typeof bound === 'string') list += `,${JSON.stringify(bound)}`;
-      else if (typeof bound === 'number' && Number.isFinite(bound)) list += `,${bound}`;
+      else if (typeof bound === 'number' && Number.isFinite(bound)) list += `,${jsonNumber(bound)}`;
       else return this.numberedKeys(entity, keys, params);
     }
     params.push(`${list}]`);
@@ -155,6 +159,16 @@ function toInteger(value: unknown): unknown {
   if (typeof value === 'number' && Number.isInteger(value)) return BigInt(value);
   if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value);
   return value;
+}
+
+/**
+ * A number as JSON text SQLite reads back as that double. From 2^53 on,
+ * JavaScript spells integers with trailing zeros (`4611686018427389000`
+ * for 2^62 + 1024), which SQLite reads as a different 64-bit integer: an
+ * exponent makes it read a REAL, as better-sqlite3 binds a number.
+ */
+function jsonNumber(value: number): string {
+  return Math.abs(value) < 2 ** 53 ? `${value}` : value.toExponential();
 }
 
 /** `VALUES (?, ?), (?, ?), …` for `rows` rows of `width` placeholders. */

@@ -79,7 +79,7 @@ export function foldCell(
   applied: ReadonlySet<unknown>,
   defaults: CellDefaults,
 ): number {
-  let value = !exists ? defaults.absent : stored == null ? 0 : Number(stored);
+  let value = !exists ? defaults.absent : stored == null ? 0 : storedNumber(stored);
   for (const layer of layers) {
     if (layer.batchId && applied.has(layer.batchId)) continue;
     if (layer.inserted) {
@@ -94,6 +94,12 @@ export function foldCell(
     if (defaults.upserts) exists = true;
   }
   return value;
+}
+
+/** A cell read from the database as a number: SQLite casts an infinite REAL to `'Inf'`. */
+function storedNumber(stored: string | number): number {
+  if (stored === 'Inf' || stored === '-Inf') return stored === 'Inf' ? Infinity : -Infinity;
+  return Number(stored);
 }
 
 /** What a numeric cell holds where nothing was written to it (see {@link foldCell}). */

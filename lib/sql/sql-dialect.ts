@@ -43,6 +43,8 @@ export interface RowSource {
  */
 /** `readCells` statements kept at most per entity. */
 const MAX_KEPT_READ_STATEMENTS = 256;
+/** The longest key source whose statements are kept (an array bound whole is far shorter). */
+const MAX_KEPT_SOURCE_LENGTH = 500;
 
 export abstract class SqlDialect {
   constructor(protected readonly dataSource: DataSource) {}
@@ -346,15 +348,19 @@ export abstract class SqlDialect {
       const params: unknown[] = [];
       const source = this.keysToRead(entity, chunk, params);
       // A list read builds the same statement again and again: kept, by
-      // what its text depends on.
-      let kept = this.readStatements.get(entity);
-      if (!kept) this.readStatements.set(entity, (kept = new Map()));
+      // what its text depends on, when the keys' text does not grow with
+      // their number (arrays bound whole; not a `VALUES` list).
       const id = `${ledger}\u0001${columns.join('\u0000')}\u0001${batchIds.length}\u0001${source.sql}`;
-      let sql = kept.get(id);
+      const keep = source.sql.length <= MAX_KEPT_SOURCE_LENGTH;
+      let kept = this.readStatements.get(entity);
+      let sql = keep ? kept?.get(id) : undefined;
       if (sql === undefined) {
         sql = this.readCellsSql(entity, columns, source, params.length, ledger, batchIds.length);
-        if (kept.size >= MAX_KEPT_READ_STATEMENTS) kept.clear();
-        kept.set(id, sql);
+        if (keep) {
+          if (!kept) this.readStatements.set(entity, (kept = new Map()));
+          if (kept.size >= MAX_KEPT_READ_STATEMENTS) kept.clear();
+          kept.set(id, sql);
+        }
       }
       params.push(...batchIds);
       statements.push({ sql, params, entity, keys: chunk });

@@ -119,4 +119,52 @@ describe.each(kinds)('hostile review of one upsert per chunk on %s', (kind) => {
       expect(await t.buffer.get(ClampedStock, 1, 'stock')).toBe(7);
     },
   );
+  /**
+   * Applies `deltas` to row 1 (existing, with `start`) of both twins and
+   * returns each twin's stored values: the upsert first (`Amount`) and the
+   * plain keyed UPDATE (`PlainAmount`).
+   */
+  async function bothTwins(
+    start: { amount: string; ratio: number },
+    deltas: { amount?: number; ratio?: number },
+  ) {
+    const t = await app([Amount]);
+    const values = [];
+    for (const entity of [Amount, PlainAmount]) {
+      await t.dataSource.getRepository(entity).insert({ id: 1, ...start });
+      for (const [column, by] of Object.entries(deltas)) {
+        await t.buffer.increment(entity, 1, column as 'amount', by);
+      }
+    }
+    // Row 2 of the upsert twin is new: the chunk creates one row and adds to the other.
+    await t.buffer.increment(Amount, 2, 'amount', 1);
+    expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+    for (const entity of [Amount, PlainAmount]) {
+      const row = await t.dataSource.getRepository(entity).findOneByOrFail({ id: 1 });
+      values.push({ amount: Number(row.amount), ratio: row.ratio });
+    }
+    return values;
+  }
+
+  // The upsert adds the delta as the column stores it (rounded to the scale, half away
+  // from zero), the UPDATE adds the delta and the column rounds the sum: -0.015 takes
+  // 1.00 to 0.98 one way and 0.99 the other (MariaDB: the double -0.015 rounds the
+  // other way round).
+  bug(['postgres', 'mariadb'])(
+    'a decimal delta finer than the scale ends an existing row where the plain UPDATE would',
+    async () => {
+      const [upserted, updated] = await bothTwins({ amount: '1.00', ratio: 0 }, { amount: -0.015 });
+      expect(upserted.amount).toBe(updated.amount);
+    },
+  );
+
+  // MariaDB's FLOAT is single precision: VALUES(ratio) rounds the delta before the
+  // addition, where a double-rounding would show (held: both end at 1).
+  it('a float delta ends an existing row where the plain UPDATE would', async () => {
+    const [upserted, updated] = await bothTwins(
+      { amount: '0', ratio: 1 },
+      { ratio: 2 ** -24 + 2 ** -50 },
+    );
+    expect(upserted.ratio).toBe(updated.ratio);
+  });
 });

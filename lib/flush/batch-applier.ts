@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { EntityCatalog } from '../metadata/entity-catalog.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import { RowMatchMismatchError } from '../errors.js';
+import { canonicalDecimal } from '../metadata/key-form.js';
 import type { KeyedStatement, RunStatement, SqlDialect, Statement } from '../sql/sql-dialect.js';
 import type { ClaimedBatch, RowKey } from '../storage/buffer-batch.interface.js';
 import type { BatchEntry, KeyedEntry } from './batch-entries.js';
@@ -249,14 +250,31 @@ interface KeyedSql<T> {
 /**
  * Whether an upsert adds the deltas of `rows` to existing rows exactly as
  * the UPDATE does: it adds `(default + delta) - default`, which floating
- * point may round unless the default is 0 or the column an integer.
+ * point may round unless the default is 0 or the column an integer, and a
+ * column with a scale stores rounded: the upsert adds the delta rounded,
+ * the UPDATE rounds the sum (1.00 - 0.015 is 0.99, 1.00 - 0.02 is 0.98).
  */
 function addsExactly(entity: BufferedEntity, rows: Array<[RowKey, Record<string, number>]>) {
   const columns = new Set<string>();
   for (const [, deltas] of rows) for (const name in deltas) columns.add(name);
-  return [...columns].every(
-    (name) => entity.defaultNumber(name) === 0 || entity.column(name).kind === 'integer',
+  const names = [...columns];
+  if (names.some((name) => entity.defaultNumber(name) !== 0 && !isInteger(entity, name))) {
+    return false;
+  }
+  const scaled = names.filter(
+    (n) => !isInteger(entity, n) && entity.column(n).metadata.scale != null,
   );
+  return rows.every(([, deltas]) =>
+    scaled.every((name) => {
+      if (!(name in deltas)) return true;
+      const { scale } = entity.column(name).metadata;
+      return canonicalDecimal(deltas[name], scale) === canonicalDecimal(deltas[name]);
+    }),
+  );
+}
+
+function isInteger(entity: BufferedEntity, name: string): boolean {
+  return entity.column(name).kind === 'integer';
 }
 
 /** The deltas of two counter rows of one row, added per column. */

@@ -29,6 +29,10 @@ class Amount {
 
   @Column('float', { default: 0 })
   ratio!: number;
+
+  /** No scale: MySQL and MariaDB keep whole numbers (`DECIMAL(10, 0)`). */
+  @Column('decimal', { default: 0 })
+  whole!: string;
 }
 
 /** The same columns, flushed by the plain keyed UPDATE (no row is ever created). */
@@ -42,6 +46,10 @@ class PlainAmount {
 
   @Column('float', { default: 0 })
   ratio!: number;
+
+  /** No scale: MySQL and MariaDB keep whole numbers (`DECIMAL(10, 0)`). */
+  @Column('decimal', { default: 0 })
+  whole!: string;
 }
 
 function featureModule(entities: Array<typeof ClampedStock | typeof Amount>): DynamicModule {
@@ -125,8 +133,8 @@ describe.each(kinds)('hostile review of one upsert per chunk on %s', (kind) => {
    * plain keyed UPDATE (`PlainAmount`).
    */
   async function bothTwins(
-    start: { amount: string; ratio: number },
-    deltas: { amount?: number; ratio?: number },
+    start: { amount: string; ratio: number; whole?: string },
+    deltas: { amount?: number; ratio?: number; whole?: number },
   ) {
     const t = await app([Amount]);
     const values = [];
@@ -141,7 +149,7 @@ describe.each(kinds)('hostile review of one upsert per chunk on %s', (kind) => {
     expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
     for (const entity of [Amount, PlainAmount]) {
       const row = await t.dataSource.getRepository(entity).findOneByOrFail({ id: 1 });
-      values.push({ amount: Number(row.amount), ratio: row.ratio });
+      values.push({ amount: Number(row.amount), ratio: row.ratio, whole: Number(row.whole) });
     }
     return values;
   }
@@ -164,4 +172,16 @@ describe.each(kinds)('hostile review of one upsert per chunk on %s', (kind) => {
     );
     expect(upserted.ratio).toBe(updated.ratio);
   });
+  // MariaDB: a decimal column declared without a scale keeps whole numbers, so it
+  // rounds too (1 - 0.5 is 1 by the UPDATE, 1 + round(-0.5) is 0 by the upsert).
+  bug(['mariadb'])(
+    'a fractional delta of a decimal column without a scale ends an existing row where the plain UPDATE would',
+    async () => {
+      const [upserted, updated] = await bothTwins(
+        { amount: '0', ratio: 0, whole: '1' },
+        { whole: -0.5 },
+      );
+      expect(upserted.whole).toBe(updated.whole);
+    },
+  );
 });

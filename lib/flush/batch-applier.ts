@@ -261,16 +261,31 @@ function addsExactly(entity: BufferedEntity, rows: Array<[RowKey, Record<string,
   if (names.some((name) => entity.defaultNumber(name) !== 0 && !isInteger(entity, name))) {
     return false;
   }
-  const scaled = names.filter(
-    (n) => !isInteger(entity, n) && entity.column(n).metadata.scale != null,
-  );
+  const scales = new Map<string, number>();
+  for (const name of names) {
+    const scale = isInteger(entity, name) ? undefined : roundingScale(entity, name);
+    if (scale !== undefined) scales.set(name, scale);
+  }
   return rows.every(([, deltas]) =>
-    scaled.every((name) => {
-      if (!(name in deltas)) return true;
-      const { scale } = entity.column(name).metadata;
-      return canonicalDecimal(deltas[name], scale) === canonicalDecimal(deltas[name]);
-    }),
+    [...scales].every(
+      ([name, scale]) =>
+        !(name in deltas) ||
+        canonicalDecimal(deltas[name], scale) === canonicalDecimal(deltas[name]),
+    ),
   );
+}
+
+/**
+ * The fraction digits a column keeps: its scale, or for a decimal without
+ * one on MySQL/MariaDB 0 (`DECIMAL(10, 0)`); `undefined` when it keeps all.
+ */
+function roundingScale(entity: BufferedEntity, name: string): number | undefined {
+  const column = entity.column(name).metadata;
+  if (column.scale != null) return column.scale;
+  const { connection } = entity.metadata;
+  if (!['mysql', 'mariadb', 'aurora-mysql'].includes(connection.options.type)) return undefined;
+  const type = connection.driver.normalizeType(column).toLowerCase();
+  return /^(decimal|numeric|dec|fixed)/.test(type) ? 0 : undefined;
 }
 
 function isInteger(entity: BufferedEntity, name: string): boolean {

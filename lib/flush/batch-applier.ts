@@ -116,6 +116,14 @@ export class BatchApplier {
       const run = (statement: Statement) => runStatement(runner, statement);
       let refuses: Promise<boolean> | undefined;
       const upsertsRefuseBadRows = () => (refuses ??= this.dialect.upsertsRefuseBadRows(run));
+      const triggered = new Map<BufferedEntity, Promise<boolean>>();
+      /** Whether the single upsert of `entity`'s rows does what the UPDATE would to existing ones. */
+      const upsertMatchesUpdate = async (entity: BufferedEntity) => {
+        let fires = triggered.get(entity);
+        if (!fires)
+          triggered.set(entity, (fires = this.dialect.firesBeforeInsertTriggers(entity, run)));
+        return !(await fires) && (await upsertsRefuseBadRows());
+      };
       for (const kind of ['update', 'counter'] as const) {
         for (const { part, entity } of parts) {
           const { unmatched, mergedInto } =
@@ -124,14 +132,14 @@ export class BatchApplier {
                   combine: combineUpdates(entity),
                   write: (rows) => this.dialect.updates(entity, rows),
                   upsert: (rows) => this.dialect.upsertUpdates(entity, rows),
-                  upsertFirst: upsertsRefuseBadRows,
+                  upsertFirst: () => upsertMatchesUpdate(entity),
                 })
               : await this.applyKeyed(entity, part.counters, mergeKeys, run, result, {
                   combine: addDeltas,
                   write: (rows) => this.dialect.counters(entity, rows),
                   upsert: (rows) => this.dialect.upsertCounters(entity, rows),
                   upsertFirst: async () =>
-                    addsExactly(entity, part.counters) && (await upsertsRefuseBadRows()),
+                    addsExactly(entity, part.counters) && (await upsertMatchesUpdate(entity)),
                 });
           // A key merged into another missed its row if that one did.
           for (const [key, into] of mergedInto) if (unmatched.has(into)) unmatched.add(key);

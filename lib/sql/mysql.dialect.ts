@@ -296,4 +296,18 @@ export class MysqlDialect extends SqlDialect {
     }
     return cast;
   }
+
+  /** A trigger of the table BEFORE INSERT (MySQL and MariaDB triggers are row triggers). */
+  override async firesBeforeInsertTriggers(
+    entity: BufferedEntity,
+    run: RunStatement,
+  ): Promise<boolean> {
+    const { records } = await run({
+      sql:
+        'SELECT 1 FROM information_schema.TRIGGERS WHERE EVENT_OBJECT_SCHEMA = COALESCE(?, DATABASE()) ' +
+        "AND EVENT_OBJECT_TABLE = ? AND ACTION_TIMING = 'BEFORE' AND EVENT_MANIPULATION = 'INSERT' LIMIT 1",
+      params: [entity.metadata.database ?? null, entity.metadata.tableName],
+    });
+    return records.length > 0;
+  }
 }

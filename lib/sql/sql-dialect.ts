@@ -108,6 +108,16 @@ export abstract class SqlDialect {
   upsertsRefuseBadRows(_run: RunStatement): Promise<boolean> {
     return Promise.resolve(true);
   }
+  /**
+   * Whether `entity`'s table has a row trigger that runs before an INSERT:
+   * an upsert fires it for an existing row too, and what it makes of the
+   * proposed row is what the upsert adds (a trigger that clamps or drops a
+   * row with a negative count takes an existing row's decrement with it),
+   * so a flush then runs the plain UPDATE first. Unknown here: assumed.
+   */
+  firesBeforeInsertTriggers(_entity: BufferedEntity, _run: RunStatement): Promise<boolean> {
+    return Promise.resolve(true);
+  }
   /** SQL type of the ledger's `applied_at` (milliseconds since the epoch). */
   protected abstract readonly epochType: string;
   /** Isolation level of the flush's transaction; the database's default when unset. */

@@ -52,7 +52,22 @@ class PlainAmount {
   whole!: string;
 }
 
-function featureModule(entities: Array<typeof ClampedStock | typeof Amount>): DynamicModule {
+/** A counter and an unsigned counter (the test moves the table to MyISAM on MariaDB). */
+@Entity('ru_likes')
+class Likes {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+
+  @Column('int', { default: 0, unsigned: true })
+  likes!: number;
+}
+
+type Feature = typeof ClampedStock | typeof Amount | typeof Likes;
+
+function featureModule(entities: Feature[]): DynamicModule {
   @Module({
     imports: [
       WriteBufferModule.forFeature(entities.map((entity) => ({ entity, onMissingRow: 'insert' }))),
@@ -92,12 +107,15 @@ describe.each(kinds)('hostile review of one upsert per chunk on %s', (kind) => {
     t = undefined;
   });
 
-  async function app(entities: Array<typeof ClampedStock | typeof Amount>) {
+  /** `it`, or `it.failing` on the databases where the problem shows (not fixed yet). */
+  const bug = (where: string[]) => (where.includes(kind) ? it.failing : it);
+
+  async function app(entities: Feature[]) {
     t = await createTestApp(
       kind,
       {},
       {
-        entities: [...ENTITIES, ClampedStock, Amount, PlainAmount],
+        entities: [...ENTITIES, ClampedStock, Amount, PlainAmount, Likes],
         imports: [featureModule(entities)],
       },
     );
@@ -175,4 +193,26 @@ describe.each(kinds)('hostile review of one upsert per chunk on %s', (kind) => {
     );
     expect(upserted.whole).toBe(updated.whole);
   });
+  // MyISAM has no transactions: in MariaDB's default STRICT_TRANS_TABLES a later row's -3
+  // is stored as 0 with a warning, not refused, and the upsert adds 0 to the existing row
+  // (with STRICT_ALL_TABLES the refused upsert's first rows stay, and the fallback adds them again).
+  bug(['mariadb'])(
+    'MariaDB: a non-transactional (MyISAM) table takes each delta once',
+    async () => {
+      if (kind !== 'mariadb') return;
+      const t = await app([Likes]);
+      await t.dataSource.query('ALTER TABLE ru_likes ENGINE = MyISAM');
+      await t.dataSource.getRepository(Likes).insert([
+        { id: 1, hits: 0, likes: 0 },
+        { id: 2, hits: 0, likes: 10 },
+      ]);
+      await t.buffer.increment(Likes, 1, 'hits', 5);
+      await t.buffer.increment(Likes, 2, 'likes', -3);
+      await t.buffer.flush();
+      expect(await t.dataSource.getRepository(Likes).find({ order: { id: 'ASC' } })).toEqual([
+        { id: 1, hits: 5, likes: 0 },
+        { id: 2, hits: 0, likes: 7 },
+      ]);
+    },
+  );
 });

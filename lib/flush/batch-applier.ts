@@ -120,8 +120,7 @@ export class BatchApplier {
       /** Whether the single upsert of `entity`'s rows does what the UPDATE would to existing ones. */
       const upsertMatchesUpdate = async (entity: BufferedEntity) => {
         let fires = triggered.get(entity);
-        if (!fires)
-          triggered.set(entity, (fires = this.dialect.firesBeforeInsertTriggers(entity, run)));
+        if (!fires) triggered.set(entity, (fires = this.dialect.upsertMayDiffer(entity, run)));
         return !(await fires) && (await upsertsRefuseBadRows());
       };
       for (const kind of ['update', 'counter'] as const) {

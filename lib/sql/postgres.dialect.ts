@@ -99,10 +99,7 @@ export class PostgresDialect extends SqlDialect {
   }
 
   /** Enabled row triggers on INSERT, BEFORE it (`tgtype` bits ROW 1, BEFORE 2, INSERT 4). */
-  override async firesBeforeInsertTriggers(
-    entity: BufferedEntity,
-    run: RunStatement,
-  ): Promise<boolean> {
+  override async upsertMayDiffer(entity: BufferedEntity, run: RunStatement): Promise<boolean> {
     const { records } = await run({
       sql:
         'SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::regclass ' +

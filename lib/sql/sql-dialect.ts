@@ -109,13 +109,14 @@ export abstract class SqlDialect {
     return Promise.resolve(true);
   }
   /**
-   * Whether `entity`'s table has a row trigger that runs before an INSERT:
-   * an upsert fires it for an existing row too, and what it makes of the
-   * proposed row is what the upsert adds (a trigger that clamps or drops a
-   * row with a negative count takes an existing row's decrement with it),
-   * so a flush then runs the plain UPDATE first. Unknown here: assumed.
+   * Whether an upsert may do to an existing row of `entity`'s table what
+   * the plain UPDATE would not, so a flush runs the UPDATE first there: a
+   * row trigger BEFORE INSERT fires for an existing row too, and what it
+   * makes of the proposed row is what the upsert adds (a trigger that
+   * clamps or drops a row with a negative count takes an existing row's
+   * decrement with it). Unknown here: assumed.
    */
-  firesBeforeInsertTriggers(_entity: BufferedEntity, _run: RunStatement): Promise<boolean> {
+  upsertMayDiffer(_entity: BufferedEntity, _run: RunStatement): Promise<boolean> {
     return Promise.resolve(true);
   }
   /** SQL type of the ledger's `applied_at` (milliseconds since the epoch). */

@@ -154,10 +154,7 @@ export class SqliteDialect extends SqlDialect {
    * A trigger of the table on INSERT that is not AFTER it (SQLite's default
    * is BEFORE); a trigger whose body merely mentions INSERT counts too.
    */
-  override async firesBeforeInsertTriggers(
-    entity: BufferedEntity,
-    run: RunStatement,
-  ): Promise<boolean> {
+  override async upsertMayDiffer(entity: BufferedEntity, run: RunStatement): Promise<boolean> {
     const { records } = await run({
       sql: "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE",
       params: [entity.metadata.tableName],

@@ -18,9 +18,8 @@ class ClampedStock {
   stock!: number;
 }
 
-/** Counters of a decimal and a float column; flushed with `onMissingRow: 'insert'`. */
-@Entity('ru_amount')
-class Amount {
+/** Counters of two decimal columns and a float column. */
+abstract class AmountColumns {
   @PrimaryColumn('int')
   id!: number;
 
@@ -34,23 +33,14 @@ class Amount {
   @Column('decimal', { default: 0 })
   whole!: string;
 }
+
+/** Flushed with `onMissingRow: 'insert'`: one upsert per chunk. */
+@Entity('ru_amount')
+class Amount extends AmountColumns {}
 
 /** The same columns, flushed by the plain keyed UPDATE (no row is ever created). */
 @Entity('ru_amount_plain')
-class PlainAmount {
-  @PrimaryColumn('int')
-  id!: number;
-
-  @Column('decimal', { precision: 10, scale: 2, default: 0 })
-  amount!: string;
-
-  @Column('float', { default: 0 })
-  ratio!: number;
-
-  /** No scale: MySQL and MariaDB keep whole numbers (`DECIMAL(10, 0)`). */
-  @Column('decimal', { default: 0 })
-  whole!: string;
-}
+class PlainAmount extends AmountColumns {}
 
 /** A counter and an unsigned counter (the test moves the table to MyISAM on MariaDB). */
 @Entity('ru_likes')

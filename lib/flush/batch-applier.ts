@@ -2,6 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { EntityCatalog } from '../metadata/entity-catalog.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import { RowMatchMismatchError } from '../errors.js';
+import { canonicalDecimal } from '../metadata/key-form.js';
 import type { KeyedStatement, RunStatement, SqlDialect, Statement } from '../sql/sql-dialect.js';
 import type { ClaimedBatch, RowKey } from '../storage/buffer-batch.interface.js';
 import type { BatchEntry, KeyedEntry } from './batch-entries.js';
@@ -115,6 +116,13 @@ export class BatchApplier {
       const run = (statement: Statement) => runStatement(runner, statement);
       let refuses: Promise<boolean> | undefined;
       const upsertsRefuseBadRows = () => (refuses ??= this.dialect.upsertsRefuseBadRows(run));
+      const triggered = new Map<BufferedEntity, Promise<boolean>>();
+      /** Whether the single upsert of `entity`'s rows does what the UPDATE would to existing ones. */
+      const upsertMatchesUpdate = async (entity: BufferedEntity) => {
+        let fires = triggered.get(entity);
+        if (!fires) triggered.set(entity, (fires = this.dialect.upsertMayDiffer(entity, run)));
+        return !(await fires) && (await upsertsRefuseBadRows());
+      };
       for (const kind of ['update', 'counter'] as const) {
         for (const { part, entity } of parts) {
           const { unmatched, mergedInto } =
@@ -123,14 +131,14 @@ export class BatchApplier {
                   combine: combineUpdates(entity),
                   write: (rows) => this.dialect.updates(entity, rows),
                   upsert: (rows) => this.dialect.upsertUpdates(entity, rows),
-                  upsertFirst: upsertsRefuseBadRows,
+                  upsertFirst: () => upsertMatchesUpdate(entity),
                 })
               : await this.applyKeyed(entity, part.counters, mergeKeys, run, result, {
                   combine: addDeltas,
                   write: (rows) => this.dialect.counters(entity, rows),
                   upsert: (rows) => this.dialect.upsertCounters(entity, rows),
                   upsertFirst: async () =>
-                    addsExactly(entity, part.counters) && (await upsertsRefuseBadRows()),
+                    addsExactly(entity, part.counters) && (await upsertMatchesUpdate(entity)),
                 });
           // A key merged into another missed its row if that one did.
           for (const [key, into] of mergedInto) if (unmatched.has(into)) unmatched.add(key);
@@ -249,14 +257,46 @@ interface KeyedSql<T> {
 /**
  * Whether an upsert adds the deltas of `rows` to existing rows exactly as
  * the UPDATE does: it adds `(default + delta) - default`, which floating
- * point may round unless the default is 0 or the column an integer.
+ * point may round unless the default is 0 or the column an integer, and a
+ * column with a scale stores rounded: the upsert adds the delta rounded,
+ * the UPDATE rounds the sum (1.00 - 0.015 is 0.99, 1.00 - 0.02 is 0.98).
  */
 function addsExactly(entity: BufferedEntity, rows: Array<[RowKey, Record<string, number>]>) {
   const columns = new Set<string>();
   for (const [, deltas] of rows) for (const name in deltas) columns.add(name);
-  return [...columns].every(
-    (name) => entity.defaultNumber(name) === 0 || entity.column(name).kind === 'integer',
+  const names = [...columns];
+  if (names.some((name) => entity.defaultNumber(name) !== 0 && !isInteger(entity, name))) {
+    return false;
+  }
+  const scales = new Map<string, number>();
+  for (const name of names) {
+    const scale = isInteger(entity, name) ? undefined : roundingScale(entity, name);
+    if (scale !== undefined) scales.set(name, scale);
+  }
+  return rows.every(([, deltas]) =>
+    [...scales].every(
+      ([name, scale]) =>
+        !(name in deltas) ||
+        canonicalDecimal(deltas[name], scale) === canonicalDecimal(deltas[name]),
+    ),
   );
+}
+
+/**
+ * The fraction digits a column keeps: its scale, or for a decimal without
+ * one on MySQL/MariaDB 0 (`DECIMAL(10, 0)`); `undefined` when it keeps all.
+ */
+function roundingScale(entity: BufferedEntity, name: string): number | undefined {
+  const column = entity.column(name).metadata;
+  if (column.scale != null) return column.scale;
+  const { connection } = entity.metadata;
+  if (!['mysql', 'mariadb', 'aurora-mysql'].includes(connection.options.type)) return undefined;
+  const type = connection.driver.normalizeType(column).toLowerCase();
+  return /^(decimal|numeric|dec|fixed)/.test(type) ? 0 : undefined;
+}
+
+function isInteger(entity: BufferedEntity, name: string): boolean {
+  return entity.column(name).kind === 'integer';
 }
 
 /** The deltas of two counter rows of one row, added per column. */

@@ -296,4 +296,30 @@ export class MysqlDialect extends SqlDialect {
     }
     return cast;
   }
+
+  /**
+   * A trigger of the table BEFORE INSERT (MySQL and MariaDB triggers are row
+   * triggers), or an engine without transactions (MyISAM): a refused upsert's
+   * first rows stay after ROLLBACK TO SAVEPOINT, and under
+   * `STRICT_TRANS_TABLES` a later row's bad value is stored adjusted (an
+   * unsigned column's -3 as 0), not refused.
+   */
+  override async upsertMayDiffer(entity: BufferedEntity, run: RunStatement): Promise<boolean> {
+    const schema = 'COALESCE(?, DATABASE())';
+    const { records } = await run({
+      sql:
+        'SELECT 1 FROM information_schema.TABLES t JOIN information_schema.ENGINES e ' +
+        `ON e.ENGINE = t.ENGINE WHERE t.TABLE_SCHEMA = ${schema} AND t.TABLE_NAME = ? ` +
+        "AND e.TRANSACTIONS = 'YES' AND NOT EXISTS (SELECT 1 FROM information_schema.TRIGGERS " +
+        `WHERE EVENT_OBJECT_SCHEMA = ${schema} AND EVENT_OBJECT_TABLE = ? ` +
+        "AND ACTION_TIMING = 'BEFORE' AND EVENT_MANIPULATION = 'INSERT')",
+      params: [
+        entity.metadata.database ?? null,
+        entity.metadata.tableName,
+        entity.metadata.database ?? null,
+        entity.metadata.tableName,
+      ],
+    });
+    return records.length === 0;
+  }
 }

@@ -1,4 +1,5 @@
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
+import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import type { RowKey } from '../storage/buffer-batch.interface.js';
 import {
   SqlDialect,
@@ -95,6 +96,17 @@ export class PostgresDialect extends SqlDialect {
   async unmatchedKeys(statement: KeyedStatement, run: RunStatement): Promise<RowKey[]> {
     const { records } = await run(statement);
     return records.map((record) => statement.keys[Number(record.n) - 1]);
+  }
+
+  /** Enabled row triggers on INSERT, BEFORE it (`tgtype` bits ROW 1, BEFORE 2, INSERT 4). */
+  override async upsertMayDiffer(entity: BufferedEntity, run: RunStatement): Promise<boolean> {
+    const { records } = await run({
+      sql:
+        'SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::regclass ' +
+        "AND NOT tgisinternal AND tgenabled <> 'D' AND (tgtype & 7) = 7 LIMIT 1",
+      params: [this.table(entity)],
+    });
+    return records.length > 0;
   }
 }
 

@@ -110,6 +110,17 @@ export abstract class SqlDialect {
   upsertsRefuseBadRows(_run: RunStatement): Promise<boolean> {
     return Promise.resolve(true);
   }
+  /**
+   * Whether an upsert may do to an existing row of `entity`'s table what
+   * the plain UPDATE would not, so a flush runs the UPDATE first there: a
+   * row trigger BEFORE INSERT fires for an existing row too, and what it
+   * makes of the proposed row is what the upsert adds (a trigger that
+   * clamps or drops a row with a negative count takes an existing row's
+   * decrement with it). Unknown here: assumed.
+   */
+  upsertMayDiffer(_entity: BufferedEntity, _run: RunStatement): Promise<boolean> {
+    return Promise.resolve(true);
+  }
   /** SQL type of the ledger's `applied_at` (milliseconds since the epoch). */
   protected abstract readonly epochType: string;
   /** Isolation level of the flush's transaction; the database's default when unset. */

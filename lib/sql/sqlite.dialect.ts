@@ -153,6 +153,20 @@ export class SqliteDialect extends SqlDialect {
       ordinal: 'column1',
     };
   }
+
+  /**
+   * A trigger of the table on INSERT that is not AFTER it (SQLite's default
+   * is BEFORE); a trigger whose body merely mentions INSERT counts too.
+   */
+  override async upsertMayDiffer(entity: BufferedEntity, run: RunStatement): Promise<boolean> {
+    const { records } = await run({
+      sql: "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? COLLATE NOCASE",
+      params: [entity.metadata.tableName],
+    });
+    return records.some(
+      ({ sql }) => /\bINSERT\b/i.test(String(sql)) && !/\bAFTER\s+INSERT\b/i.test(String(sql)),
+    );
+  }
 }
 
 function toInteger(value: unknown): unknown {

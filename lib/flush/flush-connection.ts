@@ -187,7 +187,14 @@ function waitForLockAsynchronously(
         }
         return;
       } catch (failure) {
-        if (!isBusy(failure)) throw failure;
+        if (!isBusy(failure)) {
+          // A replay cut short must not be committed, nor rolled back to
+          // one of its savepoints and carried on: an empty transaction
+          // (no savepoint) is left for the caller's ROLLBACK.
+          await run('ROLLBACK', undefined, true);
+          await run('BEGIN TRANSACTION', undefined, true);
+          throw failure;
+        }
         error = failure;
       }
     }

@@ -4,6 +4,7 @@ import { columnKind } from '../metadata/column-kind.js';
 import type { RowKey } from '../storage/buffer-batch.interface.js';
 import {
   SqlDialect,
+  type CellBinder,
   type KeyedStatement,
   type RowSource,
   type RunStatement,
@@ -83,11 +84,12 @@ export class MysqlDialect extends SqlDialect {
     const names = columns.map((_, i) => this.escape(`wb_c${i}`));
     const ordinal = numbered ? this.escape('wb_n') : undefined;
     const rows = values[0].length;
+    const binders = columns.map((column) => this.cellBinder(column));
     const tuples: string[][] = [];
     for (let r = 0; r < rows; r++) {
       const cells: string[] = [];
       for (let c = 0; c < columns.length; c++) {
-        cells.push(this.boundCell(columns[c], values[c][r], params));
+        cells.push(binders[c](values[c][r], params));
       }
       if (ordinal) cells.push(String(offset + r + 1));
       tuples.push(cells);
@@ -271,10 +273,13 @@ export class MysqlDialect extends SqlDialect {
    * A string for an integer or decimal column is cast, so the derived (or
    * inserted) column stays numeric and exact.
    */
-  protected override boundCell(column: ColumnMetadata, value: unknown, params: unknown[]): string {
-    params.push(value);
-    const cast = typeof value === 'string' ? this.castOf(column) : null;
-    return cast ? `CAST(? AS ${cast})` : '?';
+  protected override cellBinder(column: ColumnMetadata): CellBinder {
+    const cast = this.castOf(column);
+    const castPlaceholder = `CAST(? AS ${cast})`;
+    return (value, params) => {
+      params.push(value);
+      return cast && typeof value === 'string' ? castPlaceholder : '?';
+    };
   }
 
   private readonly casts = new WeakMap<ColumnMetadata, string | null>();

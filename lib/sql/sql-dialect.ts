@@ -43,6 +43,9 @@ export interface RowSource {
  */
 /** `readCells` statements kept at most per entity. */
 const MAX_KEPT_READ_STATEMENTS = 256;
+/** Appends a value to `params` and returns its placeholder (see `SqlDialect.cellBinder`). */
+export type CellBinder = (value: unknown, params: unknown[]) => string;
+
 /** The longest key source whose statements are kept (an array bound whole is far shorter). */
 const MAX_KEPT_SOURCE_LENGTH = 500;
 
@@ -514,13 +517,13 @@ export abstract class SqlDialect {
   }
 
   /**
-   * The placeholder of `value` bound for `column` in a `VALUES` list (a
-   * cast where the driver's binding needs one); appends to `params`. A
-   * dialect that defines it gets its upserts' rows as a `VALUES` list, as
-   * a hand-written upsert binds them; the others select them from
-   * `rowSource`.
+   * How a value of `column` is bound in a `VALUES` list: a function that
+   * appends it to `params` and returns its placeholder (a cast where the
+   * driver's binding needs one). A dialect that defines it gets its
+   * upserts' rows as a `VALUES` list, as a hand-written upsert binds them;
+   * the others select them from `rowSource`.
    */
-  protected boundCell?(column: ColumnMetadata, value: unknown, params: unknown[]): string;
+  protected cellBinder?(column: ColumnMetadata): CellBinder;
 
   /**
    * The rows an upsert inserts, given column by column (`values[c][r]`),
@@ -533,20 +536,23 @@ export abstract class SqlDialect {
     params: unknown[],
     addends: number[],
   ): string {
-    const plus = (cell: string, c: number) => (addends[c] ? `${cell} + (${addends[c]})` : cell);
-    if (!this.boundCell) {
+    const plus = addends.map((addend) => (addend ? ` + (${addend})` : ''));
+    if (!this.cellBinder) {
       const source = this.rowSource(columns, values, params);
-      const select = source.names.map((name, c) => plus(`${this.escape('v')}.${name}`, c));
+      const select = source.names.map((name, c) => `${this.escape('v')}.${name}${plus[c]}`);
       return `SELECT ${select.join(', ')} FROM ${source.sql}`;
     }
-    const tuples: string[] = [];
+    const binders = columns.map((column) => this.cellBinder!(column));
+    // Ten thousand rows and more: one string built as it goes.
+    let sql = 'VALUES ';
     for (let r = 0; r < values[0].length; r++) {
-      const cells = columns.map((column, c) =>
-        plus(this.boundCell!(column, values[c][r], params), c),
-      );
-      tuples.push(`(${cells.join(', ')})`);
+      sql += r ? ', (' : '(';
+      for (let c = 0; c < columns.length; c++) {
+        sql += (c ? ', ' : '') + binders[c](values[c][r], params) + plus[c];
+      }
+      sql += ')';
     }
-    return `VALUES ${tuples.join(', ')}`;
+    return sql;
   }
 
   /** What follows an upsert's rows: on a conflict of `keys`, `set`. */

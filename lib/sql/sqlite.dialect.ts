@@ -4,6 +4,7 @@ import { columnKind } from '../metadata/column-kind.js';
 import type { RowKey } from '../storage/buffer-batch.interface.js';
 import {
   SqlDialect,
+  type CellBinder,
   type KeyedStatement,
   type RowSource,
   type RunStatement,
@@ -43,9 +44,10 @@ export class SqliteDialect extends SqlDialect {
   }
 
   /** Integers as BigInts, as `rowSource` binds them. */
-  protected override boundCell(column: ColumnMetadata, value: unknown, params: unknown[]): string {
-    params.push(this.isInteger(column) ? toInteger(value) : value);
-    return '?';
+  protected override cellBinder(column: ColumnMetadata): CellBinder {
+    return this.isInteger(column)
+      ? (value, params) => (params.push(toInteger(value)), '?')
+      : (value, params) => (params.push(value), '?');
   }
 
   private readonly integers = new WeakMap<ColumnMetadata, boolean>();

@@ -202,11 +202,12 @@ export class BatchApplier {
     ) {
       return { unmatched: await this.updateThenUpsert(entity, rows, run, result, sql), mergedInto };
     }
-    const byKey = new Map(rows);
+    let byKey: Map<RowKey, T> | undefined;
     for (const statement of sql.upsert(rows)) {
       result.statements++;
       if (await ranInSavepoint(run, statement)) continue;
-      const chunk = statement.keys.map((key): [RowKey, T] => [key, byKey.get(key)!]);
+      byKey ??= new Map(rows);
+      const chunk = statement.keys.map((key): [RowKey, T] => [key, byKey!.get(key)!]);
       await this.updateThenUpsert(entity, chunk, run, result, sql);
     }
     return { unmatched: new Set(), mergedInto };

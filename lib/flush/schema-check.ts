@@ -35,11 +35,13 @@ export function checkSchema(
     }
     const values =
       entry.kind === 'insert' ? entry.row : entry.kind === 'update' ? entry.values : entry.deltas;
-    const gone = Object.keys(values).filter((column) => !entity.hasColumn(column));
-    if (gone.length === 0) {
+    let whole = true;
+    for (const column in values) if (!entity.hasColumn(column)) whole = false;
+    if (whole) {
       kept.push(entry);
       return;
     }
+    const gone = Object.keys(values).filter((column) => !entity.hasColumn(column));
     const problem = `column${gone.length > 1 ? 's' : ''} ${gone.map((c) => `'${c}'`).join(', ')} ${gone.length > 1 ? 'are' : 'is'} not a column of entity ${entity.name} any more`;
     if (entry.kind === 'insert' || gone.length === Object.keys(values).length) {
       stale.push({ entry, position, problem });

@@ -510,6 +510,8 @@ describe.each(kinds)('an upsert flush that the database refuses, on %s', (kind) 
   let t: TestApp | undefined;
   afterEach(async () => {
     await t?.close();
+    // The database is made here, so the app leaves it: it goes too.
+    await t?.database.drop();
     t = undefined;
   });
 

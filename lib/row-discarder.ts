@@ -25,8 +25,15 @@ export class RowDiscarder {
       throw WriteBufferConfigError.storageLacks('discard()', 'BufferService.discard()');
     }
     const result = await this.storage.discard(buffered.target, key);
-    // Storages that do not count entries fall back on the tally for `limits.maxPendingEntries`.
+    // Storages that do not count entries fall back on the tally (of this
+    // process's writes) for `limits.maxPendingEntries`. The entries dropped
+    // may stand for more writes than that: the tally then falls to what
+    // the storage still holds.
     this.tally.dropped(result.discarded);
+    if (result.discarded > 0 && !this.storage.pendingEntries) {
+      const { pending } = await this.storage.stats();
+      this.tally.atMost(pending.counters + pending.updates + pending.inserts);
+    }
     return result;
   }
 }

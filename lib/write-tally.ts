@@ -25,6 +25,11 @@ export class WriteTally {
     this.unflushed = Math.max(0, this.unflushed - covered);
   }
 
+  /** No more than `entries` can be unflushed: the storage holds no more. */
+  atMost(entries: number): void {
+    this.unflushed = Math.min(this.unflushed, entries);
+  }
+
   /** `count` entries buffered before were dropped (`BufferService.discard()`). */
   dropped(count: number): void {
     this.unflushed = Math.max(0, this.unflushed - count);

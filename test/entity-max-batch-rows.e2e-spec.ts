@@ -1,26 +1,15 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { Module, type DynamicModule } from '@nestjs/common';
-import {
-  WriteBufferModule,
-  type WriteBufferEntityOptions,
-  type WriteBufferModuleOptions,
-} from '../lib/index.js';
+import { type WriteBufferEntityOptions, type WriteBufferModuleOptions } from '../lib/index.js';
 import type { DatabaseKind } from './support/databases.js';
 import { ActivityLog, Post, User } from './support/entities.js';
 import { closeTestClients, databaseStorageMatrix, storageOptions } from './support/storages.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
+import { featureModule } from './support/feature-module.js';
 
 const combos = await databaseStorageMatrix();
 
 afterAll(closeTestClients);
-
-/** A feature module of the app, importing `forFeature` as an app's module would. */
-function featureModule(entities: WriteBufferEntityOptions[]): DynamicModule {
-  @Module({ imports: [WriteBufferModule.forFeature(entities)] })
-  class StatsModule {}
-  return { module: StatsModule };
-}
 
 /** Flush statements that write rows into `table` (not the ledger). */
 const writesTo = (t: TestApp, table: string) =>

@@ -1,15 +1,14 @@
 import 'reflect-metadata';
 import { afterEach, describe, expect, it } from '@jest/globals';
-import { Module, type DynamicModule } from '@nestjs/common';
 import { Entity, PrimaryColumn } from 'typeorm';
 import {
   UnknownEntityError,
   WriteBufferConfigError,
-  WriteBufferModule,
   type WriteBufferEntityOptions,
 } from '../lib/index.js';
 import { Post, User } from './support/entities.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
+import { featureModule } from './support/feature-module.js';
 
 @Entity('not_in_the_data_source')
 class Unregistered {
@@ -21,13 +20,6 @@ const apps: TestApp[] = [];
 afterEach(async () => {
   while (apps.length) await apps.pop()!.close();
 });
-
-/** A feature module of the app, importing `forFeature` as an app's module would. */
-function featureModule(entities: WriteBufferEntityOptions[]): DynamicModule {
-  @Module({ imports: [WriteBufferModule.forFeature(entities)] })
-  class StatsModule {}
-  return { module: StatsModule };
-}
 
 async function open(...features: WriteBufferEntityOptions[][]) {
   const t = await createTestApp('sqlite', {}, { imports: features.map(featureModule) });

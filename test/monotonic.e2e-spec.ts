@@ -1,11 +1,9 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { Module, type DynamicModule } from '@nestjs/common';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import {
   UnsuitableColumnError,
   WriteBufferConfigError,
-  WriteBufferModule,
   type WriteBufferEntityOptions,
   type WriteBufferStorageOptions,
 } from '../lib/index.js';
@@ -19,6 +17,7 @@ import {
   type StorageKind,
 } from './support/storages.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
+import { featureModule } from './support/feature-module.js';
 
 @Entity('wb_visitor')
 class Visitor {
@@ -52,12 +51,6 @@ const MERGE: WriteBufferEntityOptions = {
   entity: Visitor,
   merge: { lastSeenAt: 'max', firstSeenAt: 'min', bestScore: 'max', lowestPrice: 'min' },
 };
-
-function featureModule(entities: WriteBufferEntityOptions[]): DynamicModule {
-  @Module({ imports: [WriteBufferModule.forFeature(entities)] })
-  class VisitorsModule {}
-  return { module: VisitorsModule };
-}
 
 function open(
   kind: DatabaseKind,

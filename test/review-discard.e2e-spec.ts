@@ -1,12 +1,7 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { Module, type DynamicModule } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import {
-  WriteBufferModule,
-  type WriteBufferEntityOptions,
-  type WriteBufferModuleOptions,
-} from '../lib/index.js';
+import { type WriteBufferEntityOptions, type WriteBufferModuleOptions } from '../lib/index.js';
 import { createTestDatabase } from './support/databases.js';
 import { ActivityLog, Membership, Post, User } from './support/entities.js';
 import {
@@ -19,16 +14,11 @@ import {
 import { holdAt } from './support/query-gate.js';
 import { UPDATE_STATEMENT } from './support/query-counter.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
+import { featureModule } from './support/feature-module.js';
 
 const combos = await databaseStorageMatrix();
 
 afterAll(closeTestClients);
-
-function featureModule(entities: WriteBufferEntityOptions[]): DynamicModule {
-  @Module({ imports: [WriteBufferModule.forFeature(entities)] })
-  class ReviewModule {}
-  return { module: ReviewModule };
-}
 
 const SHARED: StorageKind[] = ['lmdb', 'redis', 'redis-cluster'];
 

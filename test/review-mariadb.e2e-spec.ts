@@ -7,12 +7,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   BufferService,
-  WriteBufferModule,
   type WriteBufferEntityOptions,
   type WriteBufferModuleOptions,
 } from '../lib/index.js';
 import { createTestDatabase, mariadbAvailable, type TestDatabase } from './support/databases.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
+import { featureModule } from './support/feature-module.js';
 
 /*
  * Review of the MariaDB key collations: string keys folded as the key
@@ -83,12 +83,6 @@ class SeedModule {}
 /** The app's module importing the seeder's (which Nest therefore starts first). */
 @Module({ imports: [SeedModule] })
 class OuterModule {}
-
-function featureModule(entities: WriteBufferEntityOptions[]): DynamicModule {
-  @Module({ imports: [WriteBufferModule.forFeature(entities)] })
-  class PlayersModule {}
-  return { module: PlayersModule };
-}
 
 const describeMariadb = (await mariadbAvailable()) ? describe : describe.skip;
 

@@ -1,12 +1,12 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { Module, type DynamicModule } from '@nestjs/common';
+import { type DynamicModule } from '@nestjs/common';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import { WriteBufferModule } from '../lib/index.js';
 import { databaseKinds, type DatabaseKind } from './support/databases.js';
 import { ENTITIES } from './support/entities.js';
 import { closeTestClients } from './support/storages.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
+import { featureModule } from './support/feature-module.js';
 
 /** A stock the database keeps from going below zero with a BEFORE trigger. */
 @Entity('ru_stock')
@@ -57,14 +57,8 @@ class Likes {
 
 type Feature = typeof ClampedStock | typeof Amount | typeof Likes;
 
-function featureModule(entities: Feature[]): DynamicModule {
-  @Module({
-    imports: [
-      WriteBufferModule.forFeature(entities.map((entity) => ({ entity, onMissingRow: 'insert' }))),
-    ],
-  })
-  class ReviewUpModule {}
-  return { module: ReviewUpModule };
+function insertFeature(entities: Feature[]): DynamicModule {
+  return featureModule(entities.map((entity) => ({ entity, onMissingRow: 'insert' })));
 }
 
 /** Statements making `ru_stock` clamp a negative stock to 0 (SQLite: ignore an insert of one). */
@@ -103,7 +97,7 @@ describe.each(kinds)('hostile review of one upsert per chunk on %s', (kind) => {
       {},
       {
         entities: [...ENTITIES, ClampedStock, Amount, PlainAmount, Likes],
-        imports: [featureModule(entities)],
+        imports: [insertFeature(entities)],
       },
     );
     return t;

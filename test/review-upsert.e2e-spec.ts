@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { Module, type DynamicModule } from '@nestjs/common';
 import {
   Check,
   Column,
@@ -13,7 +12,6 @@ import {
   type EntitySubscriberInterface,
   type TransactionStartEvent,
 } from 'typeorm';
-import { WriteBufferModule, type WriteBufferEntityOptions } from '../lib/index.js';
 import { createTestDatabase, databaseKinds } from './support/databases.js';
 import { dayRowSchema, ENTITIES } from './support/entities.js';
 import { holdAt, QueryGate } from './support/query-gate.js';
@@ -24,6 +22,7 @@ import {
   type StorageKind,
 } from './support/storages.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
+import { featureModule } from './support/feature-module.js';
 
 /** An aggregate with an optimistic-lock version column (no database default). */
 @Entity('rv_versioned')
@@ -153,12 +152,6 @@ class Stock {
 
   @Column('int', { default: 0, unsigned: true })
   likes!: number;
-}
-
-function featureModule(entities: WriteBufferEntityOptions[]): DynamicModule {
-  @Module({ imports: [WriteBufferModule.forFeature(entities)] })
-  class ReviewModule {}
-  return { module: ReviewModule };
 }
 
 /**

@@ -1,12 +1,7 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { Module, type DynamicModule } from '@nestjs/common';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
-import {
-  WriteBufferConfigError,
-  WriteBufferModule,
-  type WriteBufferEntityOptions,
-} from '../lib/index.js';
+import { WriteBufferConfigError } from '../lib/index.js';
 import { databaseKinds, type DatabaseKind } from './support/databases.js';
 import { ENTITIES, PageDailyViews, Post, User } from './support/entities.js';
 import { holdAt } from './support/query-gate.js';
@@ -17,6 +12,7 @@ import {
   type StorageKind,
 } from './support/storages.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
+import { featureModule } from './support/feature-module.js';
 
 /** A row a flush could not create: `code` is NOT NULL without a default. */
 @Entity('not_upsertable')
@@ -29,13 +25,6 @@ class NotUpsertable {
 
   @Column('varchar', { length: 20 })
   code!: string;
-}
-
-/** A feature module registering entity settings, as an app's module would. */
-function featureModule(entities: WriteBufferEntityOptions[]): DynamicModule {
-  @Module({ imports: [WriteBufferModule.forFeature(entities)] })
-  class StatsModule {}
-  return { module: StatsModule };
 }
 
 const storages = await storageKinds();

@@ -274,8 +274,10 @@ function addsExactly(entity: BufferedEntity, rows: Array<[RowKey, Record<string,
     const scale = isInteger(entity, name) ? undefined : roundingScale(entity, name);
     if (scale !== undefined) scales.set(name, scale);
   }
+  if (scales.size === 0) return true;
+  const scaled = [...scales];
   return rows.every(([, deltas]) =>
-    [...scales].every(
+    scaled.every(
       ([name, scale]) =>
         !(name in deltas) ||
         canonicalDecimal(deltas[name], scale) === canonicalDecimal(deltas[name]),

@@ -20,7 +20,7 @@ import {
   encodeRowKey,
 } from '../storage/row-key.codec.js';
 import type { CellDefaults } from '../storage/cell-layers.js';
-import { columnKind, type ColumnKind } from './column-kind.js';
+import { columnKind, numericDefault, type ColumnKind } from './column-kind.js';
 import { mergeRank } from './column-merge.js';
 import { DEFAULT_ENTITY_SETTINGS, type EntitySettings } from './entity-settings.js';
 import {
@@ -190,11 +190,7 @@ export class BufferedEntity {
    * that is a numeric literal), else 0.
    */
   defaultNumber(name: string): number {
-    const declared = this.column(name).metadata.default as unknown;
-    const value = typeof declared === 'function' ? (declared as () => unknown)() : declared;
-    if (typeof value === 'number') return value;
-    const text = typeof value === 'string' ? value.trim().replace(/^\((.*)\)$/, '$1') : '';
-    return text !== '' && Number.isFinite(Number(text)) ? Number(text) : 0;
+    return numericDefault(this.column(name).metadata.default) ?? 0;
   }
 
   /** What a numeric cell of `name` holds where nothing was written to it, for `foldCell`. */

@@ -26,3 +26,17 @@ export function columnKind(dataSource: DataSource, column: ColumnMetadata): Colu
   if (/blob|binary|bytea/.test(type)) return 'binary';
   return 'other';
 }
+
+/**
+ * The number a column's declared default stands for: a number, or text
+ * (an SQL expression included) that is a numeric literal, in parentheses
+ * or not; `null` (NULL, which counts as 0) for no default or a NULL one;
+ * `undefined` for an expression whose value only the database knows.
+ */
+export function numericDefault(declared: unknown): number | null | undefined {
+  const value = typeof declared === 'function' ? (declared as () => unknown)() : declared;
+  if (value === undefined || value === null) return null;
+  if (typeof value === 'number') return value;
+  const text = typeof value === 'string' ? value.trim().replace(/^\((.*)\)$/, '$1') : '';
+  return text !== '' && Number.isFinite(Number(text)) ? Number(text) : undefined;
+}

@@ -1,6 +1,7 @@
 import type { DataSource, EntityMetadata } from 'typeorm';
 import { UnknownEntityError, WriteBufferConfigError } from '../errors.js';
 import { tableId } from '../storage/table-id.js';
+import { columnKind, numericDefault } from './column-kind.js';
 import { resolveMerge } from './column-merge.js';
 import type {
   ColumnMergeRule,
@@ -109,7 +110,8 @@ export function resolveEntitySettings(
  * Refuses `onMissingRow: 'insert'` for an entity a flush could not create a
  * row of: one with a non-key column that is NOT NULL without a database
  * default (a version column, and on SQLite and MySQL/MariaDB a generated
- * uuid, are set by TypeORM, not by the database).
+ * uuid, are set by TypeORM, not by the database), or with a numeric column
+ * whose default is an SQL expression that is not a number.
  */
 function assertInsertable(metadata: EntityMetadata): void {
   const driver = metadata.connection.options.type;
@@ -128,6 +130,27 @@ function assertInsertable(metadata: EntityMetadata): void {
     )
     .map((c) => c.propertyPath);
   if (required.length) throw WriteBufferConfigError.notUpsertable(metadata.name, required);
+  // `get()` counts a row a flush would create at its defaults: it must know them.
+  const computed = metadata.columns.filter(
+    (c) =>
+      !c.isPrimary &&
+      !c.isVirtual &&
+      !c.isArray &&
+      c.asExpression === undefined &&
+      /^(integer|number)$/.test(columnKind(metadata.connection, c)) &&
+      numericDefault(c.default) === undefined,
+  );
+  if (computed.length) {
+    const shown = computed.map(
+      (c) => `'${c.propertyPath}' (${String((c.default as () => unknown)())})`,
+    );
+    throw WriteBufferConfigError.upsertRefused(
+      metadata.name,
+      `the default of its numeric column${computed.length === 1 ? '' : 's'} ${shown.join(', ')} is an SQL expression, ` +
+        'so get() cannot tell what a row a flush creates starts at',
+      'a number as default (default: 0)',
+    );
+  }
   const always = metadata.primaryColumns.filter((c) => c.generatedIdentity === 'ALWAYS');
   if (always.length) {
     throw WriteBufferConfigError.upsertRefused(

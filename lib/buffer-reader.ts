@@ -3,7 +3,7 @@ import type { EntityTarget, ObjectLiteral } from 'typeorm';
 import { BufferedDataSources } from './buffered-data-sources.js';
 import { InconsistentReadError, InvalidIdError, InvalidValueError } from './errors.js';
 import type { BufferedEntity } from './metadata/buffered-entity.js';
-import type { CellsSnapshot, RowKey } from './storage/buffer-batch.interface.js';
+import type { CellLayer, CellsSnapshot, RowKey } from './storage/buffer-batch.interface.js';
 import { BufferStorage } from './storage/buffer-storage.interface.js';
 import { foldCell } from './storage/cell-layers.js';
 import {
@@ -55,21 +55,21 @@ export class BufferReader {
     const key = buffered.key(id);
     const dialect = this.sources.dialect(buffered.target.dataSource);
     for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
-      const before = await this.storage.read(buffered.target, key, column);
-      const batchIds = before.layers.flatMap((layer) => (layer.batchId ? [layer.batchId] : []));
+      const before = await this.readCells(buffered, [key], [column]);
+      const layers = before.layers[0][0];
+      const batchIds = layers.flatMap((layer) => (layer.batchId ? [layer.batchId] : []));
       const statement = dialect.readCell(buffered, key, column, this.ledgerTable, batchIds);
       const records: Array<{ kind: number | string; value: string | null }> =
         await buffered.dataSource.query(statement.sql, statement.params);
-      const after = await this.storage.read(buffered.target, key, column);
       // A claim between the two reads may have moved pending deltas into a
       // batch that committed before the database read: read again.
-      if (after.epoch !== before.epoch) continue;
+      if ((await this.epochOf(buffered, key, column)) !== before.epoch) continue;
       const applied = new Set(records.filter((r) => Number(r.kind) === 1).map((r) => r.value));
       const cell = records.find((r) => Number(r.kind) === 0);
       return foldCell(
         cell?.value ?? null,
         cell !== undefined,
-        before.layers,
+        layers,
         applied,
         buffered.cellDefaults(column),
       );
@@ -173,11 +173,36 @@ export class BufferReader {
   }
 
   /**
-   * The layers of many cells, in one call when the storage has `readMany`;
-   * else cell by cell, with the epoch of the first read (`readRows`'
-   * epoch check then also catches a claim between two of these reads).
+   * The layers of many cells. For an entity whose counters and updates
+   * create missing rows (`onMissingRow: 'insert'`), a write to any column
+   * of a row creates it: each cell also gets an empty layer for every
+   * batch (or the pending state) that writes another column of its row and
+   * not its own, so that `foldCell` knows the row exists from there on (an
+   * insert of it after that fails, whichever column it is read for).
    */
   async readCells(
+    buffered: BufferedEntity,
+    keys: RowKey[],
+    columns: string[],
+  ): Promise<CellsSnapshot> {
+    if (buffered.settings.onMissingRow !== 'insert')
+      return this.readStored(buffered, keys, columns);
+    const others = buffered.writableNames().filter((name) => !columns.includes(name));
+    const read = await this.readStored(buffered, keys, [...columns, ...others]);
+    const order = batchOrder(read);
+    const layers = read.layers.map((row) =>
+      columns.map((_, c) => withRowWrites(row[c], row, order)),
+    );
+    return { ...read, layers };
+  }
+
+  /**
+   * The layers of many cells as the storage holds them, in one call when
+   * it has `readMany`; else cell by cell, with the epoch of the first read
+   * (`readRows`' epoch check then also catches a claim between two of
+   * these reads).
+   */
+  private async readStored(
     buffered: BufferedEntity,
     keys: RowKey[],
     columns: string[],
@@ -250,4 +275,45 @@ export class BufferReader {
     // A number as its rank: a bigint column's value is hydrated as text on PostgreSQL and MariaDB.
     return best.value instanceof Date ? best.value : best.rank;
   }
+}
+
+/** A cell layer's place in apply order: in-flight batches in order, then the pending state. */
+type LayerOrder = (batchId: string | undefined) => number;
+
+/**
+ * The apply order of the batches a snapshot holds: as the storage gives
+ * it, else (a storage without `batches`) by id, which sorts in claim order.
+ */
+function batchOrder(snapshot: CellsSnapshot): LayerOrder {
+  let ids = snapshot.batches;
+  if (!ids) {
+    const seen = new Set<string>();
+    for (const row of snapshot.layers)
+      for (const cell of row) for (const layer of cell) if (layer.batchId) seen.add(layer.batchId);
+    ids = [...seen].sort();
+  }
+  const index = new Map(ids.map((id, i) => [id, i]));
+  return (batchId) => (batchId === undefined ? ids.length : (index.get(batchId) ?? ids.length));
+}
+
+/**
+ * `cell`'s layers with an empty one (no set, delta 0) for each batch or
+ * pending state that writes another of `row`'s cells and not this one, in
+ * apply order (an insert of the row comes first in its batch).
+ */
+function withRowWrites(cell: CellLayer[], row: CellLayer[][], order: LayerOrder): CellLayer[] {
+  const writes = new Set<string | undefined>();
+  for (const layer of cell) if (!layer.inserted) writes.add(layer.batchId);
+  const added: CellLayer[] = [];
+  for (const other of row) {
+    for (const layer of other) {
+      if (layer.inserted || writes.has(layer.batchId)) continue;
+      writes.add(layer.batchId);
+      added.push({ batchId: layer.batchId, isSet: false, delta: 0 });
+    }
+  }
+  if (added.length === 0) return cell;
+  return [...cell, ...added].sort(
+    (a, b) => order(a.batchId) - order(b.batchId) || Number(!!b.inserted) - Number(!!a.inserted),
+  );
 }

@@ -2,7 +2,7 @@ import { UPDATE_STATEMENT } from './support/query-counter.js';
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { faultyStorage } from './support/faulty-storage.js';
-import { InconsistentReadError, MemoryStorage, type BufferStorage } from '../lib/index.js';
+import { InconsistentReadError, MemoryStorage } from '../lib/index.js';
 import { createStorage } from '../lib/storage/create-storage.js';
 import { databaseKinds, type DatabaseKind } from './support/databases.js';
 import { ActivityLog, DownloadSchema, Membership, Post, User } from './support/entities.js';
@@ -406,9 +406,9 @@ describe('get() when flushes keep racing it', () => {
     let claims = 0;
     const racing = new Proxy(inner, {
       get(target, name, receiver) {
-        if (name !== 'read') return Reflect.get(target, name, receiver) as unknown;
-        return async (...args: Parameters<BufferStorage['read']>) => ({
-          ...(await target.read(...args)),
+        if (name !== 'readMany') return Reflect.get(target, name, receiver) as unknown;
+        return async (...args: Parameters<MemoryStorage['readMany']>) => ({
+          ...(await target.readMany(...args)),
           epoch: ++claims,
         });
       },

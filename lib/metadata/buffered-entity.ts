@@ -124,6 +124,13 @@ export class BufferedEntity {
       .map((c) => c.metadata.propertyPath);
   }
 
+  /** The columns an update or increment can write (every column but the key's), by property path. */
+  writableNames(): string[] {
+    return [...this.columns.values()]
+      .filter((c) => !c.metadata.isPrimary)
+      .map((c) => c.metadata.propertyPath);
+  }
+
   /** Validates a delta for a counter column. */
   delta(column: BufferedColumn, by: unknown): number {
     const integer = column.kind === 'integer';

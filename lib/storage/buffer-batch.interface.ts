@@ -137,6 +137,8 @@ export interface FlushLease {
 export interface CellsSnapshot {
   epoch: number;
   layers: CellLayer[][][];
+  /** The ids of the in-flight batches, in apply order (the order of the layers). */
+  batches?: string[];
 }
 
 /**

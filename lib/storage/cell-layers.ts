@@ -55,12 +55,16 @@ export function insertLayer(row: StoredRow, column: string, batchId?: string): C
   return { batchId, inserted: true, isSet: true, value: row[column], delta: 0 };
 }
 
-/** Adds the layer a row's state makes for `column`, if it touches it. */
+/**
+ * Adds the layer a row's state makes for `column`, if it touches it: a
+ * counter whose deltas add up to 0 does, since a flush applies it (and
+ * creates the row, for an entity whose writes create missing rows).
+ */
 export function pushLayer(layers: CellLayer[], row: RowState, column: string, batchId?: string) {
   const isSet = row.set !== undefined && column in row.set;
-  const delta = row.deltas?.[column] ?? 0;
-  if (!isSet && delta === 0) return;
-  layers.push({ batchId, isSet, value: isSet ? row.set![column] : undefined, delta });
+  const delta = row.deltas?.[column];
+  if (!isSet && delta === undefined) return;
+  layers.push({ batchId, isSet, value: isSet ? row.set![column] : undefined, delta: delta ?? 0 });
 }
 
 /**

@@ -232,7 +232,7 @@ export class LmdbStorage implements BufferStorage {
         return cell;
       });
     });
-    return { epoch: this.meta(ds).epoch, layers };
+    return { epoch: this.meta(ds).epoch, layers, batches: batches.map(({ id }) => id) };
   }
 
   async claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null> {

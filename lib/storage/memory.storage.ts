@@ -150,6 +150,7 @@ export class MemoryStorage implements BufferStorage {
     return {
       epoch: this.epoch,
       layers: keys.map((key) => columns.map((column) => cell(key, column))),
+      batches: batches.map(({ batch }) => batch.id),
     };
   }
 

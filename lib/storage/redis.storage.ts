@@ -192,11 +192,13 @@ export class RedisStorage implements BufferStorage {
         });
       });
     };
+    const batches: string[] = [];
     for (let i = 4; i < reply.length; i += 4) {
+      batches.push(reply[i] as string);
       push(reply[i] as string, reply[i + 1], reply[i + 2], reply[i + 3]);
     }
     push(undefined, reply[1], reply[2], reply[3]);
-    return { epoch: Number(reply[0]), layers };
+    return { epoch: Number(reply[0]), layers, batches };
   }
 
   async claim(dataSource: string, options: ClaimOptions): Promise<ClaimedBatch | null> {

@@ -120,6 +120,31 @@ describe.each(kinds)('hostile review of one upsert per chunk on %s', (kind) => {
     ]);
     expect(await t.buffer.get(ClampedStock, 1, 'stock')).toBe(7);
   });
+  // The trigger check read the table's own triggers: one of a partition was not seen.
+  it('PostgreSQL: a decrement of an existing row is applied although a partition clamps new rows', async () => {
+    if (kind !== 'postgres') return;
+    const t = await app([ClampedStock]);
+    for (const sql of [
+      'DROP TABLE ru_stock',
+      'CREATE TABLE ru_stock (id int PRIMARY KEY, stock int NOT NULL DEFAULT 0) PARTITION BY RANGE (id)',
+      'CREATE TABLE ru_stock_low PARTITION OF ru_stock FOR VALUES FROM (0) TO (100) PARTITION BY RANGE (id)',
+      'CREATE TABLE ru_stock_low_1 PARTITION OF ru_stock_low FOR VALUES FROM (0) TO (100)',
+      clampTrigger(kind)[0],
+      'CREATE TRIGGER ru_clamp BEFORE INSERT ON ru_stock_low_1 FOR EACH ROW EXECUTE FUNCTION ru_clamp()',
+    ]) {
+      await t.dataSource.query(sql);
+    }
+    await t.dataSource.getRepository(ClampedStock).insert({ id: 1, stock: 10 });
+    await t.buffer.increment(ClampedStock, 1, 'stock', -3);
+    await t.buffer.increment(ClampedStock, 2, 'stock', 4);
+    expect(await t.buffer.flush()).toMatchObject({ incremented: 2, deadLettered: 0 });
+    const rows = await t.dataSource.getRepository(ClampedStock).find({ order: { id: 'ASC' } });
+    expect(rows).toEqual([
+      { id: 1, stock: 7 },
+      { id: 2, stock: 4 },
+    ]);
+  });
+
   /**
    * Applies `deltas` to row 1 (existing, with `start`) of both twins and
    * returns each twin's stored values: the upsert first (`Amount`) and the

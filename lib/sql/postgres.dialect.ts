@@ -98,11 +98,17 @@ export class PostgresDialect extends SqlDialect {
     return records.map((record) => statement.keys[Number(record.n) - 1]);
   }
 
-  /** Enabled row triggers on INSERT, BEFORE it (`tgtype` bits ROW 1, BEFORE 2, INSERT 4). */
+  /**
+   * Enabled row triggers on INSERT, BEFORE it (`tgtype` bits ROW 1, BEFORE
+   * 2, INSERT 4), of the table or of any of its partitions (an upsert's
+   * row goes through the triggers of the partition it lands in).
+   */
   override async upsertMayDiffer(entity: BufferedEntity, run: RunStatement): Promise<boolean> {
     const { records } = await run({
       sql:
-        'SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid = $1::regclass ' +
+        'WITH RECURSIVE parts(oid) AS (SELECT $1::regclass::oid UNION ' +
+        'SELECT i.inhrelid FROM pg_catalog.pg_inherits i JOIN parts p ON i.inhparent = p.oid) ' +
+        'SELECT 1 FROM pg_catalog.pg_trigger WHERE tgrelid IN (SELECT oid FROM parts) ' +
         "AND NOT tgisinternal AND tgenabled <> 'D' AND (tgtype & 7) = 7 LIMIT 1",
       params: [this.table(entity)],
     });

@@ -155,6 +155,18 @@ describe.each(matrix)('column types on %s with %s storage', (kind, storage) => {
     expect((await repository().findOneByOrFail({ id: id + 1 }))[column]).toEqual(read[column]);
   });
 
+  // The storages tag a Date or Buffer as `{"$date": …}` / `{"$bytes": …}`: a JSON value of that shape stays itself.
+  it("keeps JSON values whose keys look like the storage's tags (Extended JSON) as they are", async () => {
+    const doc = { at: { $date: 1700000000000 }, data: { $bytes: 'QQ==' }, $$x: [{ $set: 1 }] };
+    const json = { $date: 5 };
+    await repository().insert({ id: 5 });
+    await t.buffer.insert('TypedRow', { id: 4, doc, json });
+    await t.buffer.update('TypedRow', 5, { doc: json, json: doc });
+    expect(await t.buffer.flush()).toMatchObject({ missing: [], deadLettered: 0 });
+    expect(await repository().findOneByOrFail({ id: 4 })).toMatchObject({ doc, json });
+    expect(await repository().findOneByOrFail({ id: 5 })).toMatchObject({ doc: json, json: doc });
+  });
+
   it('keeps bigint values beyond 2^53 exact', async () => {
     await t.buffer.update('TypedRow', 1, { big: '9007199254740993' });
     await t.buffer.insert('TypedRow', { id: 3, big: 2n ** 62n + 1n } as never);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { EntitySchema, type DataSource, type EntitySchemaColumnOptions } from 'typeorm';
 import { columnOf, metadataSource } from '../../test/support/entity-metadata.js';
-import { columnKind, type ColumnKind } from './column-kind.js';
+import { columnKind, numericDefault, type ColumnKind } from './column-kind.js';
 
 /** An entity with one column per case, named after the case. */
 function entityOf(name: string, cases: Array<[string, EntitySchemaColumnOptions, ColumnKind]>) {
@@ -77,4 +77,29 @@ describe.each([
   it.each(cases)('classifies %s (%j) as %s', (column, _options, expected) => {
     expect(columnKind(dataSource, columnOf(dataSource, Sample, column))).toBe(expected);
   });
+});
+
+describe('numericDefault', () => {
+  it.each([
+    [0, 0],
+    [-2.5, -2.5],
+    ['7', 7],
+    [() => '5', 5],
+    [() => '(5)', 5],
+    [() => "'0'", 0],
+    [() => "('0.00'::numeric(10, 2))", 0],
+    [() => '-1e3', -1000],
+    [() => 'NULL', null],
+    [null, null],
+    [undefined, null],
+  ])('reads %p as %p', (declared, expected) => {
+    expect(numericDefault(declared)).toBe(expected);
+  });
+
+  it.each([[() => '(1 + 1)'], [() => "nextval('seq')"], [() => 'random()'], [() => "'abc'"]])(
+    'knows no number for %p',
+    (declared) => {
+      expect(numericDefault(declared)).toBeUndefined();
+    },
+  );
 });

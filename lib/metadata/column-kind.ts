@@ -29,14 +29,25 @@ export function columnKind(dataSource: DataSource, column: ColumnMetadata): Colu
 
 /**
  * The number a column's declared default stands for: a number, or text
- * (an SQL expression included) that is a numeric literal, in parentheses
- * or not; `null` (NULL, which counts as 0) for no default or a NULL one;
- * `undefined` for an expression whose value only the database knows.
+ * (an SQL expression included) that is a numeric literal, in parentheses,
+ * quoted or cast (`(5)`, `'5'`, `'5'::numeric`) or not; `null` (NULL,
+ * which counts as 0) for no default or a NULL one; `undefined` for an
+ * expression whose value only the database knows.
  */
 export function numericDefault(declared: unknown): number | null | undefined {
   const value = typeof declared === 'function' ? (declared as () => unknown)() : declared;
   if (value === undefined || value === null) return null;
   if (typeof value === 'number') return value;
-  const text = typeof value === 'string' ? value.trim().replace(/^\((.*)\)$/, '$1') : '';
+  if (typeof value !== 'string') return undefined;
+  let text = value.trim();
+  for (let before = ''; before !== text;) {
+    before = text;
+    text = text
+      .replace(/^\((.*)\)$/, '$1')
+      .replace(/::[a-z ]+(\([\d, ]*\))?$/i, '')
+      .replace(/^'(.*)'$/, '$1')
+      .trim();
+  }
+  if (/^null$/i.test(text)) return null;
   return text !== '' && Number.isFinite(Number(text)) ? Number(text) : undefined;
 }

@@ -1,0 +1,136 @@
+import 'reflect-metadata';
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { databaseKinds } from './support/databases.js';
+import { ENTITIES } from './support/entities.js';
+import { holdAt } from './support/query-gate.js';
+import { closeTestClients } from './support/storages.js';
+import { createTestApp, type TestApp } from './support/test-app.js';
+import { featureModule } from './support/feature-module.js';
+import type { WriteBufferEntityOptions } from '../lib/index.js';
+
+/** Two counters, one nullable without a default. */
+@Entity('r4_nullable')
+class Tally {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { nullable: true })
+  maybe!: number | null;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+}
+
+/** A counter and a best score merged with max. */
+@Entity('r4_scored')
+class Scored {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+
+  @Column('int', { nullable: true })
+  best!: number | null;
+}
+
+/** Numeric defaults written as SQL text that still stands for a number (or NULL). */
+@Entity('r4_quoted')
+class Quoted {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: () => "'7'" })
+  hits!: number;
+
+  @Column('int', { nullable: true, default: () => 'NULL' })
+  maybe!: number | null;
+}
+
+const kinds = await databaseKinds();
+afterAll(closeTestClients);
+
+describe.each(kinds)("review 4 of onMissingRow 'insert' on %s", (kind) => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  async function app(entities: WriteBufferEntityOptions[]) {
+    t = await createTestApp(
+      kind,
+      {},
+      {
+        entities: [...ENTITIES, ...entities.map((e) => e.entity as never)],
+        imports: [featureModule(entities.map((e) => ({ onMissingRow: 'insert', ...e })))],
+      },
+    );
+    return t;
+  }
+
+  // The empty layer get() adds for a write of another column of the row made overlay() fold the
+  // loaded NULL into 0; the flush leaves the column NULL.
+  it.failing(
+    'overlay() keeps a loaded NULL column that only another column of the row is counted in',
+    async () => {
+      const t = await app([{ entity: Tally }]);
+      const rows = t.dataSource.getRepository(Tally);
+      await rows.insert({ id: 1, maybe: null, hits: 0 });
+      await t.buffer.increment(Tally, 1, 'hits', 2);
+      const [shown] = await t.buffer.overlay(Tally, await rows.findBy({ id: 1 }));
+      await t.buffer.flush();
+      const row = await rows.findOneByOrFail({ id: 1 });
+      expect(row).toEqual({ id: 1, maybe: null, hits: 2 });
+      expect({ ...shown }).toEqual({ ...row });
+    },
+  );
+
+  // merged() read only its own column's layers and took the insert as creating the row: get()
+  // said 100 while the flush in flight creates the row first and the insert is refused.
+  it.failing.each([
+    ['a counter of another column', (t: TestApp) => t.buffer.increment(Scored, 5, 'hits', 3)],
+    ['an update of the merged column', (t: TestApp) => t.buffer.update(Scored, 5, { best: 50 })],
+  ])(
+    'get() of a max-merged column of a row a flush in flight creates through %s ignores a later insert()',
+    async (_, write) => {
+      const t = await app([{ entity: Scored, merge: { best: 'max' } }]);
+      await write(t);
+      const gate = holdAt('query', /^INSERT (IGNORE )?INTO \S*write_buffer_ledger/i);
+      const flushing = t.buffer.flush();
+      await gate.reached;
+      await t.buffer.insert(Scored, { id: 5, hits: 10, best: 100 });
+      const during = await t.buffer.get(Scored, 5, 'best');
+      gate.release();
+      await flushing;
+      await t.buffer.flush();
+      const row = await t.dataSource.getRepository(Scored).findOneByOrFail({ id: 5 });
+      expect(await t.buffer.get(Scored, 5, 'best')).toBe(row.best);
+      expect(during).toBe(row.best);
+    },
+  );
+
+  // numericDefault() took "'7'" and NULL for expressions only the database knows: refused at start.
+  it.failing(
+    "accepts numeric defaults written () => \"'7'\" and () => 'NULL', and get() of a created row matches",
+    async () => {
+      const t = await app([{ entity: Quoted }]);
+      await t.buffer.increment(Quoted, 1, 'maybe', 2);
+      await t.buffer.increment(Quoted, 2, 'hits', 1);
+      const before = [
+        await t.buffer.get(Quoted, 1, 'hits'),
+        await t.buffer.get(Quoted, 1, 'maybe'),
+        await t.buffer.get(Quoted, 2, 'hits'),
+        await t.buffer.get(Quoted, 2, 'maybe'),
+      ];
+      expect((await t.buffer.flush()).deadLettered).toBe(0);
+      const rows = await t.dataSource.getRepository(Quoted).find({ order: { id: 'ASC' } });
+      expect(rows).toEqual([
+        { id: 1, hits: 7, maybe: 2 },
+        { id: 2, hits: 8, maybe: null },
+      ]);
+      expect(before).toEqual([7, 2, 8, 0]);
+    },
+  );
+});

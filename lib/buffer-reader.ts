@@ -179,13 +179,16 @@ export class BufferReader {
    * batch (or the pending state) that writes another column of its row and
    * not its own, so that `foldCell` knows the row exists from there on (an
    * insert of it after that fails, whichever column it is read for).
+   * `rowWrites` false leaves them out: a row known to exist (loaded by the
+   * app) needs none, and they would look like writes of the column.
    */
   async readCells(
     buffered: BufferedEntity,
     keys: RowKey[],
     columns: string[],
+    rowWrites = true,
   ): Promise<CellsSnapshot> {
-    if (buffered.settings.onMissingRow !== 'insert')
+    if (buffered.settings.onMissingRow !== 'insert' || !rowWrites)
       return this.readStored(buffered, keys, columns);
     const others = buffered.writableNames().filter((name) => !columns.includes(name));
     const read = await this.readStored(buffered, keys, [...columns, ...others]);

@@ -243,7 +243,7 @@ export class BufferReader {
     key: RowKey,
     column: string,
   ): Promise<number | Date | null> {
-    const { layers } = await this.storage.read(buffered.target, key, column);
+    const layers = (await this.readCells(buffered, [key], [column])).layers[0][0];
     const primary = buffered.primary.map((c) => c.metadata.propertyPath);
     const found: Record<string, unknown> | null = await buffered.dataSource
       .getRepository(buffered.metadata.target)
@@ -261,14 +261,15 @@ export class BufferReader {
     if (held !== null && held !== undefined) {
       offer(held, held instanceof Date ? held.getTime() : Number(held));
     }
-    // Only the first buffered insert of a row not in the database takes effect.
+    // Only the first buffered insert of a row not in the database takes
+    // effect; an upsert (of any column of the row) creates the row too.
     let exists = found !== null;
     const metadata = buffered.column(column).metadata;
     for (const layer of layers) {
       if (layer.inserted) {
         if (exists) continue;
         exists = true;
-      }
+      } else if (buffered.settings.onMissingRow === 'insert') exists = true;
       if (!layer.isSet || layer.value === undefined || layer.value === null) continue;
       const value = buffered.dataSource.driver.prepareHydratedValue(layer.value, metadata) as
         number | Date;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { EntitySchema, type DataSource, type EntitySchemaColumnOptions } from 'typeorm';
 import { columnOf, metadataSource } from '../../test/support/entity-metadata.js';
-import { columnKind, type ColumnKind } from './column-kind.js';
+import { columnKind, numericDefault, type ColumnKind } from './column-kind.js';
 
 /** An entity with one column per case, named after the case. */
 function entityOf(name: string, cases: Array<[string, EntitySchemaColumnOptions, ColumnKind]>) {
@@ -76,5 +76,27 @@ describe.each([
 
   it.each(cases)('classifies %s (%j) as %s', (column, _options, expected) => {
     expect(columnKind(dataSource, columnOf(dataSource, Sample, column))).toBe(expected);
+  });
+});
+
+describe('numericDefault', () => {
+  it.each([
+    [0, 0],
+    ['0.00', 0],
+    ['-3', -3],
+    [null, null],
+    [undefined, null],
+    [() => '(-1)', -1],
+    [() => '((2))', 2],
+    [() => "'7'", 7],
+    [() => "('1.5')", 1.5],
+    [() => 'NULL', null],
+    [() => '(1 + 1)', undefined],
+    [() => "''", undefined],
+    [() => 'now()', undefined],
+    ["'7'", undefined],
+    ['NULL', undefined],
+  ])('reads the default %p as %p', (declared, expected) => {
+    expect(numericDefault(declared)).toBe(expected);
   });
 });

@@ -30,13 +30,21 @@ export function columnKind(dataSource: DataSource, column: ColumnMetadata): Colu
 /**
  * The number a column's declared default stands for: a number, or text
  * (an SQL expression included) that is a numeric literal, in parentheses
- * or not; `null` (NULL, which counts as 0) for no default or a NULL one;
- * `undefined` for an expression whose value only the database knows.
+ * or not, quoted or not; `null` (NULL, which counts as 0) for no default
+ * or a NULL one; `undefined` for an expression whose value only the
+ * database knows.
  */
 export function numericDefault(declared: unknown): number | null | undefined {
   const value = typeof declared === 'function' ? (declared as () => unknown)() : declared;
   if (value === undefined || value === null) return null;
   if (typeof value === 'number') return value;
-  const text = typeof value === 'string' ? value.trim().replace(/^\((.*)\)$/, '$1') : '';
+  if (typeof value !== 'string') return undefined;
+  let text = value.trim();
+  while (/^\(.*\)$/.test(text)) text = text.slice(1, -1).trim();
+  // SQL text (a function's) may be NULL or a quoted literal: '0' is 0 for a numeric column.
+  if (typeof declared === 'function') {
+    if (/^null$/i.test(text)) return null;
+    if (/^'[^']+'$/.test(text)) text = text.slice(1, -1).trim();
+  }
   return text !== '' && Number.isFinite(Number(text)) ? Number(text) : undefined;
 }

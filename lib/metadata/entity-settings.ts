@@ -142,7 +142,8 @@ function assertInsertable(metadata: EntityMetadata): void {
   );
   if (computed.length) {
     const shown = computed.map(
-      (c) => `'${c.propertyPath}' (${String((c.default as () => unknown)())})`,
+      (c) =>
+        `'${c.propertyPath}' (${String(typeof c.default === 'function' ? (c.default as () => unknown)() : c.default)})`,
     );
     throw WriteBufferConfigError.upsertRefused(
       metadata.name,

@@ -1,26 +1,13 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { Column, Entity, Generated, PrimaryColumn } from 'typeorm';
 import { databaseKinds } from './support/databases.js';
-import { ENTITIES } from './support/entities.js';
+import { Computed, ENTITIES, NullableCounter } from './support/entities.js';
 import { holdAt } from './support/query-gate.js';
 import { closeTestClients } from './support/storages.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { featureModule } from './support/feature-module.js';
 import type { WriteBufferEntityOptions } from '../lib/index.js';
-
-/** Two counters, one nullable without a default. */
-@Entity('r4_nullable')
-class Tally {
-  @PrimaryColumn('int')
-  id!: number;
-
-  @Column('int', { nullable: true })
-  maybe!: number | null;
-
-  @Column('int', { default: 0 })
-  hits!: number;
-}
 
 /** A counter and a best score merged with max. */
 @Entity('r4_scored')
@@ -48,6 +35,30 @@ class Quoted {
   maybe!: number | null;
 }
 
+/** A counter beside a column a sequence numbers (PostgreSQL serial). */
+@Entity('r4_numbered')
+class Numbered {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+
+  @Column('int')
+  @Generated('increment')
+  seq!: number;
+}
+
+/** A numeric column whose default is text SQLite keeps as it is. */
+@Entity('r4_texted')
+class Texted {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: 'n/a' })
+  hits!: number;
+}
+
 const kinds = await databaseKinds();
 afterAll(closeTestClients);
 
@@ -73,11 +84,11 @@ describe.each(kinds)("review 4 of onMissingRow 'insert' on %s", (kind) => {
   // The empty layer get() adds for a write of another column of the row made overlay() fold the
   // loaded NULL into 0; the flush leaves the column NULL.
   it('overlay() keeps a loaded NULL column that only another column of the row is counted in', async () => {
-    const t = await app([{ entity: Tally }]);
-    const rows = t.dataSource.getRepository(Tally);
+    const t = await app([{ entity: NullableCounter }]);
+    const rows = t.dataSource.getRepository(NullableCounter);
     await rows.insert({ id: 1, maybe: null, hits: 0 });
-    await t.buffer.increment(Tally, 1, 'hits', 2);
-    const [shown] = await t.buffer.overlay(Tally, await rows.findBy({ id: 1 }));
+    await t.buffer.increment(NullableCounter, 1, 'hits', 2);
+    const [shown] = await t.buffer.overlay(NullableCounter, await rows.findBy({ id: 1 }));
     await t.buffer.flush();
     const row = await rows.findOneByOrFail({ id: 1 });
     expect(row).toEqual({ id: 1, maybe: null, hits: 2 });
@@ -125,4 +136,35 @@ describe.each(kinds)("review 4 of onMissingRow 'insert' on %s", (kind) => {
     expect(rows.flatMap((row) => [row.hits, row.maybe ?? 0])).toEqual([7, 2, 8, 0]);
     expect(before).toEqual([7, 2, 8, 0]);
   });
+  // The message read the default by calling it: a text default threw "c.default is not a function".
+  it('refuses at start-up a numeric column with a text default, naming it (SQLite keeps the text)', async () => {
+    if (kind !== 'sqlite') return;
+    await expect(app([{ entity: Texted }])).rejects.toThrow(
+      "the default of its numeric column 'hits' (n/a) is an SQL expression",
+    );
+  });
+
+  // A serial column's default is nextval(): get() counted a created row's as 0, the database gave 1.
+  it('refuses at start-up a numeric column a sequence numbers (PostgreSQL serial)', async () => {
+    if (kind !== 'postgres') return;
+    await expect(app([{ entity: Numbered }])).rejects.toThrow(
+      "the default of its numeric column 'seq' (generated) is an SQL expression",
+    );
+  });
+
+  // Not fixed: get() and getMany() take a computed column for a counter, at its default (0) in a
+  // row a flush creates and at its stored value otherwise; the database computes hits * 2. The
+  // start-up check skips computed columns; refusing them (or refusing to read them) is an API call.
+  it.failing(
+    'get() of a stored computed column of a row a flush creates matches the database',
+    async () => {
+      const t = await app([{ entity: Computed }]);
+      await t.buffer.increment(Computed, 1, 'hits', 2);
+      const before = await t.buffer.get(Computed, 1, 'double');
+      expect((await t.buffer.flush()).deadLettered).toBe(0);
+      const row = await t.dataSource.getRepository(Computed).findOneByOrFail({ id: 1 });
+      expect(row.double).toBe(4);
+      expect(before).toBe(row.double);
+    },
+  );
 });

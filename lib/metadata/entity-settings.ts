@@ -138,12 +138,15 @@ function assertInsertable(metadata: EntityMetadata): void {
       !c.isArray &&
       c.asExpression === undefined &&
       /^(integer|number)$/.test(columnKind(metadata.connection, c)) &&
-      numericDefault(c.default) === undefined,
+      // A generated number (a serial's nextval(), an identity) is a default too.
+      ((c.isGenerated && c.generationStrategy !== 'uuid') ||
+        numericDefault(c.default) === undefined),
   );
   if (computed.length) {
-    const shown = computed.map(
-      (c) =>
-        `'${c.propertyPath}' (${String(typeof c.default === 'function' ? (c.default as () => unknown)() : c.default)})`,
+    const shown = computed.map((c) =>
+      c.isGenerated
+        ? `'${c.propertyPath}' (generated)`
+        : `'${c.propertyPath}' (${String(typeof c.default === 'function' ? (c.default as () => unknown)() : c.default)})`,
     );
     throw WriteBufferConfigError.upsertRefused(
       metadata.name,

@@ -4,7 +4,12 @@ import { Column, Entity, Generated, PrimaryColumn } from 'typeorm';
 import { databaseKinds } from './support/databases.js';
 import { Computed, ENTITIES, NullableCounter } from './support/entities.js';
 import { holdAt } from './support/query-gate.js';
-import { closeTestClients } from './support/storages.js';
+import {
+  closeTestClients,
+  storageKinds,
+  storageOptions,
+  type StorageKind,
+} from './support/storages.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
 import { featureModule } from './support/feature-module.js';
 import type { WriteBufferEntityOptions } from '../lib/index.js';
@@ -59,6 +64,47 @@ class Texted {
   hits!: number;
 }
 
+/**
+ * Counts `hits` of row 1 (whose `maybe` is NULL) and checks overlay() of the
+ * loaded row against the row the flush leaves.
+ */
+async function overlayKeepsNull(t: TestApp): Promise<void> {
+  const rows = t.dataSource.getRepository(NullableCounter);
+  await rows.insert({ id: 1, maybe: null, hits: 0 });
+  await t.buffer.increment(NullableCounter, 1, 'hits', 2);
+  const [shown] = await t.buffer.overlay(NullableCounter, await rows.findBy({ id: 1 }));
+  await t.buffer.flush();
+  const row = await rows.findOneByOrFail({ id: 1 });
+  expect(row).toEqual({ id: 1, maybe: null, hits: 2 });
+  expect({ ...shown }).toEqual({ ...row });
+}
+
+/**
+ * Makes row 5 through `write`, holds the flush that creates it, inserts row
+ * 5 with `best: 100` meanwhile (the database will refuse that insert) and
+ * checks get() of `best` then and at the end against the database.
+ */
+async function mergedDuringFlush(t: TestApp, write: (t: TestApp) => Promise<void>): Promise<void> {
+  await write(t);
+  const gate = holdAt('query', /^INSERT (IGNORE )?INTO \S*write_buffer_ledger/i);
+  const flushing = t.buffer.flush();
+  await gate.reached;
+  await t.buffer.insert(Scored, { id: 5, hits: 10, best: 100 });
+  const during = await t.buffer.get(Scored, 5, 'best');
+  gate.release();
+  await flushing;
+  await t.buffer.flush();
+  const row = await t.dataSource.getRepository(Scored).findOneByOrFail({ id: 5 });
+  expect(await t.buffer.get(Scored, 5, 'best')).toBe(row.best);
+  expect(during).toBe(row.best);
+}
+
+/** Writes of row 5 that make a flush create it, for {@link mergedDuringFlush}. */
+const MERGED_WRITES: Array<[string, (t: TestApp) => Promise<void>]> = [
+  ['a counter of another column', (t) => t.buffer.increment(Scored, 5, 'hits', 3)],
+  ['an update of the merged column', (t) => t.buffer.update(Scored, 5, { best: 50 })],
+];
+
 const kinds = await databaseKinds();
 afterAll(closeTestClients);
 
@@ -84,38 +130,15 @@ describe.each(kinds)("review 4 of onMissingRow 'insert' on %s", (kind) => {
   // The empty layer get() adds for a write of another column of the row made overlay() fold the
   // loaded NULL into 0; the flush leaves the column NULL.
   it('overlay() keeps a loaded NULL column that only another column of the row is counted in', async () => {
-    const t = await app([{ entity: NullableCounter }]);
-    const rows = t.dataSource.getRepository(NullableCounter);
-    await rows.insert({ id: 1, maybe: null, hits: 0 });
-    await t.buffer.increment(NullableCounter, 1, 'hits', 2);
-    const [shown] = await t.buffer.overlay(NullableCounter, await rows.findBy({ id: 1 }));
-    await t.buffer.flush();
-    const row = await rows.findOneByOrFail({ id: 1 });
-    expect(row).toEqual({ id: 1, maybe: null, hits: 2 });
-    expect({ ...shown }).toEqual({ ...row });
+    await overlayKeepsNull(await app([{ entity: NullableCounter }]));
   });
 
   // merged() read only its own column's layers and took the insert as creating the row: get()
   // said 100 while the flush in flight creates the row first and the insert is refused.
-  it.each([
-    ['a counter of another column', (t: TestApp) => t.buffer.increment(Scored, 5, 'hits', 3)],
-    ['an update of the merged column', (t: TestApp) => t.buffer.update(Scored, 5, { best: 50 })],
-  ])(
+  it.each(MERGED_WRITES)(
     'get() of a max-merged column of a row a flush in flight creates through %s ignores a later insert()',
     async (_, write) => {
-      const t = await app([{ entity: Scored, merge: { best: 'max' } }]);
-      await write(t);
-      const gate = holdAt('query', /^INSERT (IGNORE )?INTO \S*write_buffer_ledger/i);
-      const flushing = t.buffer.flush();
-      await gate.reached;
-      await t.buffer.insert(Scored, { id: 5, hits: 10, best: 100 });
-      const during = await t.buffer.get(Scored, 5, 'best');
-      gate.release();
-      await flushing;
-      await t.buffer.flush();
-      const row = await t.dataSource.getRepository(Scored).findOneByOrFail({ id: 5 });
-      expect(await t.buffer.get(Scored, 5, 'best')).toBe(row.best);
-      expect(during).toBe(row.best);
+      await mergedDuringFlush(await app([{ entity: Scored, merge: { best: 'max' } }]), write);
     },
   );
 
@@ -168,3 +191,36 @@ describe.each(kinds)("review 4 of onMissingRow 'insert' on %s", (kind) => {
     },
   );
 });
+
+const storages = await storageKinds();
+describe.each(storages.map((storage) => [kinds.at(-1)!, storage] as const))(
+  "review 4 of onMissingRow 'insert' on %s with %s storage",
+  (kind, storage: StorageKind) => {
+    let t: TestApp | undefined;
+    afterEach(async () => {
+      await t?.close();
+      t = undefined;
+    });
+
+    const app = async (entity: WriteBufferEntityOptions) =>
+      (t = await createTestApp(
+        kind,
+        { storage: storageOptions(storage) },
+        {
+          entities: [...ENTITIES, entity.entity as never],
+          imports: [featureModule([{ onMissingRow: 'insert', ...entity }])],
+        },
+      ));
+
+    it('overlay() keeps a loaded NULL column that only another column of the row is counted in', async () => {
+      await overlayKeepsNull(await app({ entity: NullableCounter }));
+    });
+
+    it.each(MERGED_WRITES)(
+      'get() of a max-merged column of a row a flush in flight creates through %s ignores a later insert()',
+      async (_, write) => {
+        await mergedDuringFlush(await app({ entity: Scored, merge: { best: 'max' } }), write);
+      },
+    );
+  },
+);

@@ -64,6 +64,16 @@ class Texted {
   hits!: number;
 }
 
+/** A counter whose default is a PostgreSQL cast, as a schema dump writes it. */
+@Entity('r4_cast')
+class Cast {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: () => "'7'::integer" })
+  hits!: number;
+}
+
 /**
  * Counts `hits` of row 1 (whose `maybe` is NULL) and checks overlay() of the
  * loaded row against the row the flush leaves.
@@ -168,6 +178,17 @@ describe.each(kinds)("review 4 of onMissingRow 'insert' on %s", (kind) => {
     const before = await plain.buffer.get(Quoted, 3, 'hits');
     await plain.buffer.flush();
     const row = await plain.dataSource.getRepository(Quoted).findOneByOrFail({ id: 3 });
+    expect(row.hits).toBe(8);
+    expect(before).toBe(row.hits);
+  });
+
+  it('PostgreSQL: accepts a numeric default written () => "\'7\'::integer", and get() of a created row matches', async () => {
+    if (kind !== 'postgres') return;
+    const t = await app([{ entity: Cast }]);
+    await t.buffer.increment(Cast, 1, 'hits', 1);
+    const before = await t.buffer.get(Cast, 1, 'hits');
+    await t.buffer.flush();
+    const row = await t.dataSource.getRepository(Cast).findOneByOrFail({ id: 1 });
     expect(row.hits).toBe(8);
     expect(before).toBe(row.hits);
   });

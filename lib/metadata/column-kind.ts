@@ -41,8 +41,11 @@ export function numericDefault(declared: unknown): number | null | undefined {
   if (typeof value !== 'string') return undefined;
   let text = value.trim();
   while (/^\(.*\)$/.test(text)) text = text.slice(1, -1).trim();
-  // SQL text (a function's) may be NULL or a quoted literal: '0' is 0 for a numeric column.
+  // SQL text (a function's) may be NULL or a quoted literal, cast or not
+  // (PostgreSQL's '0'::integer): '0' is 0 for a numeric column.
   if (typeof declared === 'function') {
+    text = text.replace(/^(.+?)::[a-z ]+(\(\d+(,\s*\d+)?\))?$/i, '$1').trim();
+    while (/^\(.*\)$/.test(text)) text = text.slice(1, -1).trim();
     if (/^null$/i.test(text)) return null;
     if (/^'[^']+'$/.test(text)) text = text.slice(1, -1).trim();
   }

@@ -3,6 +3,7 @@ import type { EntityTarget, ObjectLiteral } from 'typeorm';
 import { BufferedDataSources } from './buffered-data-sources.js';
 import { InconsistentReadError, InvalidIdError, InvalidValueError } from './errors.js';
 import type { BufferedEntity } from './metadata/buffered-entity.js';
+import { numericDefault } from './metadata/column-kind.js';
 import type { CellLayer, CellsSnapshot, RowKey } from './storage/buffer-batch.interface.js';
 import { BufferStorage } from './storage/buffer-storage.interface.js';
 import { foldCell } from './storage/cell-layers.js';
@@ -262,14 +263,18 @@ export class BufferReader {
       offer(held, held instanceof Date ? held.getTime() : Number(held));
     }
     // Only the first buffered insert of a row not in the database takes
-    // effect; an upsert (of any column of the row) creates the row too.
+    // effect; an upsert (of any column of the row) creates the row too. A
+    // row created without a value for the column starts at its default.
     let exists = found !== null;
-    const metadata = buffered.column(column).metadata;
+    const { metadata, kind } = buffered.column(column);
+    const fallback = /^(integer|number)$/.test(kind) ? numericDefault(metadata.default) : null;
     for (const layer of layers) {
-      if (layer.inserted) {
-        if (exists) continue;
-        exists = true;
-      } else if (buffered.settings.onMissingRow === 'insert') exists = true;
+      const creates = !exists && (layer.inserted || buffered.settings.onMissingRow === 'insert');
+      if (layer.inserted && exists) continue;
+      if (creates) exists = true;
+      if (creates && layer.value === undefined && typeof fallback === 'number') {
+        offer(fallback, fallback);
+      }
       if (!layer.isSet || layer.value === undefined || layer.value === null) continue;
       const value = buffered.dataSource.driver.prepareHydratedValue(layer.value, metadata) as
         number | Date;

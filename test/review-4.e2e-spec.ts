@@ -27,6 +27,19 @@ class Scored {
   best!: number | null;
 }
 
+/** A counter and a least value merged with min, whose default is 100. */
+@Entity('r4_low')
+class Low {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+
+  @Column('int', { default: 100 })
+  low!: number;
+}
+
 /** Numeric defaults written as SQL text that still stands for a number (or NULL). */
 @Entity('r4_quoted')
 class Quoted {
@@ -164,6 +177,18 @@ describe.each(kinds)("review 4 of onMissingRow 'insert' on %s", (kind) => {
       await mergedDuringFlush(await app([{ entity: Scored, merge: { best: 'max' } }]), write);
     },
   );
+
+  // merged() offered only written values: a row created without one read as null, not 100.
+  it('get() of a min-merged column of rows an insert() leaving it out and a counter create is its default', async () => {
+    const t = await app([{ entity: Low, merge: { low: 'min' } }]);
+    await t.buffer.insert(Low, { id: 5, hits: 1 });
+    await t.buffer.increment(Low, 6, 'hits', 1);
+    const before = [await t.buffer.get(Low, 5, 'low'), await t.buffer.get(Low, 6, 'low')];
+    await t.buffer.flush();
+    const rows = await t.dataSource.getRepository(Low).find({ order: { id: 'ASC' } });
+    expect(rows.map((row) => row.low)).toEqual([100, 100]);
+    expect(before).toEqual([100, 100]);
+  });
 
   // numericDefault() took "'7'" and NULL for expressions only the database knows: refused at start.
   it("accepts numeric defaults written () => \"'7'\" and () => 'NULL', and get() of a created row matches", async () => {

@@ -40,6 +40,16 @@ class Low {
   low!: number;
 }
 
+/** Defaults finer than their columns hold: the database rounds them. */
+@Entity('r4_rounded')
+class Rounded {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('decimal', { precision: 6, scale: 1, default: 0.25 })
+  amount!: string;
+}
+
 /** Numeric defaults written as SQL text that still stands for a number (or NULL). */
 @Entity('r4_quoted')
 class Quoted {
@@ -218,6 +228,13 @@ describe.each(kinds)("review 4 of onMissingRow 'insert' on %s", (kind) => {
   it('PostgreSQL: accepts a numeric default written () => "\'7\'::integer", and get() of a created row matches', async () => {
     if (kind !== 'postgres') return;
     await countsFromDefault(await app([{ entity: Cast }]), Cast, 1);
+  });
+
+  // MariaDB and PostgreSQL store 0.3: get() counted a created row's amount from 0.25.
+  it('refuses at start-up a decimal column whose default is finer than its scale, naming it', async () => {
+    await expect(app([{ entity: Rounded }])).rejects.toThrow(
+      "the default of its numeric column 'amount' (0.25) is finer than the column holds, so the database rounds",
+    );
   });
 
   // The message read the default by calling it: a text default threw "c.default is not a function".

@@ -50,6 +50,19 @@ class Rounded {
   amount!: string;
 }
 
+/** A counter and a last-seen instant merged with max, which the database stamps on a new row. */
+@Entity('r4_seen')
+class Seen {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+
+  @Column({ type: Date, precision: 3, default: () => 'CURRENT_TIMESTAMP' })
+  seenAt!: Date;
+}
+
 /** Numeric defaults written as SQL text that still stands for a number (or NULL). */
 @Entity('r4_quoted')
 class Quoted {
@@ -199,6 +212,22 @@ describe.each(kinds)("review 4 of onMissingRow 'insert' on %s", (kind) => {
     expect(rows.map((row) => row.low)).toEqual([100, 100]);
     expect(before).toEqual([100, 100]);
   });
+
+  // Not fixed: a row a counter creates gets the database's CURRENT_TIMESTAMP, which get() cannot
+  // know: it reads null. The start-up check looks at numeric defaults only; refusing a merged
+  // column with an SQL default (or reading the row back) is a design call.
+  it.failing(
+    'get() of a max-merged instant of a row a counter creates matches the database',
+    async () => {
+      const t = await app([{ entity: Seen, merge: { seenAt: 'max' } }]);
+      await t.buffer.increment(Seen, 1, 'hits', 1);
+      const before = await t.buffer.get(Seen, 1, 'seenAt');
+      await t.buffer.flush();
+      const row = await t.dataSource.getRepository(Seen).findOneByOrFail({ id: 1 });
+      expect(row.seenAt).toBeInstanceOf(Date);
+      expect(before).toEqual(row.seenAt);
+    },
+  );
 
   // numericDefault() took "'7'" and NULL for expressions only the database knows: refused at start.
   it("accepts numeric defaults written () => \"'7'\" and () => 'NULL', and get() of a created row matches", async () => {

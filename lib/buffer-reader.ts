@@ -3,6 +3,7 @@ import type { EntityTarget, ObjectLiteral } from 'typeorm';
 import { BufferedDataSources } from './buffered-data-sources.js';
 import { InconsistentReadError, InvalidIdError, InvalidValueError } from './errors.js';
 import type { BufferedEntity } from './metadata/buffered-entity.js';
+import { numericDefault } from './metadata/column-kind.js';
 import type { CellLayer, CellsSnapshot, RowKey } from './storage/buffer-batch.interface.js';
 import { BufferStorage } from './storage/buffer-storage.interface.js';
 import { foldCell } from './storage/cell-layers.js';
@@ -179,13 +180,16 @@ export class BufferReader {
    * batch (or the pending state) that writes another column of its row and
    * not its own, so that `foldCell` knows the row exists from there on (an
    * insert of it after that fails, whichever column it is read for).
+   * `rowWrites` false leaves them out: a row known to exist (loaded by the
+   * app) needs none, and they would look like writes of the column.
    */
   async readCells(
     buffered: BufferedEntity,
     keys: RowKey[],
     columns: string[],
+    rowWrites = true,
   ): Promise<CellsSnapshot> {
-    if (buffered.settings.onMissingRow !== 'insert')
+    if (buffered.settings.onMissingRow !== 'insert' || !rowWrites)
       return this.readStored(buffered, keys, columns);
     const others = buffered.writableNames().filter((name) => !columns.includes(name));
     const read = await this.readStored(buffered, keys, [...columns, ...others]);
@@ -240,7 +244,7 @@ export class BufferReader {
     key: RowKey,
     column: string,
   ): Promise<number | Date | null> {
-    const { layers } = await this.storage.read(buffered.target, key, column);
+    const layers = (await this.readCells(buffered, [key], [column])).layers[0][0];
     const primary = buffered.primary.map((c) => c.metadata.propertyPath);
     const found: Record<string, unknown> | null = await buffered.dataSource
       .getRepository(buffered.metadata.target)
@@ -258,13 +262,18 @@ export class BufferReader {
     if (held !== null && held !== undefined) {
       offer(held, held instanceof Date ? held.getTime() : Number(held));
     }
-    // Only the first buffered insert of a row not in the database takes effect.
+    // Only the first buffered insert of a row not in the database takes
+    // effect; an upsert (of any column of the row) creates the row too. A
+    // row created without a value for the column starts at its default.
     let exists = found !== null;
-    const metadata = buffered.column(column).metadata;
+    const { metadata, kind } = buffered.column(column);
+    const fallback = /^(integer|number)$/.test(kind) ? numericDefault(metadata.default) : null;
     for (const layer of layers) {
-      if (layer.inserted) {
-        if (exists) continue;
-        exists = true;
+      const creates = !exists && (layer.inserted || buffered.settings.onMissingRow === 'insert');
+      if (layer.inserted && exists) continue;
+      if (creates) exists = true;
+      if (creates && layer.value === undefined && typeof fallback === 'number') {
+        offer(fallback, fallback);
       }
       if (!layer.isSet || layer.value === undefined || layer.value === null) continue;
       const value = buffered.dataSource.driver.prepareHydratedValue(layer.value, metadata) as

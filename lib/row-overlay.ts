@@ -34,7 +34,9 @@ export class RowOverlay {
     // as they are. An in-flight batch may or may not be in those values (it
     // may have committed before or after the app's query): such rows are
     // read again, exactly, in one statement.
-    const { layers } = await this.reader.readCells(buffered, distinct, names);
+    // The rows exist: the empty layers marking another column's write as
+    // creating the row would only turn a loaded NULL nothing touches into 0.
+    const { layers } = await this.reader.readCells(buffered, distinct, names, false);
     const inFlight = distinct.filter((_, k) =>
       layers[k].some((cell) => cell.some((layer) => layer.batchId !== undefined)),
     );

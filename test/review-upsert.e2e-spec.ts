@@ -13,7 +13,7 @@ import {
   type TransactionStartEvent,
 } from 'typeorm';
 import { createTestDatabase, databaseKinds } from './support/databases.js';
-import { dayRowSchema, ENTITIES } from './support/entities.js';
+import { Computed, dayRowSchema, ENTITIES, NullableCounter } from './support/entities.js';
 import { holdAt, QueryGate } from './support/query-gate.js';
 import {
   closeTestClients,
@@ -48,19 +48,6 @@ class Slugged {
 
   @Column('varchar', { length: 20, default: 'none', unique: true })
   slug!: string;
-}
-
-/** Counters, one nullable without a default. */
-@Entity('rv_nullable')
-class NullableCounter {
-  @PrimaryColumn('int')
-  id!: number;
-
-  @Column('int', { nullable: true })
-  maybe!: number | null;
-
-  @Column('int', { default: 0 })
-  hits!: number;
 }
 
 /** A created row that breaks a CHECK: bisection sets it aside. */
@@ -102,19 +89,6 @@ class Tokened {
   @Column()
   @Generated('uuid')
   token!: string;
-}
-
-/** An aggregate with a stored computed column. */
-@Entity('rv_computed')
-class Computed {
-  @PrimaryColumn('int')
-  id!: number;
-
-  @Column('int', { default: 0 })
-  hits!: number;
-
-  @Column({ type: 'int', generatedType: 'STORED', asExpression: 'hits * 2', nullable: false })
-  double!: number;
 }
 
 /** A PostgreSQL identity key the database alone may set. */

@@ -29,10 +29,10 @@ export function columnKind(dataSource: DataSource, column: ColumnMetadata): Colu
 
 /**
  * The number a column's declared default stands for: a number, or text
- * (an SQL expression included) that is a numeric literal, in parentheses,
- * quoted or cast (`(5)`, `'5'`, `'5'::numeric`) or not; `null` (NULL,
- * which counts as 0) for no default or a NULL one; `undefined` for an
- * expression whose value only the database knows.
+ * (an SQL expression included) that is a numeric literal, in parentheses
+ * or not, quoted or not; `null` (NULL, which counts as 0) for no default
+ * or a NULL one; `undefined` for an expression whose value only the
+ * database knows.
  */
 export function numericDefault(declared: unknown): number | null | undefined {
   const value = typeof declared === 'function' ? (declared as () => unknown)() : declared;
@@ -40,14 +40,14 @@ export function numericDefault(declared: unknown): number | null | undefined {
   if (typeof value === 'number') return value;
   if (typeof value !== 'string') return undefined;
   let text = value.trim();
-  for (let before = ''; before !== text;) {
-    before = text;
-    text = text
-      .replace(/^\((.*)\)$/, '$1')
-      .replace(/::[a-z ]+(\([\d, ]*\))?$/i, '')
-      .replace(/^'(.*)'$/, '$1')
-      .trim();
+  while (/^\(.*\)$/.test(text)) text = text.slice(1, -1).trim();
+  // SQL text (a function's) may be NULL or a quoted literal, cast or not
+  // (PostgreSQL's '0'::integer): '0' is 0 for a numeric column.
+  if (typeof declared === 'function') {
+    text = text.replace(/^(.+?)::[a-z ]+(\(\d+(,\s*\d+)?\))?$/i, '$1').trim();
+    while (/^\(.*\)$/.test(text)) text = text.slice(1, -1).trim();
+    if (/^null$/i.test(text)) return null;
+    if (/^'[^']+'$/.test(text)) text = text.slice(1, -1).trim();
   }
-  if (/^null$/i.test(text)) return null;
   return text !== '' && Number.isFinite(Number(text)) ? Number(text) : undefined;
 }

@@ -138,17 +138,44 @@ function assertInsertable(metadata: EntityMetadata): void {
       !c.isArray &&
       c.asExpression === undefined &&
       /^(integer|number)$/.test(columnKind(metadata.connection, c)) &&
-      numericDefault(c.default) === undefined,
+      // A generated number (a serial's nextval(), an identity) is a default too.
+      ((c.isGenerated && c.generationStrategy !== 'uuid') ||
+        numericDefault(c.default) === undefined),
   );
   if (computed.length) {
-    const shown = computed.map(
-      (c) => `'${c.propertyPath}' (${String((c.default as () => unknown)())})`,
+    const shown = computed.map((c) =>
+      c.isGenerated
+        ? `'${c.propertyPath}' (generated)`
+        : `'${c.propertyPath}' (${String(typeof c.default === 'function' ? (c.default as () => unknown)() : c.default)})`,
     );
     throw WriteBufferConfigError.upsertRefused(
       metadata.name,
       `the default of its numeric column${computed.length === 1 ? '' : 's'} ${shown.join(', ')} is an SQL expression, ` +
         'so get() cannot tell what a row a flush creates starts at',
       'a number as default (default: 0)',
+    );
+  }
+  // The database rounds a default finer than its column (1.5 in an integer, 0.25 in a scale of 1).
+  const rounded = metadata.columns.filter((c) => {
+    const kind = columnKind(metadata.connection, c);
+    const value = numericDefault(c.default);
+    const scale = kind === 'integer' ? 0 : kind === 'number' ? c.scale : undefined;
+    return (
+      !c.isPrimary &&
+      typeof value === 'number' &&
+      scale !== undefined &&
+      Number(value.toFixed(scale)) !== value
+    );
+  });
+  if (rounded.length) {
+    throw WriteBufferConfigError.upsertRefused(
+      metadata.name,
+      `the default${rounded.length === 1 ? ' of its numeric column' : 's of its numeric columns'} ${rounded
+        .map((c) => `'${c.propertyPath}' (${numericDefault(c.default)})`)
+        .join(
+          ', ',
+        )} ${rounded.length === 1 ? 'is' : 'are'} finer than the column holds, so the database rounds what get() counts as written`,
+      'a default the column holds exactly',
     );
   }
   const always = metadata.primaryColumns.filter((c) => c.generatedIdentity === 'ALWAYS');

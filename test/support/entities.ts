@@ -337,3 +337,29 @@ export class PageDailyViews {
   @Column('varchar', { length: 50, nullable: true })
   referrer!: string | null;
 }
+
+/** An aggregate with a stored computed column. */
+@Entity('rv_computed')
+export class Computed {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+
+  @Column({ type: 'int', generatedType: 'STORED', asExpression: 'hits * 2', nullable: false })
+  double!: number;
+}
+
+/** Counters, one nullable without a default. */
+@Entity('rv_nullable')
+export class NullableCounter {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { nullable: true })
+  maybe!: number | null;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+}

@@ -79,6 +79,12 @@ export class UnsuitableColumnError extends WriteBufferError {
         `Pass the key as the "id" argument instead.`,
     );
   }
+  static computed(entity: string, column: string) {
+    return new UnsuitableColumnError(
+      `Column '${column}' of entity ${entity} is computed by the database (asExpression), so it cannot be written, ` +
+        `incremented or read through the buffer. Write the columns it is computed from, and read it from the database once flushed.`,
+    );
+  }
   static merged(entity: string, column: string, rule: string) {
     return new UnsuitableColumnError(
       `Column '${column}' of entity ${entity} merges its updates with '${rule}' (forFeature merge), so it cannot be incremented. ` +

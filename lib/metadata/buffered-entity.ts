@@ -101,9 +101,10 @@ export class BufferedEntity {
     return column;
   }
 
-  /** The column `increment` counts, which must be numeric and not a key. */
+  /** The column `increment` counts, which must be numeric, not a key and not computed. */
   counter(name: string): BufferedColumn {
     const column = this.columns.get(name);
+    if (column && isComputed(column)) throw UnsuitableColumnError.computed(this.name, name);
     if (column && isNumeric(column) && !column.metadata.isPrimary) {
       const rule = this.settings.merge[name];
       if (rule) throw UnsuitableColumnError.merged(this.name, name, rule);
@@ -119,7 +120,10 @@ export class BufferedEntity {
     return [...this.columns.values()]
       .filter(
         (c) =>
-          isNumeric(c) && !c.metadata.isPrimary && !this.settings.merge[c.metadata.propertyPath],
+          isNumeric(c) &&
+          !c.metadata.isPrimary &&
+          !isComputed(c) &&
+          !this.settings.merge[c.metadata.propertyPath],
       )
       .map((c) => c.metadata.propertyPath);
   }
@@ -127,7 +131,7 @@ export class BufferedEntity {
   /** The columns an update or increment can write (every column but the key's), by property path. */
   writableNames(): string[] {
     return [...this.columns.values()]
-      .filter((c) => !c.metadata.isPrimary)
+      .filter((c) => !c.metadata.isPrimary && !isComputed(c))
       .map((c) => c.metadata.propertyPath);
   }
 
@@ -237,6 +241,7 @@ export class BufferedEntity {
     for (const name of names) {
       const column = this.column(name);
       if (column.metadata.isPrimary) throw UnsuitableColumnError.primary(this.name, name);
+      if (isComputed(column)) throw UnsuitableColumnError.computed(this.name, name);
       values[name] = this.prepare(column, patch[name]);
       if (
         this.settings.merge[name] &&
@@ -279,7 +284,9 @@ export class BufferedEntity {
     const values: StoredRow = {};
     for (const name of Object.keys(row)) {
       if (row[name] === undefined) continue;
-      values[name] = this.prepare(this.column(name), row[name]);
+      const column = this.column(name);
+      if (isComputed(column)) throw UnsuitableColumnError.computed(this.name, name);
+      values[name] = this.prepare(column, row[name]);
     }
     const missing = [...this.columns.values()]
       .filter((c) => isRequired(c.metadata) && !(c.metadata.propertyPath in values))
@@ -353,6 +360,11 @@ function copy(value: unknown): StoredValue {
   if (typeof value === 'bigint') return value.toString();
   if (value !== null && typeof value === 'object') return JSON.stringify(value);
   return value as StoredValue;
+}
+
+/** A column the database computes (`asExpression`): nothing can write it. */
+function isComputed(column: BufferedColumn): boolean {
+  return column.metadata.asExpression !== undefined;
 }
 
 function isNumeric(column: BufferedColumn): boolean {

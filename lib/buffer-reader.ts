@@ -3,7 +3,7 @@ import type { EntityTarget, ObjectLiteral } from 'typeorm';
 import { BufferedDataSources } from './buffered-data-sources.js';
 import { InconsistentReadError, InvalidIdError, InvalidValueError } from './errors.js';
 import type { BufferedEntity } from './metadata/buffered-entity.js';
-import { numericDefault } from './metadata/column-kind.js';
+import { isNumericKind, numericDefault } from './metadata/column-kind.js';
 import type { CellLayer, CellsSnapshot, RowKey } from './storage/buffer-batch.interface.js';
 import { BufferStorage } from './storage/buffer-storage.interface.js';
 import { foldCell } from './storage/cell-layers.js';
@@ -267,7 +267,7 @@ export class BufferReader {
     // row created without a value for the column starts at its default.
     let exists = found !== null;
     const { metadata, kind } = buffered.column(column);
-    const fallback = /^(integer|number)$/.test(kind) ? numericDefault(metadata.default) : null;
+    const fallback = isNumericKind(kind) ? numericDefault(metadata.default) : null;
     for (const layer of layers) {
       const creates = !exists && (layer.inserted || buffered.settings.onMissingRow === 'insert');
       if (layer.inserted && exists) continue;

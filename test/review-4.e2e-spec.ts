@@ -11,7 +11,7 @@ import {
   type StorageKind,
 } from './support/storages.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
-import { featureModule } from './support/feature-module.js';
+import { featureModule, upsertApp } from './support/feature-module.js';
 import type { WriteBufferEntityOptions } from '../lib/index.js';
 
 /** A counter and a best score merged with max. */
@@ -175,15 +175,7 @@ describe.each(kinds)("review 4 of onMissingRow 'insert' on %s", (kind) => {
   });
 
   async function app(entities: WriteBufferEntityOptions[]) {
-    t = await createTestApp(
-      kind,
-      {},
-      {
-        entities: [...ENTITIES, ...entities.map((e) => e.entity as never)],
-        imports: [featureModule(entities.map((e) => ({ onMissingRow: 'insert', ...e })))],
-      },
-    );
-    return t;
+    return (t = await upsertApp(kind, entities));
   }
 
   // The empty layer get() adds for a write of another column of the row made overlay() fold the

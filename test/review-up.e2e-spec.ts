@@ -1,12 +1,10 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
-import { type DynamicModule } from '@nestjs/common';
 import { Column, Entity, PrimaryColumn } from 'typeorm';
 import { databaseKinds, type DatabaseKind } from './support/databases.js';
-import { ENTITIES } from './support/entities.js';
 import { closeTestClients } from './support/storages.js';
-import { createTestApp, type TestApp } from './support/test-app.js';
-import { featureModule } from './support/feature-module.js';
+import type { TestApp } from './support/test-app.js';
+import { upsertApp } from './support/feature-module.js';
 
 /** A stock the database keeps from going below zero with a BEFORE trigger. */
 @Entity('ru_stock')
@@ -57,10 +55,6 @@ class Likes {
 
 type Feature = typeof ClampedStock | typeof Amount | typeof Likes;
 
-function insertFeature(entities: Feature[]): DynamicModule {
-  return featureModule(entities.map((entity) => ({ entity, onMissingRow: 'insert' })));
-}
-
 /** Statements making `ru_stock` clamp a negative stock to 0 (SQLite: ignore an insert of one). */
 function clampTrigger(kind: DatabaseKind): string[] {
   if (kind === 'postgres') {
@@ -92,15 +86,11 @@ describe.each(kinds)('hostile review of one upsert per chunk on %s', (kind) => {
   });
 
   async function app(entities: Feature[]) {
-    t = await createTestApp(
+    return (t = await upsertApp(
       kind,
-      {},
-      {
-        entities: [...ENTITIES, ClampedStock, Amount, PlainAmount, Likes],
-        imports: [insertFeature(entities)],
-      },
-    );
-    return t;
+      entities.map((entity) => ({ entity })),
+      [ClampedStock, Amount, PlainAmount, Likes],
+    ));
   }
 
   // The upsert proposes (default + delta) for an existing row too: a BEFORE INSERT

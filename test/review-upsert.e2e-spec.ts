@@ -22,7 +22,8 @@ import {
   type StorageKind,
 } from './support/storages.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
-import { featureModule } from './support/feature-module.js';
+import { featureModule, upsertApp } from './support/feature-module.js';
+import type { WriteBufferEntityOptions } from '../lib/index.js';
 
 /** An aggregate with an optimistic-lock version column (no database default). */
 @Entity('rv_versioned')
@@ -163,16 +164,11 @@ describe.each(kinds)("review of onMissingRow 'insert' on %s", (kind) => {
     t = undefined;
   });
 
-  async function app(entities: Array<Parameters<typeof featureModule>[0][number]['entity']>) {
-    t = await createTestApp(
+  async function app(entities: Array<WriteBufferEntityOptions['entity']>) {
+    return (t = await upsertApp(
       kind,
-      {},
-      {
-        entities: [...ENTITIES, ...(entities as never[])],
-        imports: [featureModule(entities.map((entity) => ({ entity, onMissingRow: 'insert' })))],
-      },
-    );
-    return t;
+      entities.map((entity) => ({ entity })),
+    ));
   }
 
   // A version column has no database default: every created row was a dead letter.

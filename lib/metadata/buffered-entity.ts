@@ -20,7 +20,7 @@ import {
   encodeRowKey,
 } from '../storage/row-key.codec.js';
 import type { CellDefaults } from '../storage/cell-layers.js';
-import { columnKind, numericDefault, type ColumnKind } from './column-kind.js';
+import { columnKind, isNumericKind, numericDefault, type ColumnKind } from './column-kind.js';
 import { mergeRank } from './column-merge.js';
 import { DEFAULT_ENTITY_SETTINGS, type EntitySettings } from './entity-settings.js';
 import {
@@ -368,7 +368,7 @@ function isComputed(column: BufferedColumn): boolean {
 }
 
 function isNumeric(column: BufferedColumn): boolean {
-  return column.kind === 'integer' || column.kind === 'number';
+  return isNumericKind(column.kind);
 }
 
 function isRequired(column: ColumnMetadata): boolean {

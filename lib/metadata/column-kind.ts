@@ -27,6 +27,11 @@ export function columnKind(dataSource: DataSource, column: ColumnMetadata): Colu
   return 'other';
 }
 
+/** Whether a column of this kind holds numbers (a counter can be one). */
+export function isNumericKind(kind: ColumnKind): boolean {
+  return kind === 'integer' || kind === 'number';
+}
+
 /**
  * The number a column's declared default stands for: a number, or text
  * (an SQL expression included) that is a numeric literal, in parentheses

@@ -1,7 +1,7 @@
 import type { DataSource, EntityMetadata } from 'typeorm';
 import { UnknownEntityError, WriteBufferConfigError } from '../errors.js';
 import { tableId } from '../storage/table-id.js';
-import { columnKind, numericDefault } from './column-kind.js';
+import { columnKind, isNumericKind, numericDefault } from './column-kind.js';
 import { resolveMerge } from './column-merge.js';
 import type {
   ColumnMergeRule,
@@ -111,7 +111,7 @@ export function resolveEntitySettings(
  * row of: one with a non-key column that is NOT NULL without a database
  * default (a version column, and on SQLite and MySQL/MariaDB a generated
  * uuid, are set by TypeORM, not by the database), or with a numeric column
- * whose default is an SQL expression that is not a number.
+ * whose default it cannot know (see `assertDefaultsKnown`).
  */
 function assertInsertable(metadata: EntityMetadata): void {
   const driver = metadata.connection.options.type;
@@ -130,54 +130,7 @@ function assertInsertable(metadata: EntityMetadata): void {
     )
     .map((c) => c.propertyPath);
   if (required.length) throw WriteBufferConfigError.notUpsertable(metadata.name, required);
-  // `get()` counts a row a flush would create at its defaults: it must know them.
-  const computed = metadata.columns.filter(
-    (c) =>
-      !c.isPrimary &&
-      !c.isVirtual &&
-      !c.isArray &&
-      c.asExpression === undefined &&
-      /^(integer|number)$/.test(columnKind(metadata.connection, c)) &&
-      // A generated number (a serial's nextval(), an identity) is a default too.
-      ((c.isGenerated && c.generationStrategy !== 'uuid') ||
-        numericDefault(c.default) === undefined),
-  );
-  if (computed.length) {
-    const shown = computed.map((c) =>
-      c.isGenerated
-        ? `'${c.propertyPath}' (generated)`
-        : `'${c.propertyPath}' (${String(typeof c.default === 'function' ? (c.default as () => unknown)() : c.default)})`,
-    );
-    throw WriteBufferConfigError.upsertRefused(
-      metadata.name,
-      `the default of its numeric column${computed.length === 1 ? '' : 's'} ${shown.join(', ')} is an SQL expression, ` +
-        'so get() cannot tell what a row a flush creates starts at',
-      'a number as default (default: 0)',
-    );
-  }
-  // The database rounds a default finer than its column (1.5 in an integer, 0.25 in a scale of 1).
-  const rounded = metadata.columns.filter((c) => {
-    const kind = columnKind(metadata.connection, c);
-    const value = numericDefault(c.default);
-    const scale = kind === 'integer' ? 0 : kind === 'number' ? c.scale : undefined;
-    return (
-      !c.isPrimary &&
-      typeof value === 'number' &&
-      scale !== undefined &&
-      Number(value.toFixed(scale)) !== value
-    );
-  });
-  if (rounded.length) {
-    throw WriteBufferConfigError.upsertRefused(
-      metadata.name,
-      `the default${rounded.length === 1 ? ' of its numeric column' : 's of its numeric columns'} ${rounded
-        .map((c) => `'${c.propertyPath}' (${numericDefault(c.default)})`)
-        .join(
-          ', ',
-        )} ${rounded.length === 1 ? 'is' : 'are'} finer than the column holds, so the database rounds what get() counts as written`,
-      'a default the column holds exactly',
-    );
-  }
+  assertDefaultsKnown(metadata);
   const always = metadata.primaryColumns.filter((c) => c.generatedIdentity === 'ALWAYS');
   if (always.length) {
     throw WriteBufferConfigError.upsertRefused(
@@ -201,6 +154,49 @@ function assertInsertable(metadata: EntityMetadata): void {
         'no unique index but the primary key',
       );
     }
+  }
+}
+
+/**
+ * `get()` counts a row a flush would create at its defaults, so every
+ * numeric column's must be a number the column holds exactly: refuses an
+ * SQL expression (a generated number, such as a serial's `nextval()`,
+ * counts as one) and a default the database would round.
+ */
+function assertDefaultsKnown(metadata: EntityMetadata): void {
+  const unknown: string[] = [];
+  const rounded: string[] = [];
+  for (const c of metadata.columns) {
+    if (c.isPrimary || c.isVirtual || c.isArray || c.asExpression !== undefined) continue;
+    const kind = columnKind(metadata.connection, c);
+    if (!isNumericKind(kind)) continue;
+    const value = numericDefault(c.default);
+    if ((c.isGenerated && c.generationStrategy !== 'uuid') || value === undefined) {
+      const declared: unknown = typeof c.default === 'function' ? c.default() : c.default;
+      unknown.push(`'${c.propertyPath}' (${c.isGenerated ? 'generated' : String(declared)})`);
+      continue;
+    }
+    const scale = kind === 'integer' ? 0 : c.scale;
+    if (value !== null && scale !== undefined && Number(value.toFixed(scale)) !== value) {
+      rounded.push(`'${c.propertyPath}' (${value})`);
+    }
+  }
+  const one = (list: string[]) => list.length === 1;
+  if (unknown.length) {
+    throw WriteBufferConfigError.upsertRefused(
+      metadata.name,
+      `the default of its numeric column${one(unknown) ? '' : 's'} ${unknown.join(', ')} is an SQL expression, ` +
+        'so get() cannot tell what a row a flush creates starts at',
+      'a number as default (default: 0)',
+    );
+  }
+  if (rounded.length) {
+    throw WriteBufferConfigError.upsertRefused(
+      metadata.name,
+      `the default${one(rounded) ? ' of its numeric column' : 's of its numeric columns'} ${rounded.join(', ')} ` +
+        `${one(rounded) ? 'is' : 'are'} finer than the column holds, so the database rounds what get() counts as written`,
+      'a default the column holds exactly',
+    );
   }
 }
 

@@ -35,20 +35,21 @@ export interface RowSource {
   ordinal?: string;
 }
 
+/** Appends a value to `params` and returns its placeholder (see `SqlDialect.cellBinder`). */
+export type CellBinder = (value: unknown, params: unknown[]) => string;
+
+/** `readCells` statements kept at most per entity. */
+const MAX_KEPT_READ_STATEMENTS = 256;
+
+/** The longest key source whose statements are kept (an array bound whole is far shorter). */
+const MAX_KEPT_SOURCE_LENGTH = 500;
+
 /**
  * Builds the batched statements of a flush. Each statement covers many
  * rows of one table (bound as a derived table `v`), so a flush costs
  * O(tables + rows / chunk) statements. Identifiers come from TypeORM
  * metadata and are escaped by the driver; values are always bound.
  */
-/** `readCells` statements kept at most per entity. */
-const MAX_KEPT_READ_STATEMENTS = 256;
-/** Appends a value to `params` and returns its placeholder (see `SqlDialect.cellBinder`). */
-export type CellBinder = (value: unknown, params: unknown[]) => string;
-
-/** The longest key source whose statements are kept (an array bound whole is far shorter). */
-const MAX_KEPT_SOURCE_LENGTH = 500;
-
 export abstract class SqlDialect {
   constructor(protected readonly dataSource: DataSource) {}
 

@@ -4,7 +4,7 @@ import { createInterface } from 'node:readline';
 import type { WriteBufferStorageOptions } from '../lib/index.js';
 import { seconds } from './measure.js';
 
-/** Processes running bench/increment-worker.ts on one storage, started together. */
+/** Processes running one bench worker script on one storage, started together. */
 export interface IncrementProcesses {
   /** Every process runs `ops` increments at once; resolves the total ops/s over the wall time. */
   run(ops: number): Promise<number>;
@@ -12,14 +12,35 @@ export interface IncrementProcesses {
 }
 
 /** Starts `count` increment workers on `storage` and waits until each is ready. */
-export async function startIncrementProcesses(
+export function startIncrementProcesses(
   count: number,
   storage: WriteBufferStorageOptions,
 ): Promise<IncrementProcesses> {
+  return startWorkers(count, 'increment-worker.js', { STORAGE: JSON.stringify(storage) });
+}
+
+/**
+ * Starts `count` raw lmdb-js workers (bench/lmdb-raw-worker.ts) on one
+ * environment at `path`, writing as `mode` says, and waits until each is ready.
+ */
+export function startRawLmdbProcesses(
+  count: number,
+  path: string,
+  mode: 'rmw' | 'put',
+): Promise<IncrementProcesses> {
+  return startWorkers(count, 'lmdb-raw-worker.js', { LMDB_PATH: path, MODE: mode });
+}
+
+/** Starts `count` processes of the bench script `script` (same protocol: READY, go, DONE). */
+async function startWorkers(
+  count: number,
+  script: string,
+  env: Record<string, string>,
+): Promise<IncrementProcesses> {
   const children: Array<{ child: ChildProcess; next: () => Promise<string> }> = [];
   for (let i = 0; i < count; i++) {
-    const child = spawn(process.execPath, [join(import.meta.dirname, 'increment-worker.js')], {
-      env: { ...process.env, STORAGE: JSON.stringify(storage) },
+    const child = spawn(process.execPath, [join(import.meta.dirname, script)], {
+      env: { ...process.env, ...env },
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     const waiting: Array<(line: string) => void> = [];

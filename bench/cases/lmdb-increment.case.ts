@@ -4,12 +4,17 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { REDIS_URL } from '../../test/support/storages.js';
 import type { BenchCase } from '../bench-case.js';
-import { startIncrementProcesses } from '../increment-processes.js';
+import { startIncrementProcesses, startRawLmdbProcesses } from '../increment-processes.js';
 import { alternate } from '../measure.js';
 
 const PROCESSES = 4;
 
-/** Increments from 4 processes sharing one lmdb environment against the same load on one Redis. */
+/**
+ * Increments from 4 processes sharing one lmdb environment against the
+ * same load on one Redis; and, against the same Redis figure, what lmdb-js
+ * alone does under that load (no library), the ceiling of any storage
+ * built on it.
+ */
 export const lmdbIncrement: BenchCase = {
   id: 'lmdb-increment',
   title: 'BufferService.increment, 4 processes, lmdb vs Redis',
@@ -31,6 +36,8 @@ export const lmdbIncrement: BenchCase = {
       url: REDIS_URL,
       keyPrefix: prefix,
     });
+    const rawRmw = await startRawLmdbProcesses(PROCESSES, join(dir, 'raw-rmw.mdb'), 'rmw');
+    const rawPut = await startRawLmdbProcesses(PROCESSES, join(dir, 'raw-put.mdb'), 'put');
     const admin = new Redis(REDIS_URL);
     try {
       const ops = bench.quick ? 20_000 : 50_000;
@@ -41,6 +48,8 @@ export const lmdbIncrement: BenchCase = {
           relaxed: () => relaxed.run(ops),
           // The same Redis, each write on disk before its reply, as `sync` is.
           durableRedis: () => withFsyncedRedis(admin, () => redis.run(ops)),
+          rawRmw: () => rawRmw.run(ops),
+          rawPut: () => rawPut.run(ops),
         },
         { samples: bench.samples, warmup: 1 },
       );
@@ -66,9 +75,25 @@ export const lmdbIncrement: BenchCase = {
         value: s.value,
         baseline: s.durableRedis,
       });
+      bench.record({
+        id: 'lmdb-increment-raw-rmw',
+        title: `lmdb-js alone (no library), ${PROCESSES} processes × 64 awaiting callers over 1,000 rows, a transaction reading and rewriting the row's JSON, then flushed, vs Redis`,
+        unit: 'ops/s',
+        value: s.rawRmw,
+        baseline: s.baseline,
+        note: 'ceiling of a read-modify-write storage on lmdb-js (the shared storage is one)',
+      });
+      bench.record({
+        id: 'lmdb-increment-raw-put',
+        title: `lmdb-js alone (no library), ${PROCESSES} processes × 64 awaiting callers over 1,000 rows, a put overwriting the row unread, then flushed, vs Redis`,
+        unit: 'ops/s',
+        value: s.rawPut,
+        baseline: s.baseline,
+        note: 'ceiling of any storage on lmdb-js that writes each increment durably',
+      });
     } finally {
       await admin.quit();
-      await Promise.all([lmdb.stop(), relaxed.stop(), redis.stop()]);
+      await Promise.all([lmdb.stop(), relaxed.stop(), redis.stop(), rawRmw.stop(), rawPut.stop()]);
       rmSync(dir, { recursive: true, force: true });
       const raw = new Redis(REDIS_URL);
       const keys = await raw.keys(`${prefix}*`);

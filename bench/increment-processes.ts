@@ -21,14 +21,17 @@ export function startIncrementProcesses(
 
 /**
  * Starts `count` raw lmdb-js workers (bench/lmdb-raw-worker.ts) on one
- * environment at `path`, writing as `mode` says, and waits until each is ready.
+ * environment at `path`, writing as `mode` says (each write flushed, or
+ * only `committed`), and waits until each is ready.
  */
 export function startRawLmdbProcesses(
   count: number,
   path: string,
   mode: 'rmw' | 'put',
+  committed = false,
 ): Promise<IncrementProcesses> {
-  return startWorkers(count, 'lmdb-raw-worker.js', { LMDB_PATH: path, MODE: mode });
+  const env = { LMDB_PATH: path, MODE: mode, ...(committed && { COMMITTED: '1' }) };
+  return startWorkers(count, 'lmdb-raw-worker.js', env);
 }
 
 /** Starts `count` processes of the bench script `script` (same protocol: READY, go, DONE). */

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DataSource, QueryRunner } from 'typeorm';
 import type { WriteBufferStorageOptions } from '../../lib/index.js';
 import type { DatabaseKind } from '../../test/support/databases.js';
 import { Post } from '../../test/support/entities.js';
@@ -37,6 +38,9 @@ function getManyCase(
         for (const id of ids) await ctx.buffer.increment(Post, id, 'views', 2);
         // Long enough a sample for both sides to run warm (the first is a warmup).
         const rounds = bench.quick ? 20 : 50;
+        const statement = await statementOf(ctx.dataSource, () =>
+          ctx.buffer.getMany(Post, ids, ['views']),
+        );
         const s = await alternate(
           {
             baseline: async () => {
@@ -51,6 +55,11 @@ function getManyCase(
               for (let r = 0; r < rounds * 10; r++) await ctx.buffer.getMany(Post, ids, ['views']);
               return (rounds * 10 * ROWS) / seconds(start);
             },
+            statement: async () => {
+              const start = process.hrtime.bigint();
+              for (let r = 0; r < rounds * 10; r++) await statement();
+              return (rounds * 10 * ROWS) / seconds(start);
+            },
           },
           { samples: bench.samples, warmup: 1 },
         );
@@ -60,6 +69,14 @@ function getManyCase(
           unit: 'rows/s',
           ...s,
           target: 20,
+        });
+        bench.record({
+          id: `${id}-statement`,
+          title: `the statement getMany issues for ${ROWS} rows, run alone by the driver (no library), vs ${ROWS} sequential get() calls (${kind}, ${storageName}), rows read per second`,
+          unit: 'rows/s',
+          value: s.statement,
+          baseline: s.baseline,
+          note: 'the most a getMany issuing this statement could reach',
         });
       } finally {
         await ctx.close();
@@ -93,3 +110,35 @@ export const getManyRedis = getManyCase('get-many-redis', 'sqlite', 'Redis', ['r
   url: REDIS_URL,
   keyPrefix: `wbbench-get-many-${process.pid}:`,
 }));
+
+/**
+ * The database statement `read` issues (its first), as a function running
+ * it again through the driver alone: better-sqlite3's prepared statement,
+ * or one unnamed `pg` query as TypeORM sends it.
+ */
+async function statementOf(
+  dataSource: DataSource,
+  read: () => Promise<unknown>,
+): Promise<() => Promise<unknown>> {
+  let captured: { sql: string; params: unknown[] } | undefined;
+  const query = dataSource.query.bind(dataSource);
+  dataSource.query = ((sql: string, params?: unknown[], runner?: QueryRunner) => {
+    captured ??= { sql, params: params ?? [] };
+    return query(sql, params, runner);
+  }) as DataSource['query'];
+  try {
+    await read();
+  } finally {
+    delete (dataSource as Partial<DataSource>).query;
+  }
+  const { sql, params } = captured!;
+  const driver = dataSource.driver as unknown as {
+    databaseConnection?: { prepare(sql: string): { all(...params: unknown[]): unknown } };
+    master?: { query(sql: string, params: unknown[]): Promise<unknown> };
+  };
+  if (dataSource.options.type === 'better-sqlite3') {
+    const prepared = driver.databaseConnection!.prepare(sql);
+    return async () => prepared.all(...params);
+  }
+  return () => driver.master!.query(sql, params);
+}

@@ -184,6 +184,27 @@ describe.each(kinds)("review 4 of onMissingRow 'insert' on %s", (kind) => {
     await overlayKeepsNull(await app([{ entity: NullableCounter }]));
   });
 
+  // The created row's `maybe` was 0 when another row of the flush counted `maybe`, NULL otherwise.
+  it('leaves NULL the nullable counter of a created row that counts another column only, whatever the other rows of the flush count', async () => {
+    const t = await app([{ entity: NullableCounter }]);
+    await t.buffer.increment(NullableCounter, 1, 'hits', 1);
+    await t.buffer.increment(NullableCounter, 2, 'maybe', 2);
+    expect((await t.buffer.flush()).deadLettered).toBe(0);
+    await t.buffer.increment(NullableCounter, 3, 'hits', 1);
+    expect((await t.buffer.flush()).deadLettered).toBe(0);
+    const rows = await t.dataSource.getRepository(NullableCounter).find({ order: { id: 'ASC' } });
+    expect(rows.map(({ id, maybe, hits }) => ({ id, maybe, hits }))).toEqual([
+      { id: 1, maybe: null, hits: 1 },
+      { id: 2, maybe: 2, hits: 0 },
+      { id: 3, maybe: null, hits: 1 },
+    ]);
+    expect(await t.buffer.getMany(NullableCounter, [1, 2, 3])).toEqual([
+      { maybe: 0, hits: 1 },
+      { maybe: 2, hits: 0 },
+      { maybe: 0, hits: 1 },
+    ]);
+  });
+
   // merged() read only its own column's layers and took the insert as creating the row: get()
   // said 100 while the flush in flight creates the row first and the insert is refused.
   it.each(MERGED_WRITES)(

@@ -261,7 +261,8 @@ export abstract class SqlDialect {
    * column defaults, each counter at its default plus the delta; an existing
    * row adds the delta (`NULL` counts as 0), as `counters` would. A nullable
    * column a row has no delta in must stay as it is (a `NULL` stays `NULL`),
-   * so rows share a statement when they count the same nullable columns.
+   * and is left to the database's default in a row it creates, so rows
+   * share a statement when they count the same nullable columns.
    */
   upsertCounters(
     entity: BufferedEntity,
@@ -283,7 +284,8 @@ export abstract class SqlDialect {
       const set = names.filter(
         (name) => !nullable.includes(name) || id[nullable.indexOf(name)] === '1',
       );
-      return this.upserts(entity, names, group, true, set);
+      // A created row leaves out what its group counts of no row: the database's default (NULL).
+      return this.upserts(entity, set, group, true, set);
     });
   }
 

@@ -1,0 +1,226 @@
+import 'reflect-metadata';
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { Check, Column, Entity, In, PrimaryColumn } from 'typeorm';
+import type { WriteBufferEntityOptions, WriteBufferModuleOptions } from '../lib/index.js';
+import { databaseKinds } from './support/databases.js';
+import { ENTITIES, PageDailyViews, Post } from './support/entities.js';
+import { featureModule } from './support/feature-module.js';
+import { holdAt } from './support/query-gate.js';
+import {
+  closeTestClients,
+  storageKinds,
+  storageOptions,
+  type StorageKind,
+} from './support/storages.js';
+import { createTestApp, type TestApp } from './support/test-app.js';
+
+/** A counter and a best score merged with max, rows created by the flush. */
+@Entity('r5_scored')
+class Scored {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+
+  @Column('int', { nullable: true })
+  best!: number | null;
+}
+
+/** A counter the database caps: an insert above the cap is refused on every database. */
+@Entity('r5_capped')
+@Check('r5_capped_cap', '"hits" <= 100')
+class Capped {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+}
+
+const kinds = (await databaseKinds()).filter((k) => k !== 'mariadb');
+const storages = (await storageKinds()).filter((s) => s !== 'redis-cluster');
+const matrix = kinds.flatMap((kind) => storages.map((storage) => [kind, storage] as const));
+
+const apps: TestApp[] = [];
+afterAll(closeTestClients);
+afterEach(async () => {
+  while (apps.length) await apps.pop()!.close();
+});
+
+async function open(
+  kind: (typeof kinds)[number],
+  storage: StorageKind,
+  features: WriteBufferEntityOptions[] = [],
+  options: WriteBufferModuleOptions = {},
+): Promise<TestApp> {
+  const t = await createTestApp(
+    kind,
+    { storage: storageOptions(storage), ...options },
+    {
+      entities: [...ENTITIES, PageDailyViews, Scored, Capped],
+      imports: [featureModule(features.map((f) => ({ onMissingRow: 'insert', ...f })))],
+    },
+  );
+  apps.push(t);
+  return t;
+}
+
+const day = '2026-11-26';
+const K = { day, pageId: 2 };
+const J = { day, pageId: 3 };
+
+describe.each(matrix)('several batches in flight after a bisection (%s, %s)', (kind, storage) => {
+  // The batch [insert X (duplicate), insert K, counters of K, counters of J] is refused and
+  // split: [insert X] is set aside, [insert K] commits (held there), [counters of K and J]
+  // waits in flight behind it, and more writes of K and J are pending.
+  it('get(), getMany() and overlay() of upserted rows equal the database after the flushes', async () => {
+    const t = await open(kind, storage, [{ entity: PageDailyViews }]);
+    const repo = t.dataSource.getRepository(PageDailyViews);
+    await repo.insert({ day, pageId: 1, views: 1 });
+    await t.buffer.insert(PageDailyViews, { day, pageId: 1, views: 40 });
+    await t.buffer.insert(PageDailyViews, { ...K, views: 5 });
+    await t.buffer.increment(PageDailyViews, K, 'credits', 1);
+    await t.buffer.increment(PageDailyViews, K, 'views', 2);
+    await t.buffer.increment(PageDailyViews, J, 'credits', 3);
+    const gate = holdAt('commit');
+    const flushing = t.buffer.flush();
+    await gate.reached;
+    await t.buffer.increment(PageDailyViews, K, 'views', 10);
+    await t.buffer.increment(PageDailyViews, K, 'credits', 1);
+    // J is created by the counters in flight: this insert of it is refused.
+    await t.buffer.insert(PageDailyViews, { ...J, views: 50 });
+    await t.buffer.increment(PageDailyViews, J, 'views', 4);
+    const ids = [K, J];
+    const columns = ['views', 'credits'] as const;
+    const read = async () => {
+      const got = [];
+      for (const id of ids) {
+        const row: Record<string, number> = {};
+        for (const c of columns) row[c] = await t.buffer.get(PageDailyViews, id, c);
+        got.push(row);
+      }
+      return got;
+    };
+    const during = await read();
+    expect(await t.buffer.getMany(PageDailyViews, ids, [...columns])).toEqual(during);
+    const loaded = await repo.find({
+      where: { day, pageId: In([2, 3]) },
+      order: { pageId: 'ASC' },
+    });
+    // K is in the database (its insert committed); J is not yet.
+    expect(loaded.map((r) => r.pageId)).toEqual([2]);
+    await t.buffer.overlay(PageDailyViews, loaded, [...columns]);
+    expect({ views: loaded[0].views, credits: loaded[0].credits }).toEqual(during[0]);
+    gate.release();
+    await flushing;
+    await t.buffer.flush();
+    const stored = await repo.find({
+      where: { day, pageId: In([2, 3]) },
+      order: { pageId: 'ASC' },
+    });
+    expect(stored.map(({ views, credits }) => ({ views, credits }))).toEqual(during);
+    expect(during).toEqual([
+      { views: 17, credits: 102 },
+      { views: 4, credits: 103 },
+    ]);
+    expect(await read()).toEqual(during);
+    expect((await t.buffer.deadLetters()).map((l) => l.kind).sort()).toEqual(['insert', 'insert']);
+  });
+
+  it('discard() of a row whose insert and counters sit in two parts reports both', async () => {
+    const t = await open(kind, storage);
+    const repo = t.dataSource.getRepository(Post);
+    await repo.insert({ id: 1, views: 1 });
+    await t.buffer.insert(Post, { id: 1, title: 'dup' });
+    await t.buffer.insert(Post, { id: 2, views: 1 });
+    await t.buffer.increment(Post, 2, 'views', 2);
+    await t.buffer.increment(Post, 2, 'likes', 1);
+    const gate = holdAt('commit');
+    const flushing = t.buffer.flush();
+    await gate.reached;
+    await t.buffer.increment(Post, 2, 'views', 5);
+    expect(await t.buffer.discard(Post, 2)).toEqual({ discarded: 1, inFlight: 2 });
+    // The database's value plus what is in flight: the insert committed, the counters not yet.
+    expect(await t.buffer.get(Post, 2, 'views')).toBe(3);
+    expect(await t.buffer.getMany(Post, [2], ['views', 'likes'])).toEqual([{ views: 3, likes: 1 }]);
+    gate.release();
+    await flushing;
+    expect(await t.buffer.discard(Post, 2)).toEqual({ discarded: 0, inFlight: 0 });
+    const row = await repo.findOneByOrFail({ id: 2 });
+    expect({ views: row.views, likes: row.likes }).toEqual({ views: 3, likes: 1 });
+    expect(await t.buffer.get(Post, 2, 'views')).toBe(3);
+  });
+
+  it('get() of a max-merged column written in two parts and pending equals the database', async () => {
+    const t = await open(kind, storage, [{ entity: Scored, merge: { best: 'max' } }]);
+    const repo = t.dataSource.getRepository(Scored);
+    await repo.insert({ id: 1, hits: 0 });
+    await t.buffer.insert(Scored, { id: 1 });
+    await t.buffer.insert(Scored, { id: 2, best: 3 });
+    await t.buffer.update(Scored, 2, { best: 9 });
+    await t.buffer.increment(Scored, 2, 'hits', 1);
+    await t.buffer.update(Scored, 3, { best: 1 });
+    const gate = holdAt('commit');
+    const flushing = t.buffer.flush();
+    await gate.reached;
+    await t.buffer.update(Scored, 2, { best: 4 });
+    await t.buffer.insert(Scored, { id: 3, best: 70 });
+    const during = [
+      await t.buffer.get(Scored, 2, 'best'),
+      await t.buffer.get(Scored, 3, 'best'),
+      await t.buffer.get(Scored, 2, 'hits'),
+      await t.buffer.get(Scored, 3, 'hits'),
+    ];
+    gate.release();
+    await flushing;
+    await t.buffer.flush();
+    const rows = await repo.find({ where: { id: In([2, 3]) }, order: { id: 'ASC' } });
+    expect([rows[0].best, rows[1].best, rows[0].hits, rows[1].hits]).toEqual(during);
+    expect(during).toEqual([9, 1, 1, 0]);
+  });
+});
+
+describe.each(matrix)('two inserts of one key claimed in two batches (%s, %s)', (kind, storage) => {
+  const insertInto = (table: string) => new RegExp(`INSERT INTO [\`"]?${table}[\`"]? `);
+
+  // maxBatchRows 1: the first insert of row 7 goes alone in one batch, the second (which the
+  // database refuses as a duplicate) in the next, claimed with every insert still pending.
+  it('discard() counts the in-flight batch holding the second insert of the row', async () => {
+    const t = await open(kind, storage, [], { flush: { maxBatchRows: 1 } });
+    await t.buffer.insert(Post, { id: 7, views: 1 });
+    await t.buffer.insert(Post, { id: 7, views: 2 });
+    const first = holdAt('commit');
+    const flushing = t.buffer.flush();
+    await first.reached;
+    const second = holdAt('query', insertInto('post'));
+    first.release();
+    await second.reached;
+    // The batch holding the second insert is in flight: a delete now would be undone by it.
+    const discarded = await t.buffer.discard(Post, 7).finally(second.release);
+    await flushing;
+    expect(discarded).toEqual({ discarded: 0, inFlight: 1 });
+    expect((await t.buffer.deadLetters()).map((l) => l.kind)).toEqual(['insert']);
+  });
+
+  // The first insert of row 7 is refused (CHECK), so the second one, in flight, creates the row.
+  it('get() sees the second insert of a row in flight once the first was refused', async () => {
+    const t = await open(kind, storage, [], { flush: { maxBatchRows: 1 } });
+    await t.buffer.insert(Capped, { id: 7, hits: 500 });
+    await t.buffer.insert(Capped, { id: 7, hits: 5 });
+    const first = holdAt('query', insertInto('r5_capped'));
+    const flushing = t.buffer.flush();
+    await first.reached;
+    const second = holdAt('query', insertInto('r5_capped'));
+    first.release();
+    await second.reached;
+    const during = await Promise.all([
+      t.buffer.get(Capped, 7, 'hits'),
+      t.buffer.getMany(Capped, [7], ['hits']).then((rows) => rows[0].hits),
+    ]).finally(second.release);
+    await flushing;
+    const row = await t.dataSource.getRepository(Capped).findOneByOrFail({ id: 7 });
+    expect(row.hits).toBe(5);
+    expect(during).toEqual([5, 5]);
+  });
+});

@@ -3,7 +3,7 @@ import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { Check, Column, Entity, In, PrimaryColumn } from 'typeorm';
 import type { WriteBufferEntityOptions, WriteBufferModuleOptions } from '../lib/index.js';
 import { databaseKinds } from './support/databases.js';
-import { ENTITIES, PageDailyViews, Post } from './support/entities.js';
+import { ENTITIES, PageDailyViews, Post, User } from './support/entities.js';
 import { featureModule } from './support/feature-module.js';
 import { holdAt } from './support/query-gate.js';
 import {
@@ -13,19 +13,6 @@ import {
   type StorageKind,
 } from './support/storages.js';
 import { createTestApp, type TestApp } from './support/test-app.js';
-
-/** A counter and a best score merged with max, rows created by the flush. */
-@Entity('r5_scored')
-class Scored {
-  @PrimaryColumn('int')
-  id!: number;
-
-  @Column('int', { default: 0 })
-  hits!: number;
-
-  @Column('int', { nullable: true })
-  best!: number | null;
-}
 
 /** A counter the database caps: an insert above the cap is refused on every database. */
 @Entity('r5_capped')
@@ -58,7 +45,7 @@ async function open(
     kind,
     { storage: storageOptions(storage), ...options },
     {
-      entities: [...ENTITIES, PageDailyViews, Scored, Capped],
+      entities: [...ENTITIES, PageDailyViews, Capped],
       imports: [featureModule(features.map((f) => ({ onMissingRow: 'insert', ...f })))],
     },
   );
@@ -153,31 +140,39 @@ describe.each(matrix)('several batches in flight after a bisection (%s, %s)', (k
   });
 
   it('get() of a max-merged column written in two parts and pending equals the database', async () => {
-    const t = await open(kind, storage, [{ entity: Scored, merge: { best: 'max' } }]);
-    const repo = t.dataSource.getRepository(Scored);
-    await repo.insert({ id: 1, hits: 0 });
-    await t.buffer.insert(Scored, { id: 1 });
-    await t.buffer.insert(Scored, { id: 2, best: 3 });
-    await t.buffer.update(Scored, 2, { best: 9 });
-    await t.buffer.increment(Scored, 2, 'hits', 1);
-    await t.buffer.update(Scored, 3, { best: 1 });
+    const t = await open(kind, storage, [{ entity: User, merge: { lastSeenAt: 'max' } }]);
+    const repo = t.dataSource.getRepository(User);
+    const at = (s: number) => new Date(Date.UTC(2026, 10, 26, 12, 0, s));
+    await repo.insert({ id: 1 });
+    await t.buffer.insert(User, { id: 1 });
+    await t.buffer.insert(User, { id: 2, lastSeenAt: at(3) });
+    await t.buffer.update(User, 2, { lastSeenAt: at(9) });
+    await t.buffer.increment(User, 2, 'logins', 1);
+    await t.buffer.update(User, 3, { lastSeenAt: at(1) });
     const gate = holdAt('commit');
     const flushing = t.buffer.flush();
     await gate.reached;
-    await t.buffer.update(Scored, 2, { best: 4 });
-    await t.buffer.insert(Scored, { id: 3, best: 70 });
-    const during = [
-      await t.buffer.get(Scored, 2, 'best'),
-      await t.buffer.get(Scored, 3, 'best'),
-      await t.buffer.get(Scored, 2, 'hits'),
-      await t.buffer.get(Scored, 3, 'hits'),
-    ];
-    gate.release();
+    const during = await Promise.all([
+      t.buffer.update(User, 2, { lastSeenAt: at(4) }),
+      // Row 3 is created by the update in flight: this insert of it is refused.
+      t.buffer.insert(User, { id: 3, lastSeenAt: at(70), logins: 5 }),
+    ])
+      .then(() =>
+        Promise.all([
+          t.buffer.get(User, 2, 'lastSeenAt'),
+          t.buffer.get(User, 3, 'lastSeenAt'),
+          t.buffer.get(User, 2, 'logins'),
+          t.buffer.get(User, 3, 'logins'),
+        ]),
+      )
+      .finally(gate.release);
     await flushing;
     await t.buffer.flush();
     const rows = await repo.find({ where: { id: In([2, 3]) }, order: { id: 'ASC' } });
-    expect([rows[0].best, rows[1].best, rows[0].hits, rows[1].hits]).toEqual(during);
-    expect(during).toEqual([9, 1, 1, 0]);
+    expect([rows[0].lastSeenAt, rows[1].lastSeenAt, rows[0].logins, rows[1].logins]).toEqual(
+      during,
+    );
+    expect(during).toEqual([at(9), at(1), 1, 0]);
   });
 });
 

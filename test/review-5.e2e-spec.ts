@@ -1,8 +1,12 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
 import { Check, Column, Entity, In, PrimaryColumn } from 'typeorm';
-import type { WriteBufferEntityOptions, WriteBufferModuleOptions } from '../lib/index.js';
-import { databaseKinds } from './support/databases.js';
+import type {
+  WriteBufferEntityOptions,
+  WriteBufferModuleOptions,
+  WriteBufferStorageOptions,
+} from '../lib/index.js';
+import { databaseKinds, type TestDatabase } from './support/databases.js';
 import { ENTITIES, PageDailyViews, Post, User } from './support/entities.js';
 import { featureModule } from './support/feature-module.js';
 import { holdAt } from './support/query-gate.js';
@@ -37,14 +41,16 @@ afterEach(async () => {
 
 async function open(
   kind: (typeof kinds)[number],
-  storage: StorageKind,
+  storage: StorageKind | WriteBufferStorageOptions,
   features: WriteBufferEntityOptions[] = [],
   options: WriteBufferModuleOptions = {},
+  database?: TestDatabase,
 ): Promise<TestApp> {
   const t = await createTestApp(
     kind,
-    { storage: storageOptions(storage), ...options },
+    { storage: typeof storage === 'string' ? storageOptions(storage) : storage, ...options },
     {
+      database,
       entities: [...ENTITIES, PageDailyViews, Capped],
       imports: [featureModule(features.map((f) => ({ onMissingRow: 'insert', ...f })))],
     },
@@ -57,62 +63,73 @@ const day = '2026-11-26';
 const K = { day, pageId: 2 };
 const J = { day, pageId: 3 };
 
-describe.each(matrix)('several batches in flight after a bisection (%s, %s)', (kind, storage) => {
-  // The batch [insert X (duplicate), insert K, counters of K, counters of J] is refused and
-  // split: [insert X] is set aside, [insert K] commits (held there), [counters of K and J]
-  // waits in flight behind it, and more writes of K and J are pending.
-  it('get(), getMany() and overlay() of upserted rows equal the database after the flushes', async () => {
-    const t = await open(kind, storage, [{ entity: PageDailyViews }]);
-    const repo = t.dataSource.getRepository(PageDailyViews);
-    await repo.insert({ day, pageId: 1, views: 1 });
-    await t.buffer.insert(PageDailyViews, { day, pageId: 1, views: 40 });
-    await t.buffer.insert(PageDailyViews, { ...K, views: 5 });
-    await t.buffer.increment(PageDailyViews, K, 'credits', 1);
-    await t.buffer.increment(PageDailyViews, K, 'views', 2);
-    await t.buffer.increment(PageDailyViews, J, 'credits', 3);
-    const gate = holdAt('commit');
-    const flushing = t.buffer.flush();
-    await gate.reached;
-    await t.buffer.increment(PageDailyViews, K, 'views', 10);
-    await t.buffer.increment(PageDailyViews, K, 'credits', 1);
+/**
+ * The batch [insert X (duplicate), insert K, counters of K, counters of J] of `t` is refused
+ * and split: [insert X] is set aside, [insert K] commits (held there), [counters of K and J]
+ * waits in flight behind it, and `reader` (`t`, or another app on its storage) buffers more
+ * writes of K and J and reads them.
+ */
+async function bisectedUpserts(t: TestApp, reader: TestApp) {
+  const repo = t.dataSource.getRepository(PageDailyViews);
+  await repo.insert({ day, pageId: 1, views: 1 });
+  await t.buffer.insert(PageDailyViews, { day, pageId: 1, views: 40 });
+  await t.buffer.insert(PageDailyViews, { ...K, views: 5 });
+  await t.buffer.increment(PageDailyViews, K, 'credits', 1);
+  await t.buffer.increment(PageDailyViews, K, 'views', 2);
+  await t.buffer.increment(PageDailyViews, J, 'credits', 3);
+  const gate = holdAt('commit');
+  const flushing = t.buffer.flush();
+  await gate.reached;
+  const ids = [K, J];
+  const columns = ['views', 'credits'] as const;
+  const read = async () => {
+    const got = [];
+    for (const id of ids) {
+      const row: Record<string, number> = {};
+      for (const c of columns) row[c] = await reader.buffer.get(PageDailyViews, id, c);
+      got.push(row);
+    }
+    return got;
+  };
+  let during: Array<Record<string, number>>;
+  try {
+    await reader.buffer.increment(PageDailyViews, K, 'views', 10);
+    await reader.buffer.increment(PageDailyViews, K, 'credits', 1);
     // J is created by the counters in flight: this insert of it is refused.
-    await t.buffer.insert(PageDailyViews, { ...J, views: 50 });
-    await t.buffer.increment(PageDailyViews, J, 'views', 4);
-    const ids = [K, J];
-    const columns = ['views', 'credits'] as const;
-    const read = async () => {
-      const got = [];
-      for (const id of ids) {
-        const row: Record<string, number> = {};
-        for (const c of columns) row[c] = await t.buffer.get(PageDailyViews, id, c);
-        got.push(row);
-      }
-      return got;
-    };
-    const during = await read();
-    expect(await t.buffer.getMany(PageDailyViews, ids, [...columns])).toEqual(during);
+    await reader.buffer.insert(PageDailyViews, { ...J, views: 50 });
+    await reader.buffer.increment(PageDailyViews, J, 'views', 4);
+    during = await read();
+    expect(await reader.buffer.getMany(PageDailyViews, ids, [...columns])).toEqual(during);
     const loaded = await repo.find({
       where: { day, pageId: In([2, 3]) },
       order: { pageId: 'ASC' },
     });
     // K is in the database (its insert committed); J is not yet.
     expect(loaded.map((r) => r.pageId)).toEqual([2]);
-    await t.buffer.overlay(PageDailyViews, loaded, [...columns]);
+    await reader.buffer.overlay(PageDailyViews, loaded, [...columns]);
     expect({ views: loaded[0].views, credits: loaded[0].credits }).toEqual(during[0]);
+  } finally {
     gate.release();
-    await flushing;
-    await t.buffer.flush();
-    const stored = await repo.find({
-      where: { day, pageId: In([2, 3]) },
-      order: { pageId: 'ASC' },
-    });
-    expect(stored.map(({ views, credits }) => ({ views, credits }))).toEqual(during);
-    expect(during).toEqual([
-      { views: 17, credits: 102 },
-      { views: 4, credits: 103 },
-    ]);
-    expect(await read()).toEqual(during);
-    expect((await t.buffer.deadLetters()).map((l) => l.kind).sort()).toEqual(['insert', 'insert']);
+  }
+  await flushing;
+  await t.buffer.flush();
+  const stored = await repo.find({
+    where: { day, pageId: In([2, 3]) },
+    order: { pageId: 'ASC' },
+  });
+  expect(stored.map(({ views, credits }) => ({ views, credits }))).toEqual(during);
+  expect(during).toEqual([
+    { views: 17, credits: 102 },
+    { views: 4, credits: 103 },
+  ]);
+  expect(await read()).toEqual(during);
+  expect((await t.buffer.deadLetters()).map((l) => l.kind).sort()).toEqual(['insert', 'insert']);
+}
+
+describe.each(matrix)('several batches in flight after a bisection (%s, %s)', (kind, storage) => {
+  it('get(), getMany() and overlay() of upserted rows equal the database after the flushes', async () => {
+    const t = await open(kind, storage, [{ entity: PageDailyViews }]);
+    await bisectedUpserts(t, t);
   });
 
   it('discard() of a row whose insert and counters sit in two parts reports both', async () => {
@@ -246,4 +263,17 @@ describe.each(matrix)('two inserts of one key claimed in two batches (%s, %s)', 
       expect(during).toEqual([5, 5]);
     },
   );
+});
+
+const shared = matrix.filter(([, storage]) => storage === 'lmdb' || storage === 'redis');
+
+describe.each(shared)('a bisection in flight read by another app (%s, %s)', (kind, storage) => {
+  it('get(), getMany() and overlay() of upserted rows equal the database after the flushes', async () => {
+    const features = [{ entity: PageDailyViews }];
+    const options = storageOptions(storage);
+    const t = await open(kind, options, features);
+    const reader = await open(kind, options, features, {}, t.database);
+    // Apps close last opened first: the reader, then the app that drops the database.
+    await bisectedUpserts(t, reader);
+  });
 });

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { Redis } from 'ioredis';
 import { Check, Column, Entity, In, PrimaryColumn } from 'typeorm';
 import type {
   WriteBufferEntityOptions,
@@ -9,9 +10,11 @@ import type {
 import { databaseKinds, type TestDatabase } from './support/databases.js';
 import { ENTITIES, PageDailyViews, Post, User } from './support/entities.js';
 import { featureModule } from './support/feature-module.js';
+import { UPDATE_STATEMENT } from './support/query-counter.js';
 import { holdAt } from './support/query-gate.js';
 import {
   closeTestClients,
+  REDIS_URL,
   storageKinds,
   storageOptions,
   type StorageKind,
@@ -275,5 +278,48 @@ describe.each(shared)('a bisection in flight read by another app (%s, %s)', (kin
     const reader = await open(kind, options, features, {}, t.database);
     // Apps close last opened first: the reader, then the app that drops the database.
     await bisectedUpserts(t, reader);
+  });
+});
+
+// The lease expires while one app's batch is held before its UPDATE (its ledger row written,
+// not committed); the other app takes the lease and applies that batch while it is held.
+describe.each(
+  kinds.filter((k) => k === 'postgres' && storages.includes('redis')).map((k) => [k] as const),
+)('a batch held by an app whose lease expired (%s, redis)', (kind) => {
+  it('is applied once, by the app that took the lease over; get() is exact throughout', async () => {
+    const options = storageOptions('redis');
+    const a = await open(kind, options);
+    const b = await open(kind, options, [], {}, a.database);
+    const repo = a.dataSource.getRepository(Post);
+    await repo.insert({ id: 1, views: 10 });
+    await a.buffer.increment(Post, 1, 'views', 5);
+    const gate = holdAt('query', UPDATE_STATEMENT);
+    const failing = a.buffer.flush().then(
+      () => 'applied',
+      (error: Error) => error.name,
+    );
+    await gate.reached;
+    const redis = new Redis(REDIS_URL);
+    let taking: Promise<unknown> | undefined;
+    const during: number[] = [];
+    try {
+      const prefix = (options as { keyPrefix: string }).keyPrefix;
+      expect(await redis.del(`${prefix}{default}:lease`)).toBe(1);
+      await b.buffer.increment(Post, 1, 'views', 1);
+      during.push(await b.buffer.get(Post, 1, 'views'));
+      taking = b.buffer.flush();
+      // The other app now waits on the held batch's ledger row.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      during.push(await b.buffer.get(Post, 1, 'views'), await a.buffer.get(Post, 1, 'views'));
+    } finally {
+      gate.release();
+      redis.disconnect();
+    }
+    expect(await failing).toBe('LeaseLostError');
+    await taking;
+    await a.buffer.flush();
+    expect((await repo.findOneByOrFail({ id: 1 })).views).toBe(16);
+    expect(during).toEqual([16, 16, 16]);
+    expect(await a.buffer.get(Post, 1, 'views')).toBe(16);
   });
 });

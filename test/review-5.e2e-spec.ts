@@ -196,6 +196,21 @@ describe.each(matrix)('several batches in flight after a bisection (%s, %s)', (k
   });
 });
 
+/**
+ * Reads row 7 of {@link Capped} (get() and getMany()) while a flush is held, releases it, and
+ * expects both reads to equal what the flush leaves in the database: 5.
+ */
+async function expectHitsOf7(t: TestApp, flushing: Promise<unknown>, release: () => void) {
+  const during = await Promise.all([
+    t.buffer.get(Capped, 7, 'hits'),
+    t.buffer.getMany(Capped, [7], ['hits']).then((rows) => rows[0].hits),
+  ]).finally(release);
+  await flushing;
+  const row = await t.dataSource.getRepository(Capped).findOneByOrFail({ id: 7 });
+  expect(row.hits).toBe(5);
+  expect(during).toEqual([5, 5]);
+}
+
 describe.each(matrix)('two inserts of one key claimed in two batches (%s, %s)', (kind, storage) => {
   const insertInto = (table: string) => new RegExp(`INSERT INTO [\`"]?${table}[\`"]? `);
 
@@ -229,14 +244,7 @@ describe.each(matrix)('two inserts of one key claimed in two batches (%s, %s)', 
     const second = holdAt('query', insertInto('r5_capped'));
     first.release();
     await second.reached;
-    const during = await Promise.all([
-      t.buffer.get(Capped, 7, 'hits'),
-      t.buffer.getMany(Capped, [7], ['hits']).then((rows) => rows[0].hits),
-    ]).finally(second.release);
-    await flushing;
-    const row = await t.dataSource.getRepository(Capped).findOneByOrFail({ id: 7 });
-    expect(row.hits).toBe(5);
-    expect(during).toEqual([5, 5]);
+    await expectHitsOf7(t, flushing, second.release);
   });
 
   // maxBatchRows 2 claims [insert 7 (refused), insert 8] and leaves the second insert of 7
@@ -256,14 +264,7 @@ describe.each(matrix)('two inserts of one key claimed in two batches (%s, %s)', 
       const gate = holdAt('commit');
       const flushing = t.buffer.flush();
       await gate.reached;
-      const during = await Promise.all([
-        t.buffer.get(Capped, 7, 'hits'),
-        t.buffer.getMany(Capped, [7], ['hits']).then((rows) => rows[0].hits),
-      ]).finally(gate.release);
-      await flushing;
-      const row = await t.dataSource.getRepository(Capped).findOneByOrFail({ id: 7 });
-      expect(row.hits).toBe(5);
-      expect(during).toEqual([5, 5]);
+      await expectHitsOf7(t, flushing, gate.release);
     },
   );
 });

@@ -179,7 +179,9 @@ export class MemoryStorage implements BufferStorage {
       const part: BatchTable = { table: name, inserts: [], updates: [], counters: [] };
       part.inserts = state.inserts.splice(0, room);
       const insertKeys = state.insertKeys.splice(0, part.inserts.length);
-      if (state.inserted.size) {
+      // Keyed whenever one names its key: a later insert of a key whose first a
+      // partial claim took is no longer in `inserted`, yet the batch must index it.
+      if (insertKeys.some((key) => key !== null)) {
         insertKeys.forEach((key, i) => {
           if (key !== null && state.inserted.get(key) === part.inserts[i])
             state.inserted.delete(key);

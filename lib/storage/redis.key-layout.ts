@@ -21,6 +21,9 @@ import { tableIdOf } from './table-id.js';
  *   names its whole primary key is prefixed with its row key and a newline
  * - `P:t:T:ink` hash  row key → the first pending insert item of that key
  *   (the one the database keeps; later inserts of the key fail on it)
+ * - `P:t:T:inx` set (to 1) when a claim taking part of the pending inserts
+ *   unindexed a key a later pending insert may name: the claim that takes
+ *   the rest indexes its batch from its rows (and deletes it)
  * - `P:inflight` list of in-flight batch ids, in apply order
  * - `P:epoch`   changes on every claim and split
  * - `P:b:<id>`  hash: owner (lease token), tables (JSON array of T), since

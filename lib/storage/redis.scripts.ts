@@ -200,9 +200,12 @@ for _, t in ipairs(names) do
     local took = math.min(pending, budget)
     if took > 0 then
       rows = redis.call('LRANGE', ins, 0, took - 1)
+      -- Set once a partial claim unindexed a key: a later insert of it may still be pending, unindexed.
+      local unindexed = tableKey(P, t, 'inx')
       if took == pending then
         redis.call('RENAME', ins, partKey(P, id, t, 'ins'))
         if redis.call('EXISTS', ink) == 1 then redis.call('RENAME', ink, partKey(P, id, t, 'ink')) end
+        if redis.call('DEL', unindexed) == 1 then indexInserts(partKey(P, id, t, 'ink'), rows, 1) end
       else
         redis.call('LTRIM', ins, took, -1)
         rpushAll(partKey(P, id, t, 'ins'), rows, 1)
@@ -211,7 +214,10 @@ for _, t in ipairs(names) do
         for _, item in ipairs(rows) do
           if string.byte(item, 1) == 91 then
             local key = string.sub(item, 1, string.find(item, '\\n', 1, true) - 1)
-            if redis.call('HGET', ink, key) == item then redis.call('HDEL', ink, key) end
+            if redis.call('HGET', ink, key) == item then
+              redis.call('HDEL', ink, key)
+              redis.call('SET', unindexed, '1')
+            end
           end
         end
       end

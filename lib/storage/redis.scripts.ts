@@ -210,7 +210,9 @@ for _, t in ipairs(names) do
         redis.call('LTRIM', ins, took, -1)
         rpushAll(partKey(P, id, t, 'ins'), rows, 1)
         indexInserts(partKey(P, id, t, 'ink'), rows, 1)
-        -- A key stays indexed as pending only if a later insert of it is still pending.
+        -- A key whose indexed insert this claim takes leaves the pending index; a later
+        -- insert of it still pending stays unindexed there, and the marker has the
+        -- claim that takes the rest index its batch from its rows.
         for _, item in ipairs(rows) do
           if string.byte(item, 1) == 91 then
             local key = string.sub(item, 1, string.find(item, '\\n', 1, true) - 1)

@@ -1,0 +1,283 @@
+import 'reflect-metadata';
+import { afterAll, afterEach, describe, expect, it } from '@jest/globals';
+import { Column, Entity, PrimaryColumn } from 'typeorm';
+import { databaseKinds, type DatabaseKind } from './support/databases.js';
+import { ENTITIES } from './support/entities.js';
+import { featureModule } from './support/feature-module.js';
+import {
+  closeTestClients,
+  storageKinds,
+  storageOptions,
+  type StorageKind,
+} from './support/storages.js';
+import { createTestApp, type TestApp } from './support/test-app.js';
+import type { WriteBufferEntityOptions } from '../lib/index.js';
+
+/** Money counted in cents: a decimal counter. */
+@Entity('r6_wallet')
+class Wallet {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('decimal', { precision: 10, scale: 2, default: 0 })
+  balance!: string;
+}
+
+/** A single-precision float counter (PostgreSQL `real`; MariaDB's `float` is single too). */
+@Entity('r6_gauge')
+class Gauge {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('real', { default: 0 })
+  level!: number;
+}
+
+/** A bigint counter. */
+@Entity('r6_tally')
+class Tally {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('bigint', { default: 0 })
+  total!: string;
+}
+
+/** A composite key mixing text, bigint, date and boolean columns. */
+@Entity('r6_mixed')
+class Mixed {
+  @PrimaryColumn('varchar', { length: 300 })
+  name!: string;
+
+  @PrimaryColumn('bigint')
+  big!: string;
+
+  @PrimaryColumn('date')
+  day!: string;
+
+  @PrimaryColumn('boolean')
+  flag!: boolean;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+}
+
+/** Rows keyed by free text. */
+@Entity('r6_tagged')
+class Tagged {
+  @PrimaryColumn('varchar', { length: 200 })
+  tag!: string;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+}
+
+const ENTITIES_6 = [Wallet, Gauge, Tally, Mixed, Tagged];
+
+const kinds = await databaseKinds();
+const storages = await storageKinds();
+afterAll(closeTestClients);
+
+/** The test app on `kind` with `storage`, each entity registered with `forFeature` (upserts unless it says otherwise). */
+async function app(
+  kind: DatabaseKind,
+  storage: StorageKind,
+  features: WriteBufferEntityOptions[],
+): Promise<TestApp> {
+  return createTestApp(
+    kind,
+    { storage: storageOptions(storage) },
+    {
+      entities: [...ENTITIES, ...ENTITIES_6],
+      imports: [featureModule(features.map((f) => ({ onMissingRow: 'insert', ...f })))],
+    },
+  );
+}
+
+/**
+ * Counts `deltas` into `column` of existing row 1 (at `start`) and checks
+ * get(), getMany() and overlay() before the flush against the row after it.
+ */
+async function readsMatchFlushed(
+  t: TestApp,
+  entity: 'Wallet' | 'Gauge' | 'Tally',
+  column: string,
+  start: string | number,
+  deltas: number[],
+): Promise<void> {
+  const rows = t.dataSource.getRepository<Record<string, unknown>>(entity);
+  await rows.insert({ id: 1, [column]: start });
+  for (const delta of deltas) await t.buffer.increment(entity, 1, column, delta);
+  const got = await t.buffer.get(entity, 1, column);
+  const [many] = await t.buffer.getMany(entity, [1], [column]);
+  const [shown] = await t.buffer.overlay(entity, await rows.findBy({ id: 1 }));
+  expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+  const after = Number((await rows.findOneByOrFail({ id: 1 }))[column]);
+  expect({ got, many: many[column], shown: Number(shown[column]) }).toEqual({
+    got: after,
+    many: after,
+    shown: after,
+  });
+}
+
+describe.each(kinds)('review 6: counter types on %s', (kind) => {
+  let t: TestApp | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  // Not fixed: get() adds the deltas as floating point (0.1 + 0.2 = 0.30000000000000004) where
+  // the database adds them exactly and rounds to the column's scale (SQLite keeps a REAL).
+  (kind === 'sqlite' ? it : it.failing)(
+    'get(), getMany() and overlay() of a decimal counter counted 0.10 then 0.20 read what the database ends with (0.30)',
+    async () => {
+      t = await app(kind, 'memory', [{ entity: Wallet }]);
+      await readsMatchFlushed(t, 'Wallet', 'balance', '0.00', [0.1, 0.2]);
+    },
+  );
+
+  // Not fixed: PostgreSQL's real holds single precision (0.1 + 0.1 + 0.1 reads back as 0.3);
+  // get() adds doubles. MariaDB's real and SQLite's are doubles.
+  (kind === 'postgres' ? it.failing : it)(
+    'get(), getMany() and overlay() of a real counter counted 0.1 three times read what the database ends with',
+    async () => {
+      t = await app(kind, 'memory', [{ entity: Gauge }]);
+      await readsMatchFlushed(t, 'Gauge', 'level', 0, [0.1, 0.1, 0.1]);
+    },
+  );
+
+  // Not fixed: get() returns a number, which cannot hold 9007199254740994: it reads
+  // 9007199254740992 (2 less than the row) with no error. Returning a string or refusing the read
+  // is an API decision.
+  it.failing(
+    'get(), getMany() and overlay() of a bigint counter beyond 2^53 read what the database ends with',
+    async () => {
+      t = await app(kind, 'memory', [{ entity: Tally }]);
+      await readsMatchFlushed(t, 'Tally', 'total', '9007199254740993', [1]);
+    },
+  );
+});
+
+const MIXED_KEY = { name: 'ä ☃', big: '9007199254740993', day: '2024-03-05', flag: true };
+/** The same row as {@link MIXED_KEY}, spelled otherwise and with its keys in another order. */
+const MIXED_RESPELT = { flag: true, day: '2024-03-05', big: 9007199254740993n, name: 'ä ☃' };
+
+describe.each(kinds.flatMap((kind) => storages.map((storage) => [kind, storage] as const)))(
+  'review 6: unusual keys on %s with %s storage',
+  (kind, storage) => {
+    let t: TestApp | undefined;
+    afterEach(async () => {
+      await t?.close();
+      t = undefined;
+    });
+
+    it('counts a composite key of text, bigint, date and boolean spelled two ways as one row, read by getMany() with duplicates', async () => {
+      t = await app(kind, storage, [{ entity: Mixed }]);
+      await t.buffer.increment(Mixed, MIXED_KEY, 'hits', 2);
+      await t.buffer.increment(Mixed, MIXED_RESPELT, 'hits', 3);
+      const other = { ...MIXED_KEY, flag: false };
+      await t.buffer.increment(Mixed, other, 'hits', 7);
+      const before = await t.buffer.getMany(Mixed, [MIXED_RESPELT, other, MIXED_KEY, other]);
+      expect(before).toEqual([{ hits: 5 }, { hits: 7 }, { hits: 5 }, { hits: 7 }]);
+      expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+      const rows = await t.dataSource.query(
+        `SELECT CAST(big AS ${kind === 'postgres' ? 'TEXT' : 'CHAR'}) AS big, hits FROM r6_mixed ORDER BY hits`,
+      );
+      expect(rows).toEqual([
+        { big: '9007199254740993', hits: 5 },
+        { big: '9007199254740993', hits: 7 },
+      ]);
+      expect(await t.buffer.getMany(Mixed, [MIXED_KEY, other])).toEqual([{ hits: 5 }, { hits: 7 }]);
+    });
+
+    it('discard() of a respelt composite key drops the row it names and no other', async () => {
+      t = await app(kind, storage, [{ entity: Mixed }]);
+      await t.buffer.increment(Mixed, MIXED_KEY, 'hits', 2);
+      await t.buffer.increment(Mixed, { ...MIXED_KEY, flag: false }, 'hits', 1);
+      await t.buffer.discard(Mixed, MIXED_RESPELT);
+      expect(await t.buffer.get(Mixed, MIXED_KEY, 'hits')).toBe(0);
+      expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+      expect(await t.dataSource.getRepository(Mixed).find()).toEqual([
+        expect.objectContaining({ flag: false, hits: 1 }),
+      ]);
+    });
+
+    const TAGS = [
+      // MariaDB folds keys as its collation compares them (see below).
+      kind === 'mariadb' ? 'unicode 😀' : 'Ünïcödé 😀',
+      '["a",1]',
+      '{"tag":"x"}',
+      'null',
+      '',
+      '0',
+      '00',
+      '1e3',
+      'a\nb',
+      '\\',
+      'x'.repeat(200),
+      ...(kind === 'postgres' ? [] : ['a\u0000b']),
+      // MariaDB compares trailing spaces away (PAD SPACE).
+      ...(kind === 'mariadb' ? [] : ['t', 't ']),
+    ];
+    it('counts each free-text key on its own row and reads it back exactly', async () => {
+      t = await app(kind, storage, [{ entity: Tagged }]);
+      for (const [i, tag] of TAGS.entries()) await t.buffer.increment(Tagged, tag, 'hits', i + 1);
+      const before = await t.buffer.getMany(Tagged, TAGS);
+      expect(before).toEqual(TAGS.map((_, i) => ({ hits: i + 1 })));
+      expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+      const rows = await t.dataSource.getRepository(Tagged).find();
+      expect(new Map(rows.map((row) => [row.tag, row.hits]))).toEqual(
+        new Map(TAGS.map((tag, i) => [tag, i + 1])),
+      );
+      expect(await t.buffer.getMany(Tagged, TAGS)).toEqual(before);
+    });
+  },
+);
+
+describe.each(storages)(
+  "review 6: keys folded by MariaDB's collation, with %s storage",
+  (storage) => {
+    const kind = 'mariadb';
+    if (!kinds.includes('mariadb')) return;
+    let t: TestApp | undefined;
+    afterEach(async () => {
+      await t?.close();
+      t = undefined;
+    });
+
+    // Not fixed: the buffer keys a row by its key folded as utf8mb4_general_ci compares it
+    // ('Ünïcödé' and 'unicode' name one row) and the upsert inserts that folded text: the row the
+    // flush creates is named 'unicode', not as the app wrote it. Keeping the first spelling of a
+    // key beside the folded one would need a change in every storage's format.
+    it.failing(
+      'a row a counter or an update creates keeps its key as written (case and accents)',
+      async () => {
+        t = await app(kind, storage, [{ entity: Tagged }]);
+        await t.buffer.increment(Tagged, 'Ünïcödé', 'hits', 1);
+        await t.buffer.update(Tagged, 'Alice', { hits: 5 });
+        expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+        const rows = await t.dataSource.getRepository(Tagged).find({ order: { hits: 'ASC' } });
+        expect(rows.map((row) => row.tag)).toEqual(['Ünïcödé', 'Alice']);
+      },
+    );
+
+    // Not fixed: keys fold only ASCII letter case (and Latin accents) under a `_ci` collation;
+    // utf8mb4_general_ci compares Cyrillic letter case away too, so 'Дом' and 'дом' are two
+    // buffered rows: the flush merges them into the one row, but get() of either reads its own.
+    it.failing(
+      'get() of a Cyrillic key counted in two letter cases reads what the database ends with',
+      async () => {
+        t = await app(kind, storage, [{ entity: Tagged }]);
+        await t.dataSource.getRepository(Tagged).insert({ tag: 'дом', hits: 0 });
+        await t.buffer.increment(Tagged, 'Дом', 'hits', 1);
+        await t.buffer.increment(Tagged, 'дом', 'hits', 1);
+        const before = await t.buffer.get(Tagged, 'дом', 'hits');
+        expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+        const rows = await t.dataSource.getRepository(Tagged).find();
+        expect(rows).toEqual([{ tag: 'дом', hits: 2 }]);
+        expect(before).toBe(2);
+      },
+    );
+  },
+);

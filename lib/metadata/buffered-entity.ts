@@ -25,6 +25,8 @@ import { mergeRank } from './column-merge.js';
 import { DEFAULT_ENTITY_SETTINGS, type EntitySettings } from './entity-settings.js';
 import {
   INVALID,
+  addDecimal,
+  dialectOf,
   integerRange,
   isUuidColumn,
   keyForm,
@@ -211,7 +213,29 @@ export class BufferedEntity {
       absent: upserts ? this.defaultNumber(name) : 0,
       inserted: () => this.defaultNumber(name),
       upserts,
+      add: this.decimalAdd(name),
     };
+  }
+
+  /**
+   * How a decimal column with a fixed scale adds a delta (see
+   * {@link addDecimal}), or undefined for a column the database adds to
+   * as floating point (SQLite keeps decimals as REAL).
+   */
+  private decimalAdd(name: string): ((value: number, delta: number) => number) | undefined {
+    const column = this.column(name).metadata;
+    const dialect = dialectOf(this.dataSource);
+    if (dialect !== 'postgres' && dialect !== 'mysql') return undefined;
+    if (
+      !/^(decimal|numeric|dec|fixed)/.test(
+        this.dataSource.driver.normalizeType(column).toLowerCase(),
+      )
+    ) {
+      return undefined;
+    }
+    // MySQL/MariaDB: a decimal without a scale keeps none; PostgreSQL's keeps every digit.
+    const scale = column.scale ?? (dialect === 'mysql' ? 0 : undefined);
+    return scale === undefined ? undefined : (value, delta) => addDecimal(value, delta, scale);
   }
 
   /** The primary column values a key was encoded from, in key order. */

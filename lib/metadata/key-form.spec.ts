@@ -4,6 +4,7 @@ import { columnOf, metadataSource } from '../../test/support/entity-metadata.js'
 import { columnKind } from './column-kind.js';
 import {
   INVALID,
+  addDecimal,
   canonicalDecimal,
   canonicalInteger,
   canonicalUuid,
@@ -300,5 +301,21 @@ describe('foldAccents', () => {
     ['utf8mb4_uca1400_ai_cs', false],
   ])('%s folds accents: %s', (collation, folds) => {
     expect(foldsAccents(collation)).toBe(folds);
+  });
+});
+
+describe('addDecimal', () => {
+  it.each([
+    [0.1, 0.2, 2, 0.3],
+    [1, -0.005, 2, 1],
+    [1, -0.015, 2, 0.99],
+    [0.125, 0, 2, 0.13],
+    [-0.125, 0, 2, -0.13],
+    [0.3, 0.30000000000000004, 2, 0.6],
+    [2.5, 0, 0, 3],
+    [1e21, 1, 0, 1e21 + 1],
+    [0.1, 0.2, 20, 0.3],
+  ])('adds %p and %p at scale %p as %p', (a, b, scale, sum) => {
+    expect(addDecimal(a, b, scale)).toBe(sum);
   });
 });

@@ -584,3 +584,20 @@ export function foldAccents(text: string): string {
     return match ? match[1].toLowerCase() : letter;
   });
 }
+
+/**
+ * `a + b` as a decimal column stores it: added exactly from the numbers'
+ * decimal text (`0.1 + 0.2` is `0.3`), rounded half away from zero to
+ * `scale` fraction digits, as PostgreSQL and MySQL/MariaDB round a
+ * `decimal(p, s)`.
+ */
+export function addDecimal(a: number, b: number, scale: number): number {
+  const [x, y] = [a, b].map((n) => {
+    const [whole, fraction = ''] = (canonicalDecimal(n) ?? '0').split('.');
+    return { digits: BigInt(whole + fraction), places: fraction.length };
+  });
+  const places = Math.max(x.places, y.places);
+  const sum =
+    x.digits * 10n ** BigInt(places - x.places) + y.digits * 10n ** BigInt(places - y.places);
+  return Number(canonicalDecimal(`${sum}e-${places}`, scale));
+}

@@ -311,18 +311,15 @@ describe.each(kinds)('review 6: instant keys on %s', (kind) => {
 
   // MariaDB truncates a fraction its datetime does not keep; the key rounded it (as MySQL does):
   // the flush created a row at 10:00:01 instead of counting the one stored at 10:00:00.
-  (kind === 'mariadb' ? it.failing : it)(
-    'counts a row keyed by an instant with a fraction the column does not keep into the row the app stored',
-    async () => {
-      t = await app(kind, 'memory', [{ entity: Visit }]);
-      const at = new Date('2024-03-05T10:00:00.600Z');
-      const visits = t.dataSource.getRepository(Visit);
-      await visits.insert({ at, hits: 0 });
-      const [stored] = await visits.find();
-      await t.buffer.increment(Visit, at, 'hits', 1);
-      await t.buffer.increment(Visit, stored.at, 'hits', 1);
-      expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
-      expect(await visits.find()).toEqual([{ at: stored.at, hits: 2 }]);
-    },
-  );
+  it('counts a row keyed by an instant with a fraction the column does not keep into the row the app stored', async () => {
+    t = await app(kind, 'memory', [{ entity: Visit }]);
+    const at = new Date('2024-03-05T10:00:00.600Z');
+    const visits = t.dataSource.getRepository(Visit);
+    await visits.insert({ at, hits: 0 });
+    const [stored] = await visits.find();
+    await t.buffer.increment(Visit, at, 'hits', 1);
+    await t.buffer.increment(Visit, stored.at, 'hits', 1);
+    expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+    expect(await visits.find()).toEqual([{ at: stored.at, hits: 2 }]);
+  });
 });

@@ -319,3 +319,30 @@ describe('addDecimal', () => {
     expect(addDecimal(a, b, scale)).toBe(sum);
   });
 });
+
+describe('keyForm of a MariaDB datetime', () => {
+  const Stamps = new EntitySchema({
+    name: 'Stamps',
+    columns: {
+      id: { type: 'int', primary: true },
+      whole: { type: 'datetime' },
+      milli: { type: 'datetime', precision: 3 },
+    },
+  });
+
+  it.each([
+    ['whole', '2024-03-05 10:00:00.999', '2024-03-05 10:00:00.'],
+    ['milli', '2024-03-05T10:00:00.1239', '2024-03-05 10:00:00.123'],
+    ['milli', '1969-12-31T23:59:59.9999', '1969-12-31 23:59:59.999'],
+  ])(
+    'cuts the fraction %s does not keep from %p, as MariaDB stores it',
+    async (property, value, key) => {
+      const { dataSource, close } = await metadataSource('mariadb', [Stamps]);
+      const column = columnOf(dataSource, Stamps, property);
+      expect(keyForm(dataSource, column, columnKind(dataSource, column)).canonical(value)).toBe(
+        key,
+      );
+      await close();
+    },
+  );
+});

@@ -246,6 +246,14 @@ function roundInstant(instant: Instant, digits: number, truncate: boolean): Inst
   return { ms: Number(ms), ns: Number(rounded - ms * 1_000_000n) };
 }
 
+/** An instant cut to `digits` fraction digits of a second (toward the past). */
+function truncateInstant(instant: Instant, digits: number): Instant {
+  const unit = 10n ** BigInt(9 - digits);
+  const kept = floorDiv(BigInt(instant.ms) * 1_000_000n + BigInt(instant.ns), unit) * unit;
+  const ms = floorDiv(kept, 1_000_000n);
+  return { ms: Number(ms), ns: Number(kept - ms * 1_000_000n) };
+}
+
 function floorDiv(a: bigint, b: bigint): bigint {
   return (a - (((a % b) + b) % b)) / b;
 }
@@ -462,15 +470,20 @@ function dateKeyForm(
     };
   }
   if (dialect === 'mysql') {
-    // mysql2 sends a Date as local wall-clock time; MySQL rounds to the column's fraction digits (default none).
+    // mysql2 sends a Date as local wall-clock time; MySQL rounds to the column's fraction digits
+    // (default none), MariaDB truncates to them (unless its sql_mode has TIME_ROUND_FRACTIONAL).
     const digits = Math.min(column.precision ?? 0, 6);
+    const truncates = dataSource.options.type === 'mariadb';
     return {
       type: 'a timestamp',
       expected,
       canonical: (value) => {
         const instant = parseInstant(value);
         if (!instant || !validYear(instant)) return INVALID;
-        return formatInstant(roundInstant(instant, digits, false), false, ' ', digits);
+        const kept = truncates
+          ? truncateInstant(instant, digits)
+          : roundInstant(instant, digits, false);
+        return formatInstant(kept, false, ' ', digits);
       },
     };
   }

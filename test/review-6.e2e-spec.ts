@@ -336,13 +336,13 @@ describe.each(kinds.flatMap((kind) => storages.map((storage) => [kind, storage] 
     // A lone surrogate cannot be encoded as UTF-8: the driver replaced it, and the flush created a
     // row named otherwise ('a\uFFFD' on PostgreSQL and MariaDB, three replacement characters on
     // SQLite), which get() of the key written never reads.
-    it.failing('refuses a text key with a lone surrogate and buffers nothing', async () => {
+    it('refuses a text key with a lone surrogate and buffers nothing', async () => {
       t = await app(kind, storage, [{ entity: Tagged }]);
       await expect(t.buffer.increment(Tagged, 'a\uD800', 'hits', 1)).rejects.toThrow(
         InvalidIdError,
       );
       await expect(t.buffer.update(Tagged, '\uDC00b', { hits: 1 })).rejects.toThrow(
-        /not well-formed/,
+        /a string of well-formed Unicode \(no lone surrogate/,
       );
       expect((await t.buffer.stats()).pending).toEqual({ counters: 0, updates: 0, inserts: 0 });
       // A surrogate pair is one character, and a key as any other.

@@ -39,6 +39,8 @@ const INTEGER_TEXT = /^[+-]?\d+$/;
 const DECIMAL_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:e([+-]?\d+))?$/i;
 const UUID_TEXT = /^(?:[0-9a-f]{4}-?){7}[0-9a-f]{4}$/i;
 const UUID_STANDARD = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/** A UTF-16 surrogate that is not half of a pair (`u` mode reads a pair as one character). */
+const LONE_SURROGATE = /\p{Cs}/u;
 const DATE_TEXT = /^(\d{4})-(\d{2})-(\d{2})$/;
 const TIME_TEXT = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?$/;
 const TIMESTAMP_TEXT =
@@ -538,7 +540,7 @@ function stringKeyForm(
   return {
     type: 'a string',
     expected:
-      'a string' +
+      'a string of well-formed Unicode (no lone surrogate, which UTF-8 cannot hold)' +
       (noNul ? ' without NUL characters (PostgreSQL text cannot hold them)' : '') +
       (lowerCase
         ? '; for citext, letters with case must be ASCII (other scripts fold differently in PostgreSQL)'
@@ -549,6 +551,7 @@ function stringKeyForm(
       if (typeof value === 'string') text = value;
       else if (typeof value === 'number' && Number.isFinite(value)) text = String(value);
       else return INVALID;
+      if (LONE_SURROGATE.test(text)) return INVALID;
       if (noNul && text.includes('\u0000')) return INVALID;
       if (trimEnd) text = text.replace(/ +$/, '');
       if (foldCase) text = text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());

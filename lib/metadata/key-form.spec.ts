@@ -320,15 +320,34 @@ describe('addDecimal', () => {
   });
 });
 
-describe('keyForm of a MariaDB datetime', () => {
+describe('keyForm on MariaDB', () => {
   const Stamps = new EntitySchema({
     name: 'Stamps',
     columns: {
       id: { type: 'int', primary: true },
       whole: { type: 'datetime' },
       milli: { type: 'datetime', precision: 3 },
+      name: { type: 'varchar' },
+      exact: { type: 'varchar', collation: 'utf8mb4_bin' },
+      russian: { type: 'varchar', collation: 'cp1251_general_ci' },
     },
   });
+
+  it.each([
+    ['name', 'ЁЛКА Дом', 'ёлка дом'],
+    ['exact', 'ЁЛКА Дом', 'ЁЛКА Дом'],
+    ['russian', 'ЁЛКА Дом', 'ЁЛКА Дом'],
+  ])(
+    'folds the case of Cyrillic letters of %s only under a caseless utf8 collation',
+    async (property, value, key) => {
+      const { dataSource, close } = await metadataSource('mariadb', [Stamps]);
+      const column = columnOf(dataSource, Stamps, property);
+      expect(keyForm(dataSource, column, columnKind(dataSource, column)).canonical(value)).toBe(
+        key,
+      );
+      await close();
+    },
+  );
 
   it.each([
     ['whole', '2024-03-05 10:00:00.999', '2024-03-05 10:00:00.'],

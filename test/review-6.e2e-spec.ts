@@ -34,6 +34,16 @@ class Gauge {
   level!: number;
 }
 
+/** A float counter (single precision on MariaDB, double on PostgreSQL and SQLite). */
+@Entity('r6_ratio')
+class Ratio {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('float', { default: 0 })
+  level!: number;
+}
+
 /** A bigint counter. */
 @Entity('r6_tally')
 class Tally {
@@ -83,7 +93,7 @@ class Visit {
   hits!: number;
 }
 
-const ENTITIES_6 = [Wallet, Gauge, Tally, Mixed, Tagged, Visit];
+const ENTITIES_6 = [Wallet, Gauge, Ratio, Tally, Mixed, Tagged, Visit];
 
 const kinds = await databaseKinds();
 const storages = await storageKinds();
@@ -111,7 +121,7 @@ async function app(
  */
 async function readsMatchFlushed(
   t: TestApp,
-  entity: 'Wallet' | 'Gauge' | 'Tally',
+  entity: 'Wallet' | 'Gauge' | 'Ratio' | 'Tally',
   column: string,
   start: string | number,
   deltas: number[],
@@ -165,6 +175,16 @@ describe.each(kinds)('review 6: counter types on %s', (kind) => {
     async () => {
       t = await app(kind, 'memory', [{ entity: Gauge }]);
       await readsMatchFlushed(t, 'Gauge', 'level', 0, [0.1, 0.1, 0.1]);
+    },
+  );
+
+  // Not fixed: MariaDB's float is single precision and is read back with 6 significant digits
+  // (0.30000000000000004 stored reads as 0.3, 16777217 as 16777200); get() adds doubles.
+  (kind === 'mariadb' ? it.failing : it)(
+    'get(), getMany() and overlay() of a float counter counted 0.1 three times read what the database ends with',
+    async () => {
+      t = await app(kind, 'memory', [{ entity: Ratio }]);
+      await readsMatchFlushed(t, 'Ratio', 'level', 0, [0.1, 0.1, 0.1]);
     },
   );
 

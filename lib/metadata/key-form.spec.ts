@@ -335,10 +335,11 @@ describe('keyForm on MariaDB', () => {
 
   it.each([
     ['name', 'ЁЛКА Дом', 'ёлка дом'],
+    ['name', 'ΟΔΟΣ οδος', 'οδοσ οδοσ'],
     ['exact', 'ЁЛКА Дом', 'ЁЛКА Дом'],
     ['russian', 'ЁЛКА Дом', 'ЁЛКА Дом'],
   ])(
-    'folds the case of Cyrillic letters of %s only under a caseless utf8 collation',
+    'folds the case of Greek and Cyrillic letters of %s only under a caseless utf8 collation',
     async (property, value, key) => {
       const { dataSource, close } = await metadataSource('mariadb', [Stamps]);
       const column = columnOf(dataSource, Stamps, property);

@@ -39,8 +39,12 @@ const INTEGER_TEXT = /^[+-]?\d+$/;
 const DECIMAL_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:e([+-]?\d+))?$/i;
 const UUID_TEXT = /^(?:[0-9a-f]{4}-?){7}[0-9a-f]{4}$/i;
 const UUID_STANDARD = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-/** The basic Cyrillic capital letters (`Ѐ`–`Я`), whose lower case is one letter of `ѐ`–`џ`. */
-const CYRILLIC_CAPITALS = /[\u0400-\u042f]+/g;
+/**
+ * The basic Greek (`Α`–`Ω`) and Cyrillic (`Ѐ`–`Я`) capital letters, each
+ * of whose lower case is one letter, and the final sigma `ς` (`σ` as a
+ * caseless collation compares it).
+ */
+const GREEK_CYRILLIC_CASED = /[\u0391-\u03a9\u0400-\u042f\u03c2]/g;
 /** A UTF-16 surrogate that is not half of a pair (`u` mode reads a pair as one character). */
 const LONE_SURROGATE = /\p{Cs}/u;
 const DATE_TEXT = /^(\d{4})-(\d{2})-(\d{2})$/;
@@ -536,9 +540,10 @@ function stringKeyForm(
     (dialect === 'sqlite' && collation === 'RTRIM') ||
     mysqlPadded;
   const foldCase = (dialect === 'sqlite' && collation === 'NOCASE') || mysqlCaseless;
-  // Every caseless utf8mb3/utf8mb4 collation also ignores the case of the basic Cyrillic
-  // letters (checked on MariaDB 10.11 by test/review-6.e2e-spec.ts).
-  const foldCyrillic = mysqlCaseless && (collation === undefined || collation.startsWith('UTF8'));
+  // Every caseless utf8mb3/utf8mb4 collation also ignores the case of the basic Greek and
+  // Cyrillic letters (checked on MariaDB 10.11 by test/review-6.e2e-spec.ts).
+  const foldGreekCyrillic =
+    mysqlCaseless && (collation === undefined || collation.startsWith('UTF8'));
   // PostgreSQL's citext compares lower(a) = lower(b).
   const lowerCase = dialect === 'postgres' && type === 'citext';
   const noNul = dialect === 'postgres';
@@ -560,7 +565,12 @@ function stringKeyForm(
       if (noNul && text.includes('\u0000')) return INVALID;
       if (trimEnd) text = text.replace(/ +$/, '');
       if (foldCase) text = text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
-      if (foldCyrillic) text = text.replace(CYRILLIC_CAPITALS, (letters) => letters.toLowerCase());
+      // Letter by letter: a word's toLowerCase() would end it with 'ς' (final sigma).
+      if (foldGreekCyrillic) {
+        text = text.replace(GREEK_CYRILLIC_CASED, (letter) =>
+          letter === '\u03c2' ? '\u03c3' : letter.toLowerCase(),
+        );
+      }
       if (mysqlAccentless) text = foldAccents(text);
       if (lowerCase) {
         // Only ASCII letters fold the same way in JavaScript and PostgreSQL.

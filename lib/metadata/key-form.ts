@@ -45,8 +45,6 @@ const UUID_STANDARD = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]
  * caseless collation compares it).
  */
 const GREEK_CYRILLIC_CASED = /[\u0391-\u03a9\u0400-\u042f\u03c2]/g;
-/** A UTF-16 surrogate that is not half of a pair (`u` mode reads a pair as one character). */
-const LONE_SURROGATE = /\p{Cs}/u;
 const DATE_TEXT = /^(\d{4})-(\d{2})-(\d{2})$/;
 const TIME_TEXT = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?$/;
 const TIMESTAMP_TEXT =
@@ -550,7 +548,7 @@ function stringKeyForm(
   return {
     type: 'a string',
     expected:
-      'a string of well-formed Unicode (no lone surrogate, which UTF-8 cannot hold)' +
+      'a string' +
       (noNul ? ' without NUL characters (PostgreSQL text cannot hold them)' : '') +
       (lowerCase
         ? '; for citext, letters with case must be ASCII (other scripts fold differently in PostgreSQL)'
@@ -561,7 +559,6 @@ function stringKeyForm(
       if (typeof value === 'string') text = value;
       else if (typeof value === 'number' && Number.isFinite(value)) text = String(value);
       else return INVALID;
-      if (LONE_SURROGATE.test(text)) return INVALID;
       if (noNul && text.includes('\u0000')) return INVALID;
       if (trimEnd) text = text.replace(/ +$/, '');
       if (foldCase) text = text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());

@@ -184,23 +184,35 @@ describe.each(kinds)('review 6: counter types on %s', (kind) => {
     expect(before).toEqual(after.map((row) => ({ balance: Number(row.balance) })));
   });
 
-  // Not fixed: PostgreSQL's real holds single precision (0.1 + 0.1 + 0.1 reads back as 0.3);
-  // get() adds doubles. MariaDB's real and SQLite's are doubles.
-  (kind === 'postgres' ? it.failing : it)(
-    'get(), getMany() and overlay() of a real counter counted 0.1 three times read what the database ends with',
-    async () => {
-      t = await app(kind, 'memory', [{ entity: Gauge }]);
-      await readsMatchFlushed(t, 'Gauge', 'level', 0, [0.1, 0.1, 0.1]);
-    },
-  );
+  // PostgreSQL's real holds single precision (0.1 + 0.1 + 0.1 reads back as 0.3); get() added
+  // doubles. MariaDB's real and SQLite's are doubles.
+  it('get(), getMany() and overlay() of a real counter counted 0.1 three times read what the database ends with', async () => {
+    t = await app(kind, 'memory', [{ entity: Gauge }]);
+    await readsMatchFlushed(t, 'Gauge', 'level', 0, [0.1, 0.1, 0.1]);
+  });
 
-  // Not fixed: MariaDB's float is single precision and is read back with 6 significant digits
-  // (0.30000000000000004 stored reads as 0.3, 16777217 as 16777200); get() adds doubles.
-  (kind === 'mariadb' ? it.failing : it)(
-    'get(), getMany() and overlay() of a float counter counted 0.1 three times read what the database ends with',
-    async () => {
-      t = await app(kind, 'memory', [{ entity: Ratio }]);
-      await readsMatchFlushed(t, 'Ratio', 'level', 0, [0.1, 0.1, 0.1]);
+  // MariaDB's float is single precision and is read back with 6 significant digits
+  // (0.30000000000000004 stored reads as 0.3, 16777217 as 16777200); get() added doubles.
+  it('get(), getMany() and overlay() of a float counter counted 0.1 three times read what the database ends with', async () => {
+    t = await app(kind, 'memory', [{ entity: Ratio }]);
+    await readsMatchFlushed(t, 'Ratio', 'level', 0, [0.1, 0.1, 0.1]);
+  });
+
+  it.each(['Gauge', 'Ratio'] as const)(
+    'getMany() of %s counters at values a single-precision float rounds reads what the database ends with',
+    async (entity) => {
+      t = await app(kind, 'memory', [{ entity: entity === 'Gauge' ? Gauge : Ratio }]);
+      const starts = [1.2345678, 16777217, 0.1, 123456.7, -2.5e-7];
+      const rows = t.dataSource.getRepository<{ id: number; level: number }>(entity);
+      await rows.insert(starts.map((level, i) => ({ id: i + 1, level })));
+      const ids = starts.map((_, i) => i + 1);
+      for (const id of ids) await t.buffer.increment(entity, id, 'level', 0.2);
+      await t.buffer.update(entity, 9, { level: 3.3333333 });
+      await t.buffer.increment(entity, 9, 'level', 0.7);
+      const before = await t.buffer.getMany(entity, [...ids, 9], ['level']);
+      expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+      const after = await rows.find({ order: { id: 'ASC' } });
+      expect(before).toEqual(after.map((row) => ({ level: row.level })));
     },
   );
 

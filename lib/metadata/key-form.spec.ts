@@ -5,6 +5,7 @@ import { columnKind } from './column-kind.js';
 import {
   INVALID,
   addDecimal,
+  addSingle,
   canonicalDecimal,
   canonicalInteger,
   canonicalUuid,
@@ -365,4 +366,18 @@ describe('keyForm on MariaDB', () => {
       await close();
     },
   );
+});
+
+describe('addSingle', () => {
+  it.each([
+    [0.1, 0.2, 'postgres', 0.3],
+    [0.30000001, 0.1, 'postgres', 0.4],
+    [16777216, 1, 'postgres', 16777216],
+    [0, 0.1, 'postgres', 0.1],
+    [1.43457, 0, 'mysql', 1.43457],
+    [1.2345678, 0.2, 'mysql', 1.43457],
+    [16777217, 0, 'mysql', 16777200],
+  ] as const)('adds %p and %p on %s as %p', (a, b, dialect, sum) => {
+    expect(addSingle(a, b, dialect)).toBe(sum);
+  });
 });

@@ -630,3 +630,23 @@ export function addDecimal(a: number, b: number, scale: number): number {
     x.digits * 10n ** BigInt(places - x.places) + y.digits * 10n ** BigInt(places - y.places);
   return Number(canonicalDecimal(`${sum}e-${places}`, scale));
 }
+
+/**
+ * `a + b` as a single-precision float column stores it, read back as the
+ * driver reads it: PostgreSQL binds the delta as a `real` too and prints
+ * the shortest text that reads back as the same float (`0.3`); MySQL and
+ * MariaDB add a double to the float and print 6 significant digits.
+ * The column's float is the one nearest `a` (what it printed).
+ */
+export function addSingle(a: number, b: number, dialect: 'postgres' | 'mysql'): number {
+  const sum =
+    dialect === 'postgres'
+      ? Math.fround(Math.fround(a) + Math.fround(b))
+      : Math.fround(Math.fround(a) + b);
+  if (dialect === 'mysql') return Number(sum.toPrecision(6));
+  for (let digits = 1; digits < 9; digits++) {
+    const shortest = Number(sum.toPrecision(digits));
+    if (Math.fround(shortest) === sum) return shortest;
+  }
+  return Number(sum.toPrecision(9));
+}

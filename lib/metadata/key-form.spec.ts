@@ -334,6 +334,14 @@ describe('keyForm on MariaDB', () => {
     },
   });
 
+  /** Checks that `value` in column `property` is keyed as `key`. */
+  async function keyedAs(property: string, value: string, key: string) {
+    const { dataSource, close } = await metadataSource('mariadb', [Stamps]);
+    const column = columnOf(dataSource, Stamps, property);
+    expect(keyForm(dataSource, column, columnKind(dataSource, column)).canonical(value)).toBe(key);
+    await close();
+  }
+
   it.each([
     ['name', 'ЁЛКА Дом', 'ёлка дом'],
     ['name', 'ΟΔΟΣ οδος', 'οδοσ οδοσ'],
@@ -341,31 +349,14 @@ describe('keyForm on MariaDB', () => {
     ['russian', 'ЁЛКА Дом', 'ЁЛКА Дом'],
   ])(
     'folds the case of Greek and Cyrillic letters of %s only under a caseless utf8 collation',
-    async (property, value, key) => {
-      const { dataSource, close } = await metadataSource('mariadb', [Stamps]);
-      const column = columnOf(dataSource, Stamps, property);
-      expect(keyForm(dataSource, column, columnKind(dataSource, column)).canonical(value)).toBe(
-        key,
-      );
-      await close();
-    },
+    keyedAs,
   );
 
   it.each([
     ['whole', '2024-03-05 10:00:00.999', '2024-03-05 10:00:00.'],
     ['milli', '2024-03-05T10:00:00.1239', '2024-03-05 10:00:00.123'],
     ['milli', '1969-12-31T23:59:59.9999', '1969-12-31 23:59:59.999'],
-  ])(
-    'cuts the fraction %s does not keep from %p, as MariaDB stores it',
-    async (property, value, key) => {
-      const { dataSource, close } = await metadataSource('mariadb', [Stamps]);
-      const column = columnOf(dataSource, Stamps, property);
-      expect(keyForm(dataSource, column, columnKind(dataSource, column)).canonical(value)).toBe(
-        key,
-      );
-      await close();
-    },
-  );
+  ])('cuts the fraction %s does not keep from %p, as MariaDB stores it', keyedAs);
 });
 
 describe('addSingle', () => {

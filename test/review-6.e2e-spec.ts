@@ -448,3 +448,36 @@ describe.each(storages)('review 6: citext keys on postgres with %s storage', (st
     expect(await t.dataSource.getRepository(Label).find()).toEqual([{ name: 'Alice', hits: 2 }]);
   });
 });
+
+describe.each(storages.map((storage) => [kinds.at(-1)!, storage] as const))(
+  'review 6: large integer deltas on %s with %s storage',
+  (kind, storage) => {
+    let t: TestApp | undefined;
+    afterEach(async () => {
+      await t?.close();
+      t = undefined;
+    });
+
+    // Not fixed: a counter's pending deltas add up as a JavaScript number (in every storage), so a
+    // sum past 2^53 is rounded: 2^53 - 1 and 2 make 2^53, one less than was acknowledged. Refusing
+    // the increment that makes the pending sum unsafe would need a check inside each storage's
+    // atomic step (the Lua script, the LMDB transaction).
+    it.failing(
+      'adds every increment of a bigint counter whose coalesced sum passes 2^53, or refuses the one that would lose it',
+      async () => {
+        t = await app(kind, storage, [{ entity: Tally }]);
+        await t.dataSource.getRepository(Tally).insert({ id: 1, total: '0' });
+        await t.buffer.increment(Tally, 1, 'total', Number.MAX_SAFE_INTEGER);
+        const second = await t.buffer.increment(Tally, 1, 'total', 2).then(
+          () => 2n,
+          () => 0n,
+        );
+        expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+        const [row] = await t.dataSource.query(
+          `SELECT CAST(total AS ${kind === 'postgres' ? 'TEXT' : 'CHAR'}) AS total FROM r6_tally`,
+        );
+        expect(row.total).toBe(String(BigInt(Number.MAX_SAFE_INTEGER) + second));
+      },
+    );
+  },
+);

@@ -281,8 +281,11 @@ export class BufferReader {
       offer(value, buffered.rank(column, layer.value));
     }
     if (!best) return null;
-    // A number as its rank: a bigint column's value is hydrated as text on PostgreSQL and MariaDB.
-    return best.value instanceof Date ? best.value : best.rank;
+    if (best.value instanceof Date) return best.value;
+    // A number as its rank (a bigint column's value is hydrated as text on PostgreSQL and
+    // MariaDB), as the column keeps it (a single-precision float rounds it).
+    const stored = buffered.cellDefaults(column).add;
+    return stored ? stored(best.rank, 0) : best.rank;
   }
 }
 

@@ -25,6 +25,9 @@ import { mergeRank } from './column-merge.js';
 import { DEFAULT_ENTITY_SETTINGS, type EntitySettings } from './entity-settings.js';
 import {
   INVALID,
+  addDecimal,
+  addSingle,
+  dialectOf,
   integerRange,
   isUuidColumn,
   keyForm,
@@ -211,7 +214,31 @@ export class BufferedEntity {
       absent: upserts ? this.defaultNumber(name) : 0,
       inserted: () => this.defaultNumber(name),
       upserts,
+      add: this.decimalAdd(name),
     };
+  }
+
+  /**
+   * How the database adds a delta to a column whose sum a double would
+   * not give: a decimal with a fixed scale (see {@link addDecimal}) or a
+   * single-precision float (see {@link addSingle}); undefined for the
+   * others (SQLite keeps decimals as REAL).
+   */
+  private decimalAdd(name: string): ((value: number, delta: number) => number) | undefined {
+    const column = this.column(name).metadata;
+    const dialect = dialectOf(this.dataSource);
+    if (dialect !== 'postgres' && dialect !== 'mysql') return undefined;
+    const type = this.dataSource.driver.normalizeType(column).toLowerCase();
+    if (dialect === 'postgres' && /^(real|float4)$/.test(type)) {
+      return (value, delta) => addSingle(value, delta, 'postgres');
+    }
+    if (dialect === 'mysql' && type === 'float' && (column.precision ?? 0) <= 24) {
+      return (value, delta) => addSingle(value, delta, 'mysql');
+    }
+    if (!/^(decimal|numeric|dec|fixed)/.test(type)) return undefined;
+    // MySQL/MariaDB: a decimal without a scale keeps none; PostgreSQL's keeps every digit.
+    const scale = column.scale ?? (dialect === 'mysql' ? 0 : undefined);
+    return scale === undefined ? undefined : (value, delta) => addDecimal(value, delta, scale);
   }
 
   /** The primary column values a key was encoded from, in key order. */

@@ -4,6 +4,8 @@ import { columnOf, metadataSource } from '../../test/support/entity-metadata.js'
 import { columnKind } from './column-kind.js';
 import {
   INVALID,
+  addDecimal,
+  addSingle,
   canonicalDecimal,
   canonicalInteger,
   canonicalUuid,
@@ -300,5 +302,73 @@ describe('foldAccents', () => {
     ['utf8mb4_uca1400_ai_cs', false],
   ])('%s folds accents: %s', (collation, folds) => {
     expect(foldsAccents(collation)).toBe(folds);
+  });
+});
+
+describe('addDecimal', () => {
+  it.each([
+    [0.1, 0.2, 2, 0.3],
+    [1, -0.005, 2, 1],
+    [1, -0.015, 2, 0.99],
+    [0.125, 0, 2, 0.13],
+    [-0.125, 0, 2, -0.13],
+    [0.3, 0.30000000000000004, 2, 0.6],
+    [2.5, 0, 0, 3],
+    [1e21, 1, 0, 1e21 + 1],
+    [0.1, 0.2, 20, 0.3],
+  ])('adds %p and %p at scale %p as %p', (a, b, scale, sum) => {
+    expect(addDecimal(a, b, scale)).toBe(sum);
+  });
+});
+
+describe('keyForm on MariaDB', () => {
+  const Stamps = new EntitySchema({
+    name: 'Stamps',
+    columns: {
+      id: { type: 'int', primary: true },
+      whole: { type: 'datetime' },
+      milli: { type: 'datetime', precision: 3 },
+      name: { type: 'varchar' },
+      exact: { type: 'varchar', collation: 'utf8mb4_bin' },
+      russian: { type: 'varchar', collation: 'cp1251_general_ci' },
+    },
+  });
+
+  /** Checks that `value` in column `property` is keyed as `key`. */
+  async function keyedAs(property: string, value: string, key: string) {
+    const { dataSource, close } = await metadataSource('mariadb', [Stamps]);
+    const column = columnOf(dataSource, Stamps, property);
+    expect(keyForm(dataSource, column, columnKind(dataSource, column)).canonical(value)).toBe(key);
+    await close();
+  }
+
+  it.each([
+    ['name', 'ЁЛКА Дом', 'ёлка дом'],
+    ['name', 'ΟΔΟΣ οδος', 'οδοσ οδοσ'],
+    ['exact', 'ЁЛКА Дом', 'ЁЛКА Дом'],
+    ['russian', 'ЁЛКА Дом', 'ЁЛКА Дом'],
+  ])(
+    'folds the case of Greek and Cyrillic letters of %s only under a caseless utf8 collation',
+    keyedAs,
+  );
+
+  it.each([
+    ['whole', '2024-03-05 10:00:00.999', '2024-03-05 10:00:00.'],
+    ['milli', '2024-03-05T10:00:00.1239', '2024-03-05 10:00:00.123'],
+    ['milli', '1969-12-31T23:59:59.9999', '1969-12-31 23:59:59.999'],
+  ])('cuts the fraction %s does not keep from %p, as MariaDB stores it', keyedAs);
+});
+
+describe('addSingle', () => {
+  it.each([
+    [0.1, 0.2, 'postgres', 0.3],
+    [0.30000001, 0.1, 'postgres', 0.4],
+    [16777216, 1, 'postgres', 16777216],
+    [0, 0.1, 'postgres', 0.1],
+    [1.43457, 0, 'mysql', 1.43457],
+    [1.2345678, 0.2, 'mysql', 1.43457],
+    [16777217, 0, 'mysql', 16777200],
+  ] as const)('adds %p and %p on %s as %p', (a, b, dialect, sum) => {
+    expect(addSingle(a, b, dialect)).toBe(sum);
   });
 });

@@ -39,6 +39,12 @@ const INTEGER_TEXT = /^[+-]?\d+$/;
 const DECIMAL_TEXT = /^([+-]?)(\d*)(?:\.(\d*))?(?:e([+-]?\d+))?$/i;
 const UUID_TEXT = /^(?:[0-9a-f]{4}-?){7}[0-9a-f]{4}$/i;
 const UUID_STANDARD = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * The basic Greek (`Α`–`Ω`) and Cyrillic (`Ѐ`–`Я`) capital letters, each
+ * of whose lower case is one letter, and the final sigma `ς` (`σ` as a
+ * caseless collation compares it).
+ */
+const GREEK_CYRILLIC_CASED = /[\u0391-\u03a9\u0400-\u042f\u03c2]/g;
 const DATE_TEXT = /^(\d{4})-(\d{2})-(\d{2})$/;
 const TIME_TEXT = /^(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?$/;
 const TIMESTAMP_TEXT =
@@ -244,6 +250,14 @@ function roundInstant(instant: Instant, digits: number, truncate: boolean): Inst
   const rounded = floorDiv(total + unit / 2n, unit) * unit;
   const ms = floorDiv(rounded, 1_000_000n);
   return { ms: Number(ms), ns: Number(rounded - ms * 1_000_000n) };
+}
+
+/** An instant cut to `digits` fraction digits of a second (toward the past). */
+function truncateInstant(instant: Instant, digits: number): Instant {
+  const unit = 10n ** BigInt(9 - digits);
+  const kept = floorDiv(BigInt(instant.ms) * 1_000_000n + BigInt(instant.ns), unit) * unit;
+  const ms = floorDiv(kept, 1_000_000n);
+  return { ms: Number(ms), ns: Number(kept - ms * 1_000_000n) };
 }
 
 function floorDiv(a: bigint, b: bigint): bigint {
@@ -462,15 +476,20 @@ function dateKeyForm(
     };
   }
   if (dialect === 'mysql') {
-    // mysql2 sends a Date as local wall-clock time; MySQL rounds to the column's fraction digits (default none).
+    // mysql2 sends a Date as local wall-clock time; MySQL rounds to the column's fraction digits
+    // (default none), MariaDB truncates to them (unless its sql_mode has TIME_ROUND_FRACTIONAL).
     const digits = Math.min(column.precision ?? 0, 6);
+    const truncates = dataSource.options.type === 'mariadb';
     return {
       type: 'a timestamp',
       expected,
       canonical: (value) => {
         const instant = parseInstant(value);
         if (!instant || !validYear(instant)) return INVALID;
-        return formatInstant(roundInstant(instant, digits, false), false, ' ', digits);
+        const kept = truncates
+          ? truncateInstant(instant, digits)
+          : roundInstant(instant, digits, false);
+        return formatInstant(kept, false, ' ', digits);
       },
     };
   }
@@ -519,6 +538,10 @@ function stringKeyForm(
     (dialect === 'sqlite' && collation === 'RTRIM') ||
     mysqlPadded;
   const foldCase = (dialect === 'sqlite' && collation === 'NOCASE') || mysqlCaseless;
+  // Every caseless utf8mb3/utf8mb4 collation also ignores the case of the basic Greek and
+  // Cyrillic letters (checked on MariaDB 10.11 by test/review-6.e2e-spec.ts).
+  const foldGreekCyrillic =
+    mysqlCaseless && (collation === undefined || collation.startsWith('UTF8'));
   // PostgreSQL's citext compares lower(a) = lower(b).
   const lowerCase = dialect === 'postgres' && type === 'citext';
   const noNul = dialect === 'postgres';
@@ -539,6 +562,12 @@ function stringKeyForm(
       if (noNul && text.includes('\u0000')) return INVALID;
       if (trimEnd) text = text.replace(/ +$/, '');
       if (foldCase) text = text.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+      // Letter by letter: a word's toLowerCase() would end it with 'ς' (final sigma).
+      if (foldGreekCyrillic) {
+        text = text.replace(GREEK_CYRILLIC_CASED, (letter) =>
+          letter === '\u03c2' ? '\u03c3' : letter.toLowerCase(),
+        );
+      }
       if (mysqlAccentless) text = foldAccents(text);
       if (lowerCase) {
         // Only ASCII letters fold the same way in JavaScript and PostgreSQL.
@@ -583,4 +612,41 @@ export function foldAccents(text: string): string {
     const match = LETTER_WITH_MARKS.exec(letter.normalize('NFD'));
     return match ? match[1].toLowerCase() : letter;
   });
+}
+
+/**
+ * `a + b` as a decimal column stores it: added exactly from the numbers'
+ * decimal text (`0.1 + 0.2` is `0.3`), rounded half away from zero to
+ * `scale` fraction digits, as PostgreSQL and MySQL/MariaDB round a
+ * `decimal(p, s)`.
+ */
+export function addDecimal(a: number, b: number, scale: number): number {
+  const [x, y] = [a, b].map((n) => {
+    const [whole, fraction = ''] = (canonicalDecimal(n) ?? '0').split('.');
+    return { digits: BigInt(whole + fraction), places: fraction.length };
+  });
+  const places = Math.max(x.places, y.places);
+  const sum =
+    x.digits * 10n ** BigInt(places - x.places) + y.digits * 10n ** BigInt(places - y.places);
+  return Number(canonicalDecimal(`${sum}e-${places}`, scale));
+}
+
+/**
+ * `a + b` as a single-precision float column stores it, read back as the
+ * driver reads it: PostgreSQL binds the delta as a `real` too and prints
+ * the shortest text that reads back as the same float (`0.3`); MySQL and
+ * MariaDB add a double to the float and print 6 significant digits.
+ * The column's float is the one nearest `a` (what it printed).
+ */
+export function addSingle(a: number, b: number, dialect: 'postgres' | 'mysql'): number {
+  const sum =
+    dialect === 'postgres'
+      ? Math.fround(Math.fround(a) + Math.fround(b))
+      : Math.fround(Math.fround(a) + b);
+  if (dialect === 'mysql') return Number(sum.toPrecision(6));
+  for (let digits = 1; digits < 9; digits++) {
+    const shortest = Number(sum.toPrecision(digits));
+    if (Math.fround(shortest) === sum) return shortest;
+  }
+  return Number(sum.toPrecision(9));
 }

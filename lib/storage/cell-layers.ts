@@ -83,17 +83,18 @@ export function foldCell(
   applied: ReadonlySet<unknown>,
   defaults: CellDefaults,
 ): number {
+  const add = defaults.add ?? addNumbers;
   let value = !exists ? defaults.absent : stored == null ? 0 : storedNumber(stored);
   for (const layer of layers) {
     if (layer.batchId && applied.has(layer.batchId)) continue;
     if (layer.inserted) {
       if (exists) continue;
       exists = true;
-      value = layer.value === undefined ? defaults.inserted() : Number(layer.value);
+      value = layer.value === undefined ? defaults.inserted() : add(Number(layer.value), 0);
       continue;
     }
-    if (layer.isSet) value = layer.value == null ? 0 : Number(layer.value);
-    value += layer.delta;
+    if (layer.isSet) value = layer.value == null ? 0 : add(Number(layer.value), 0);
+    value = add(value, layer.delta);
     // An upsert creates the row: a later insert finds it there.
     if (defaults.upserts) exists = true;
   }
@@ -114,4 +115,14 @@ export interface CellDefaults {
   inserted: () => number;
   /** Whether flushing a counter or update creates a missing row (`onMissingRow: 'insert'`). */
   upserts: boolean;
+  /**
+   * How the database adds a delta to the column's value (default: as
+   * floating point): a decimal column adds exactly and rounds to its
+   * scale, each time a value is stored in it.
+   */
+  add?: (value: number, delta: number) => number;
+}
+
+function addNumbers(value: number, delta: number): number {
+  return value + delta;
 }

@@ -10,6 +10,7 @@ import {
   canonicalInteger,
   canonicalUuid,
   foldAccents,
+  ignoresCase,
   foldsAccents,
   keyForm,
   parseInstant,
@@ -305,6 +306,21 @@ describe('foldAccents', () => {
   });
 });
 
+describe('ignoresCase', () => {
+  it.each([
+    ['UTF8MB4_GENERAL_CI', true],
+    ['utf8mb4_uca1400_as_ci', true],
+    ['utf8mb4_cs_0900_ai_ci', true],
+    [undefined, true],
+    ['utf8mb4_bin', false],
+    ['latin1_general_cs', false],
+    ['utf8mb4_0900_as_cs', false],
+    ['utf8mb4_ja_0900_as_cs_ks', false],
+  ])('%s ignores letter case: %s', (collation, ignores) => {
+    expect(ignoresCase(collation)).toBe(ignores);
+  });
+});
+
 describe('addDecimal', () => {
   it.each([
     [0.1, 0.2, 2, 0.3],
@@ -331,6 +347,7 @@ describe('keyForm on MariaDB', () => {
       name: { type: 'varchar' },
       exact: { type: 'varchar', collation: 'utf8mb4_bin' },
       russian: { type: 'varchar', collation: 'cp1251_general_ci' },
+      japanese: { type: 'varchar', collation: 'utf8mb4_ja_0900_as_cs_ks' },
     },
   });
 
@@ -347,6 +364,7 @@ describe('keyForm on MariaDB', () => {
     ['name', 'ΟΔΟΣ οδος', 'οδοσ οδοσ'],
     ['exact', 'ЁЛКА Дом', 'ЁЛКА Дом'],
     ['russian', 'ЁЛКА Дом', 'ЁЛКА Дом'],
+    ['japanese', 'ЁЛКА Дом Ab', 'ЁЛКА Дом Ab'],
   ])(
     'folds the case of Greek and Cyrillic letters of %s only under a caseless utf8 collation',
     keyedAs,

@@ -529,7 +529,7 @@ function stringKeyForm(
   // MySQL/MariaDB: the default collations ignore ASCII letter case (`_ci`),
   // and all but MySQL 8's `_0900_` and the `NOPAD` ones trailing spaces.
   const mysql = dialect === 'mysql';
-  const mysqlCaseless = mysql && !/(_BIN|_CS)$/.test(collation ?? '') && !/binary|blob/.test(type);
+  const mysqlCaseless = mysql && ignoresCase(collation) && !/binary|blob/.test(type);
   const mysqlPadded = mysql && !/0900|NOPAD/.test(collation ?? '') && !/binary|blob/.test(type);
   // Accents too, under the collations checked on MariaDB to fold them as `foldAccents` does.
   const mysqlAccentless = mysql && foldsAccents(collation ?? '') && !/binary|blob/.test(type);
@@ -578,6 +578,17 @@ function stringKeyForm(
       return text;
     },
   };
+}
+
+/**
+ * Whether a MySQL/MariaDB collation ignores letter case: a caseless one's
+ * name ends in `_ci` (`_ai_ci` and `_as_ci` too). `_cs` and `_bin` ones do
+ * not, nor MySQL 8's `utf8mb4_ja_0900_as_cs_ks`; the Czech `utf8mb4_cs_0900_ai_ci`
+ * does. None known (a table not created yet, declared without one): the
+ * server's default, which ignores case.
+ */
+export function ignoresCase(collation: string | undefined): boolean {
+  return !collation || /_CI$/i.test(collation);
 }
 
 /**

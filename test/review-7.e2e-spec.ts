@@ -48,7 +48,17 @@ class Word16 {
   hits!: number;
 }
 
-const ENTITIES_7 = [Vault, Purse, Word, Word16];
+/** A decimal declared with a precision and no scale. */
+@Entity('r7_till')
+class Till {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('decimal', { precision: 10, default: 0 })
+  coins!: string;
+}
+
+const ENTITIES_7 = [Vault, Purse, Till, Word, Word16];
 
 const kinds = await databaseKinds();
 afterAll(closeTestClients);
@@ -75,49 +85,59 @@ async function textOf(t: TestApp, table: string, column: string): Promise<string
   return rows.map((row) => row.v);
 }
 
-describe.each(kinds.filter((kind) => kind !== 'sqlite'))('review 7: decimal counters on %s', (kind) => {
-  let t: TestApp | undefined;
-  afterEach(async () => {
-    await t?.close();
-    t = undefined;
-  });
+describe.each(kinds.filter((kind) => kind !== 'sqlite'))(
+  'review 7: decimal counters on %s',
+  (kind) => {
+    let t: TestApp | undefined;
+    afterEach(async () => {
+      await t?.close();
+      t = undefined;
+    });
 
-  // MariaDB: mysql2 binds the delta 1e-7 as the text `1e-7`, a DOUBLE literal, so the
-  // whole VALUES column is DOUBLE and every row of the chunk is added as a double.
-  it('a cent counted into a 17-digit decimal balance ends exact when another row of the flush counts 1e-7', async () => {
-    t = await app(kind, [{ entity: Vault }]);
-    const rows = t.dataSource.getRepository(Vault);
-    await rows.insert([
-      { id: 1, balance: '12345678901234567.89' },
-      { id: 2, balance: '0.00' },
-    ]);
-    await t.buffer.increment(Vault, 1, 'balance', 0.01);
-    await t.buffer.increment(Vault, 2, 'balance', 1e-7);
-    expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
-    expect(await textOf(t, 'r7_vault', 'balance')).toEqual(['12345678901234567.90', '0.00']);
-  });
+    // MariaDB: mysql2 binds the delta 1e-7 as the text `1e-7`, a DOUBLE literal, so the
+    // whole VALUES column is DOUBLE and every row of the chunk is added as a double.
+    it('a cent counted into a 17-digit decimal balance ends exact when another row of the flush counts 1e-7', async () => {
+      t = await app(kind, [{ entity: Vault }]);
+      const rows = t.dataSource.getRepository(Vault);
+      await rows.insert([
+        { id: 1, balance: '12345678901234567.89' },
+        { id: 2, balance: '0.00' },
+      ]);
+      await t.buffer.increment(Vault, 1, 'balance', 0.01);
+      await t.buffer.increment(Vault, 2, 'balance', 1e-7);
+      expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+      expect(await textOf(t, 'r7_vault', 'balance')).toEqual(['12345678901234567.90', '0.00']);
+    });
 
-  it('an increment of 1e21 into a decimal balance ends exact', async () => {
-    t = await app(kind, [{ entity: Vault }]);
-    await t.dataSource.getRepository(Vault).insert({ id: 1, balance: '12345678901234567.89' });
-    await t.buffer.increment(Vault, 1, 'balance', 1e21);
-    expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
-    expect(await textOf(t, 'r7_vault', 'balance')).toEqual(['1000012345678901234567.89']);
-  });
+    it('an increment of 1e21 into a decimal balance ends exact', async () => {
+      t = await app(kind, [{ entity: Vault }]);
+      await t.dataSource.getRepository(Vault).insert({ id: 1, balance: '12345678901234567.89' });
+      await t.buffer.increment(Vault, 1, 'balance', 1e21);
+      expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+      expect(await textOf(t, 'r7_vault', 'balance')).toEqual(['1000012345678901234567.89']);
+    });
 
-  // The column is created as `decimal` (PostgreSQL: any scale; MariaDB: decimal(10, 0)),
-  // yet get() rounds to the declared scale 2.
-  it('get() of a decimal declared with a scale but no precision reads what the database ends with', async () => {
-    t = await app(kind, [{ entity: Purse }]);
-    const rows = t.dataSource.getRepository(Purse);
-    await rows.insert({ id: 1, coins: '1' });
-    await t.buffer.increment(Purse, 1, 'coins', 0.125);
-    await t.buffer.increment(Purse, 1, 'coins', 0.25);
-    const got = await t.buffer.get(Purse, 1, 'coins');
-    expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
-    expect(got).toBe(Number((await rows.findOneByOrFail({ id: 1 })).coins));
-  });
-});
+    // The column is created as `decimal` (PostgreSQL: any scale; MariaDB: decimal(10, 0)),
+    // yet get() rounds to the declared scale 2.
+    // PostgreSQL: `decimal` with a precision alone is numeric(10), which keeps no fraction.
+    it.each([
+      ['a scale but no precision', Purse],
+      ['a precision but no scale', Till],
+    ])(
+      'get() of a decimal declared with %s reads what the database ends with',
+      async (_, entity) => {
+        t = await app(kind, [{ entity }]);
+        const rows = t.dataSource.getRepository<{ id: number; coins: string }>(entity);
+        await rows.insert({ id: 1, coins: '1' });
+        await t.buffer.increment(entity, 1, 'coins', 0.125);
+        await t.buffer.increment(entity, 1, 'coins', 0.25);
+        const got = await t.buffer.get(entity, 1, 'coins');
+        expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+        expect(got).toBe(Number((await rows.findOneByOrFail({ id: 1 })).coins));
+      },
+    );
+  },
+);
 
 describe.each(kinds.filter((kind) => kind === 'mariadb'))('review 7: text keys on %s', (kind) => {
   let t: TestApp | undefined;

@@ -661,3 +661,17 @@ export function addSingle(a: number, b: number, dialect: 'postgres' | 'mysql'): 
   }
   return Number(sum.toPrecision(9));
 }
+
+/**
+ * The fraction digits a `decimal` column keeps as TypeORM creates it: its
+ * scale when it has a precision (0 without a scale); without a precision
+ * TypeORM leaves the scale out, so MySQL/MariaDB keep none (`decimal(10, 0)`)
+ * and PostgreSQL every digit (`numeric`: `undefined`).
+ */
+export function decimalScale(
+  column: { precision?: number | null; scale?: number },
+  dialect: 'postgres' | 'mysql',
+): number | undefined {
+  if (column.precision == null) return dialect === 'mysql' ? 0 : undefined;
+  return column.scale ?? 0;
+}

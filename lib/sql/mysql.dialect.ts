@@ -1,6 +1,7 @@
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import { columnKind } from '../metadata/column-kind.js';
+import { decimalScale } from '../metadata/key-form.js';
 import type { RowKey } from '../storage/buffer-batch.interface.js';
 import {
   SqlDialect,
@@ -294,7 +295,7 @@ export class MysqlDialect extends SqlDialect {
         const type = this.typeOf(column).toLowerCase();
         if (kind === 'integer') cast = 'DECIMAL(65, 0)';
         else if (kind === 'number' && /^(decimal|numeric|dec|fixed)/.test(type)) {
-          cast = `DECIMAL(65, ${Math.min(column.scale ?? 0, 30)})`;
+          cast = `DECIMAL(65, ${Math.min(decimalScale(column, 'mysql') ?? 0, 30)})`;
         }
       }
       this.casts.set(column, cast);

@@ -59,7 +59,17 @@ class Till {
   coins!: string;
 }
 
-const ENTITIES_7 = [Vault, Purse, Till, Word, Word16];
+/** A float counter: single precision on MariaDB. */
+@Entity('r7_dial')
+class Dial {
+  @PrimaryColumn('int')
+  id!: number;
+
+  @Column('float', { default: 0 })
+  level!: number;
+}
+
+const ENTITIES_7 = [Vault, Purse, Till, Dial, Word, Word16];
 
 const kinds = await databaseKinds();
 afterAll(closeTestClients);
@@ -137,6 +147,28 @@ describe.each(kinds.filter((kind) => kind !== 'sqlite'))(
         expect(got).toBe(Number((await rows.findOneByOrFail({ id: 1 })).coins));
       },
     );
+  },
+);
+
+// Not fixed: MariaDB keeps 1.2345649 in a float column and prints it with 6 digits (1.23456);
+// get() adds the delta to the float nearest the printed value, 1.2345602 (1.23456), where the
+// database adds it to the float it keeps: 1.2345651, read back as 1.23457. Reading the column
+// as a double (`col + 0e0`) would give get() the float the database adds to.
+it.failing(
+  'MariaDB: get() of a float counter whose value prints rounded reads what the database ends with',
+  async () => {
+    if (!kinds.includes('mariadb')) return;
+    const t = await app('mariadb', [{ entity: Dial }]);
+    try {
+      const rows = t.dataSource.getRepository(Dial);
+      await rows.insert({ id: 1, level: 1.2345649 });
+      await t.buffer.increment(Dial, 1, 'level', 0.0000002);
+      const got = await t.buffer.get(Dial, 1, 'level');
+      expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+      expect(got).toBe((await rows.findOneByOrFail({ id: 1 })).level);
+    } finally {
+      await t.close();
+    }
   },
 );
 

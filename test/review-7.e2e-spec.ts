@@ -82,7 +82,17 @@ class Meter {
   b!: number | null;
 }
 
-const ENTITIES_7 = [Vault, Purse, Till, Dial, Meter, Word, Word16];
+/** Visits counted per second, keyed by a MariaDB `datetime` of whole seconds. */
+@Entity('r7_visit')
+class Visit {
+  @PrimaryColumn({ type: Date })
+  at!: Date;
+
+  @Column('int', { default: 0 })
+  hits!: number;
+}
+
+const ENTITIES_7 = [Vault, Purse, Till, Dial, Meter, Visit, Word, Word16];
 
 const kinds = await databaseKinds();
 afterAll(closeTestClients);
@@ -206,6 +216,44 @@ it.failing(
       expect(got).toBe((await rows.findOneByOrFail({ id: 1 })).level);
     } finally {
       await t.close();
+    }
+  },
+);
+
+// Not fixed: a MariaDB server whose sql_mode has TIME_ROUND_FRACTIONAL rounds a datetime's
+// fraction (00:00:00.6 is stored and matched as 00:00:01), but the buffer always cuts it: the
+// increment is keyed 00:00:00 and flushed into a row of its own, not the app's row. The buffer
+// reads sql_mode for strict mode already; it could key datetimes by it too.
+// The mode is set server-wide for the test's app (and restored): suites sharing the server at
+// that moment would see it.
+it.failing(
+  'MariaDB with TIME_ROUND_FRACTIONAL: an increment of a datetime key with a fraction counts into the row the server matches',
+  async () => {
+    if (!kinds.includes('mariadb')) return;
+    const connection = await mysql.createConnection({ uri: MARIADB_URL });
+    const [[{ mode }]] = (await connection.query(
+      'SELECT @@GLOBAL.sql_mode AS mode',
+    )) as unknown as [[{ mode: string }]];
+    await connection.query(
+      "SET GLOBAL sql_mode = CONCAT(@@GLOBAL.sql_mode, ',TIME_ROUND_FRACTIONAL')",
+    );
+    try {
+      const t = await app('mariadb', [{ entity: Visit }]);
+      try {
+        const rows = t.dataSource.getRepository(Visit);
+        await rows.insert({ at: new Date('2024-01-01T00:00:00.600Z'), hits: 1 });
+        await t.buffer.increment(Visit, new Date('2024-01-01T00:00:00.600Z'), 'hits', 2);
+        expect(await t.buffer.flush()).toMatchObject({ deadLettered: 0 });
+        const stored = await rows.find();
+        expect(stored.map(({ at, hits }) => ({ at: at.toISOString(), hits }))).toEqual([
+          { at: '2024-01-01T00:00:01.000Z', hits: 3 },
+        ]);
+      } finally {
+        await t.close();
+      }
+    } finally {
+      await connection.query('SET GLOBAL sql_mode = ?', [mode]);
+      await connection.end();
     }
   },
 );

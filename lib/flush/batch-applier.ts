@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { EntityCatalog } from '../metadata/entity-catalog.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import { RowMatchMismatchError } from '../errors.js';
-import { canonicalDecimal } from '../metadata/key-form.js';
+import { canonicalDecimal, decimalScale, dialectOf } from '../metadata/key-form.js';
 import type { KeyedStatement, RunStatement, SqlDialect, Statement } from '../sql/sql-dialect.js';
 import type { ClaimedBatch, RowKey } from '../storage/buffer-batch.interface.js';
 import type { BatchEntry, KeyedEntry } from './batch-entries.js';
@@ -286,16 +286,21 @@ function addsExactly(entity: BufferedEntity, rows: Array<[RowKey, Record<string,
 }
 
 /**
- * The fraction digits a column keeps: its scale, or for a decimal without
- * one on MySQL/MariaDB 0 (`DECIMAL(10, 0)`); `undefined` when it keeps all.
+ * The fraction digits a column keeps: its scale, or for a decimal as
+ * {@link decimalScale} has it; `undefined` when it keeps all.
  */
 function roundingScale(entity: BufferedEntity, name: string): number | undefined {
   const column = entity.column(name).metadata;
-  if (column.scale != null) return column.scale;
   const { connection } = entity.metadata;
-  if (!['mysql', 'mariadb', 'aurora-mysql'].includes(connection.options.type)) return undefined;
+  const dialect = dialectOf(connection);
   const type = connection.driver.normalizeType(column).toLowerCase();
-  return /^(decimal|numeric|dec|fixed)/.test(type) ? 0 : undefined;
+  if (
+    (dialect === 'postgres' || dialect === 'mysql') &&
+    /^(decimal|numeric|dec|fixed)/.test(type)
+  ) {
+    return decimalScale(column, dialect);
+  }
+  return column.scale ?? undefined;
 }
 
 function isInteger(entity: BufferedEntity, name: string): boolean {

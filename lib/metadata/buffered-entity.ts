@@ -27,6 +27,7 @@ import {
   INVALID,
   addDecimal,
   addSingle,
+  decimalScale,
   dialectOf,
   integerRange,
   isUuidColumn,
@@ -236,8 +237,7 @@ export class BufferedEntity {
       return (value, delta) => addSingle(value, delta, 'mysql');
     }
     if (!/^(decimal|numeric|dec|fixed)/.test(type)) return undefined;
-    // MySQL/MariaDB: a decimal without a scale keeps none; PostgreSQL's keeps every digit.
-    const scale = column.scale ?? (dialect === 'mysql' ? 0 : undefined);
+    const scale = decimalScale(column, dialect);
     return scale === undefined ? undefined : (value, delta) => addDecimal(value, delta, scale);
   }
 

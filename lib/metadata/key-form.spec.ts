@@ -9,6 +9,7 @@ import {
   canonicalDecimal,
   canonicalInteger,
   canonicalUuid,
+  decimalScale,
   foldAccents,
   ignoresCase,
   foldsAccents,
@@ -388,5 +389,19 @@ describe('addSingle', () => {
     [16777217, 0, 'mysql', 16777200],
   ] as const)('adds %p and %p on %s as %p', (a, b, dialect, sum) => {
     expect(addSingle(a, b, dialect)).toBe(sum);
+  });
+});
+
+describe('decimalScale', () => {
+  it.each([
+    [{ precision: 10, scale: 2 }, 'postgres', 2],
+    [{ precision: 10 }, 'postgres', 0],
+    [{ scale: 2 }, 'postgres', undefined],
+    [{}, 'postgres', undefined],
+    [{ precision: 10, scale: 2 }, 'mysql', 2],
+    [{ precision: 10 }, 'mysql', 0],
+    [{ scale: 2 }, 'mysql', 0],
+  ] as const)('keeps of %p on %s %p fraction digits', (column, dialect, scale) => {
+    expect(decimalScale(column, dialect)).toBe(scale);
   });
 });

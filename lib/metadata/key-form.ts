@@ -538,10 +538,11 @@ function stringKeyForm(
     (dialect === 'sqlite' && collation === 'RTRIM') ||
     mysqlPadded;
   const foldCase = (dialect === 'sqlite' && collation === 'NOCASE') || mysqlCaseless;
-  // Every caseless utf8mb3/utf8mb4 collation also ignores the case of the basic Greek and
-  // Cyrillic letters (checked on MariaDB 10.11 by test/review-6.e2e-spec.ts).
+  // Every caseless utf8mb3/utf8mb4 (and utf16, utf16le, utf32, ucs2) collation also ignores
+  // the case of the basic Greek and Cyrillic letters (checked on MariaDB 10.11 by
+  // test/review-6.e2e-spec.ts and test/review-7.e2e-spec.ts).
   const foldGreekCyrillic =
-    mysqlCaseless && (collation === undefined || collation.startsWith('UTF8'));
+    mysqlCaseless && (collation === undefined || /^(UTF8|UTF16|UTF32|UCS2)/.test(collation));
   // PostgreSQL's citext compares lower(a) = lower(b).
   const lowerCase = dialect === 'postgres' && type === 'citext';
   const noNul = dialect === 'postgres';
@@ -660,4 +661,18 @@ export function addSingle(a: number, b: number, dialect: 'postgres' | 'mysql'): 
     if (Math.fround(shortest) === sum) return shortest;
   }
   return Number(sum.toPrecision(9));
+}
+
+/**
+ * The fraction digits a `decimal` column keeps as TypeORM creates it: its
+ * scale when it has a precision (0 without a scale); without a precision
+ * TypeORM leaves the scale out, so MySQL/MariaDB keep none (`decimal(10, 0)`)
+ * and PostgreSQL every digit (`numeric`: `undefined`).
+ */
+export function decimalScale(
+  column: { precision?: number | null; scale?: number },
+  dialect: 'postgres' | 'mysql',
+): number | undefined {
+  if (column.precision == null) return dialect === 'mysql' ? 0 : undefined;
+  return column.scale ?? 0;
 }

@@ -1,6 +1,7 @@
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import { columnKind } from '../metadata/column-kind.js';
+import { canonicalDecimal, decimalScale } from '../metadata/key-form.js';
 import type { RowKey } from '../storage/buffer-batch.interface.js';
 import {
   SqlDialect,
@@ -277,6 +278,13 @@ export class MysqlDialect extends SqlDialect {
     const cast = this.castOf(column);
     const castPlaceholder = `CAST(? AS ${cast})`;
     return (value, params) => {
+      // mysql2 spells a number below 1e-6 or from 1e21 on with an exponent (`1e-7`), which
+      // MySQL/MariaDB read as a DOUBLE: every row of the derived column would add as one.
+      if (cast && typeof value === 'number' && /e/.test(String(value))) {
+        const text = canonicalDecimal(value) ?? String(value);
+        params.push(text);
+        return `CAST(? AS DECIMAL(65, ${Math.min(text.split('.')[1]?.length ?? 0, 30)}))`;
+      }
       params.push(value);
       return cast && typeof value === 'string' ? castPlaceholder : '?';
     };
@@ -294,7 +302,7 @@ export class MysqlDialect extends SqlDialect {
         const type = this.typeOf(column).toLowerCase();
         if (kind === 'integer') cast = 'DECIMAL(65, 0)';
         else if (kind === 'number' && /^(decimal|numeric|dec|fixed)/.test(type)) {
-          cast = `DECIMAL(65, ${Math.min(column.scale ?? 0, 30)})`;
+          cast = `DECIMAL(65, ${Math.min(decimalScale(column, 'mysql') ?? 0, 30)})`;
         }
       }
       this.casts.set(column, cast);

@@ -36,6 +36,11 @@ function steadyWriter(t: TestApp) {
   };
 }
 
+/** Resolves once `done()` holds (checked every 5 ms), or after 10 s. */
+async function until(done: () => boolean): Promise<void> {
+  for (let waited = 0; !done() && waited < 10_000; waited += 5) await sleep(5);
+}
+
 /** Resolves with the flush's completion, or `false` if it takes longer than `ms`. */
 async function flushWithin(t: TestApp, ms: number): Promise<boolean> {
   let timer!: NodeJS.Timeout;
@@ -71,7 +76,8 @@ describe.each(await databaseKinds())('journaled flush under a steady writer on %
   it('flush() completes while a writer increments once per turn, and the DB then holds every acknowledged increment', async () => {
     const { t } = await setup();
     const writer = steadyWriter(t);
-    await sleep(50);
+    await until(() => writer.state.acked >= 20);
+    const before = writer.state.acked;
     const completed: boolean[] = [];
     try {
       for (let i = 0; i < 3; i++) completed.push(await flushWithin(t, 5000));
@@ -80,7 +86,8 @@ describe.each(await databaseKinds())('journaled flush under a steady writer on %
     }
     expect(completed).toEqual([true, true, true]);
     expect(writer.state.failed).toBe(0);
-    expect(writer.state.acked).toBeGreaterThan(100);
+    // Writes were acknowledged while the flushes ran (how many follows the machine's load).
+    expect(writer.state.acked).toBeGreaterThan(before);
     await t.buffer.flush();
     expect(await views(t)).toBe(writer.state.acked);
     await t.close();

@@ -302,32 +302,3 @@ describe.each(kinds.filter((kind) => kind === 'mariadb'))('review 7: text keys o
     },
   );
 });
-
-it('MariaDB: every caseless utf16, utf16le, utf32 and ucs2 collation compares the case of basic Greek and Cyrillic letters away', async () => {
-  if (!kinds.includes('mariadb')) return;
-  const connection = await mysql.createConnection({ uri: MARIADB_URL });
-  try {
-    const [rows] = await connection.query(
-      'SELECT COLLATION_NAME AS name, CHARACTER_SET_NAME AS charset FROM information_schema.COLLATIONS ' +
-        "WHERE CHARACTER_SET_NAME IN ('utf16', 'utf16le', 'utf32', 'ucs2') AND COLLATION_NAME LIKE '%\\_ci'",
-    );
-    const collations = rows as Array<{ name: string; charset: string }>;
-    expect(collations.length).toBeGreaterThan(20);
-    const capitals = [
-      ...Array.from({ length: 0x30 }, (_, i) => String.fromCharCode(0x400 + i)),
-      ...Array.from({ length: 0x19 }, (_, i) => String.fromCharCode(0x391 + i)),
-    ].filter((letter) => letter !== '\u03a2');
-    const pairs = [...capitals.map((capital) => [capital, capital.toLowerCase()]), ['ς', 'σ']];
-    for (const { name, charset } of collations) {
-      const same = `CONVERT(? USING ${charset}) COLLATE ${name} = CONVERT(? USING ${charset}) COLLATE ${name}`;
-      const [[answer]] = (await connection.query(
-        `SELECT ${pairs.map((_, i) => `${same} AS c${i}`).join(', ')}`,
-        pairs.flat(),
-      )) as unknown as [[Record<string, number>]];
-      const apart = pairs.filter((_, i) => answer[`c${i}`] !== 1).map((pair) => pair.join(''));
-      expect({ name, apart }).toEqual({ name, apart: [] });
-    }
-  } finally {
-    await connection.end();
-  }
-});

@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import type { EntityCatalog } from '../metadata/entity-catalog.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import { RowMatchMismatchError } from '../errors.js';
-import { canonicalDecimal, decimalScale, dialectOf } from '../metadata/key-form.js';
+import { canonicalDecimal, decimalScale, dialectOf, isDecimalType } from '../metadata/key-form.js';
 import type { KeyedStatement, RunStatement, SqlDialect, Statement } from '../sql/sql-dialect.js';
 import type { ClaimedBatch, RowKey } from '../storage/buffer-batch.interface.js';
 import type { BatchEntry, KeyedEntry } from './batch-entries.js';
@@ -294,10 +294,7 @@ function roundingScale(entity: BufferedEntity, name: string): number | undefined
   const { connection } = entity.metadata;
   const dialect = dialectOf(connection);
   const type = connection.driver.normalizeType(column).toLowerCase();
-  if (
-    (dialect === 'postgres' || dialect === 'mysql') &&
-    /^(decimal|numeric|dec|fixed)/.test(type)
-  ) {
+  if ((dialect === 'postgres' || dialect === 'mysql') && isDecimalType(type)) {
     return decimalScale(column, dialect);
   }
   return column.scale ?? undefined;

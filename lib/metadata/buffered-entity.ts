@@ -29,6 +29,7 @@ import {
   addSingle,
   decimalScale,
   dialectOf,
+  isDecimalType,
   integerRange,
   isUuidColumn,
   keyForm,
@@ -63,6 +64,7 @@ export class BufferedEntity {
   readonly target: BufferTarget;
   readonly primary: BufferedColumn[];
   private readonly columns = new Map<string, BufferedColumn>();
+  private readonly defaults = new Map<string, CellDefaults>();
   /** Bounds of a single integer primary column, for the fast path of `key`. */
   private readonly fastInteger?: { min: number; max: number };
 
@@ -208,15 +210,25 @@ export class BufferedEntity {
     return numericDefault(this.column(name).metadata.default) ?? 0;
   }
 
-  /** What a numeric cell of `name` holds where nothing was written to it, for `foldCell`. */
+  /**
+   * What a numeric cell of `name` holds where nothing was written to it,
+   * and how the database adds to it, for `foldCell`; worked out once per
+   * column (every read folds with it).
+   */
   cellDefaults(name: string): CellDefaults {
-    const upserts = this.settings.onMissingRow === 'insert';
-    return {
-      absent: upserts ? this.defaultNumber(name) : 0,
-      inserted: () => this.defaultNumber(name),
-      upserts,
-      add: this.decimalAdd(name),
-    };
+    let defaults = this.defaults.get(name);
+    if (!defaults) {
+      const upserts = this.settings.onMissingRow === 'insert';
+      const inserted = this.defaultNumber(name);
+      defaults = {
+        absent: upserts ? inserted : 0,
+        inserted: () => inserted,
+        upserts,
+        add: this.decimalAdd(name),
+      };
+      this.defaults.set(name, defaults);
+    }
+    return defaults;
   }
 
   /**
@@ -236,7 +248,7 @@ export class BufferedEntity {
     if (dialect === 'mysql' && type === 'float' && (column.precision ?? 0) <= 24) {
       return (value, delta) => addSingle(value, delta, 'mysql');
     }
-    if (!/^(decimal|numeric|dec|fixed)/.test(type)) return undefined;
+    if (!isDecimalType(type)) return undefined;
     const scale = decimalScale(column, dialect);
     return scale === undefined ? undefined : (value, delta) => addDecimal(value, delta, scale);
   }

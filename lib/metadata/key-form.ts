@@ -663,6 +663,11 @@ export function addSingle(a: number, b: number, dialect: 'postgres' | 'mysql'): 
   return Number(sum.toPrecision(9));
 }
 
+/** Whether a column type (as the driver normalizes it, lower case) is a fixed-point decimal. */
+export function isDecimalType(type: string): boolean {
+  return /^(decimal|numeric|dec|fixed)/.test(type);
+}
+
 /**
  * The fraction digits a `decimal` column keeps as TypeORM creates it: its
  * scale when it has a precision (0 without a scale); without a precision

@@ -1,7 +1,7 @@
 import type { ColumnMetadata } from 'typeorm/metadata/ColumnMetadata.js';
 import type { BufferedEntity } from '../metadata/buffered-entity.js';
 import { columnKind } from '../metadata/column-kind.js';
-import { canonicalDecimal, decimalScale } from '../metadata/key-form.js';
+import { canonicalDecimal, decimalScale, isDecimalType } from '../metadata/key-form.js';
 import type { RowKey } from '../storage/buffer-batch.interface.js';
 import {
   SqlDialect,
@@ -301,7 +301,7 @@ export class MysqlDialect extends SqlDialect {
         const kind = columnKind(this.dataSource, column);
         const type = this.typeOf(column).toLowerCase();
         if (kind === 'integer') cast = 'DECIMAL(65, 0)';
-        else if (kind === 'number' && /^(decimal|numeric|dec|fixed)/.test(type)) {
+        else if (kind === 'number' && isDecimalType(type)) {
           cast = `DECIMAL(65, ${Math.min(decimalScale(column, 'mysql') ?? 0, 30)})`;
         }
       }

@@ -4,6 +4,7 @@ import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -274,6 +275,18 @@ describeMariadb('sample app on MariaDB (DATABASE_URL=mariadb://…)', () => {
   });
 });
 
+/** A port nothing listens on now (the system picks it). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
 describe('sample app with WORKERS=2 (node:cluster, shared lmdb storage)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'wb-sample-cluster-'));
   let primary: ChildProcess | undefined;
@@ -287,7 +300,7 @@ describe('sample app with WORKERS=2 (node:cluster, shared lmdb storage)', () => 
       join('test', 'crash', 'crash-app.js'),
       join('sample-app', 'main.js'),
     );
-    const port = 40_000 + Math.floor(Math.random() * 10_000);
+    const port = await freePort();
     primary = spawn(process.execPath, [entry], {
       env: {
         ...process.env,
@@ -302,11 +315,16 @@ describe('sample app with WORKERS=2 (node:cluster, shared lmdb storage)', () => 
     });
     const exited = new Promise<number | null>((resolve) => primary!.once('exit', resolve));
     const lines: string[] = [];
-    const listening = new Promise<void>((resolve) => {
+    createInterface({ input: primary.stderr! }).on('line', (line) => lines.push(line));
+    const listening = new Promise<void>((resolve, reject) => {
       createInterface({ input: primary!.stdout! }).on('line', (line) => {
         lines.push(line);
         if (lines.filter((l) => /Worker \d+ on http/.test(l)).length === 2) resolve();
       });
+      // A worker that cannot start ends the test with what the app printed, not a timeout.
+      void exited.then((code) =>
+        reject(new Error(`the sample app exited (${code}) before listening:\n${lines.join('\n')}`)),
+      );
     });
     await listening;
     const url = `http://127.0.0.1:${port}`;
